@@ -1,0 +1,40 @@
+# bacula-ha: make install DESTDIR=... PREFIX=... OCF_ROOT=... for packagers;
+# make deps / test / demo for a Debian 12 machine (as root).
+PYTHON   ?= /usr/bin/python3
+PREFIX   ?= /usr/local
+OCF_ROOT ?= /usr/lib/ocf
+DESTDIR  ?=
+
+DEB_PACKAGES = pacemaker corosync crmsh pcs resource-agents fence-agents postgresql \
+	bacula-director bacula-director-pgsql bacula-console git \
+	python3-click python3-psycopg python3-lxml python3-pytest python3-hypothesis \
+	libxml2-utils kmod iproute2 util-linux e2fsprogs procps psmisc openssh-client gnupg \
+	hyperfine shellcheck vagrant
+
+.PHONY: all deps install uninstall test test-quick demo bench clean
+
+all:
+	@echo "targets: deps install uninstall test demo bench"
+
+deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PACKAGES) \
+	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PACKAGES); }
+
+install:
+	PYTHONPATH=lib $(PYTHON) -m bacula_ha.install install --destdir "$(DESTDIR)" --prefix "$(PREFIX)" --ocf-root "$(OCF_ROOT)"
+
+uninstall:
+	PYTHONPATH=lib $(PYTHON) -m bacula_ha.install uninstall --destdir "$(DESTDIR)" --prefix "$(PREFIX)" --ocf-root "$(OCF_ROOT)"
+
+# The README's test command: everything, real daemons included.
+test: deps install
+	$(PYTHON) -m pytest -p no:cacheprovider tests
+
+demo: deps install
+	$(PREFIX)/sbin/bacula-ha lab demo
+
+bench: deps install
+	$(PYTHON) bench/run
+
+clean:
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

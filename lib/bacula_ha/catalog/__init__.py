@@ -1,0 +1,1 @@
+"""The bacula-catalog-check agent's actions."""

@@ -1,0 +1,1 @@
+"""The bacula-config-pull agent's actions."""

@@ -1,0 +1,1 @@
+"""The bacula-director agent's actions and the Director knowledge they need."""

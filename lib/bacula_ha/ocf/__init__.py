@@ -1,0 +1,4 @@
+"""OCF 1.1 runtime: one module per concern (codes, params, env, log, deadline, command, ...).
+
+Kept empty on purpose so that `import bacula_ha.ocf.codes` costs only that module.
+"""

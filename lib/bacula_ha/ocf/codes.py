@@ -1,0 +1,51 @@
+"""OCF 1.1 exit codes and the exception that carries one with its reason."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Exit(IntEnum):
+    """Exit codes of the OCF resource-agent API 1.1 (plus Pacemaker's degraded codes)."""
+
+    SUCCESS = 0
+    ERR_GENERIC = 1
+    ERR_ARGS = 2            # invalid in the context of *this* node
+    ERR_UNIMPLEMENTED = 3
+    ERR_PERM = 4
+    ERR_INSTALLED = 5       # something this node lacks (binary, module, file)
+    ERR_CONFIGURED = 6      # the resource configuration is invalid on every node
+    NOT_RUNNING = 7         # cleanly stopped, nothing left behind
+    RUNNING_PROMOTED = 8
+    FAILED_PROMOTED = 9
+    DEGRADED = 190          # running, but a dependency is not healthy
+    DEGRADED_PROMOTED = 191
+
+
+#: Codes after which Pacemaker bans the resource from a node (2, 5) or everywhere (6).
+HARD_ERRORS = frozenset({Exit.ERR_ARGS, Exit.ERR_PERM, Exit.ERR_INSTALLED, Exit.ERR_CONFIGURED})
+
+VALID_CODES = frozenset(int(c) for c in Exit)
+
+
+class OcfError(Exception):
+    """Raised by action code to end the action with `code` and a one-line `reason`.
+
+    The reason is what Pacemaker shows in `crm_mon` (via `ocf-exit-reason:`),
+    so it must be short, precise and free of secrets.
+    """
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = Exit(code)
+        self.reason = reason
+
+
+def degraded(promoted: bool) -> Exit:
+    """The degraded code that fits the instance's role."""
+    return Exit.DEGRADED_PROMOTED if promoted else Exit.DEGRADED
+
+
+def running(promoted: bool) -> Exit:
+    """The healthy-running code that fits the instance's role."""
+    return Exit.RUNNING_PROMOTED if promoted else Exit.SUCCESS

@@ -1,0 +1,36 @@
+"""Serialise actions of one resource instance (a monitor may overlap a promote)."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from .codes import Exit, OcfError
+from .deadline import Deadline
+
+_POLL_S = 0.05
+
+
+@contextmanager
+def instance_lock(path: str, deadline: Deadline) -> Iterator[None]:
+    """Hold an exclusive flock on `path`, waiting no longer than the deadline allows."""
+    os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if deadline.expired():
+                    raise OcfError(Exit.ERR_GENERIC, "another action of this resource holds its lock; gave up waiting") from None
+                time.sleep(min(_POLL_S, deadline.remaining()))
+        yield
+    finally:
+        os.close(fd)

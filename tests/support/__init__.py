@@ -1,0 +1,1 @@
+"""Helpers the tests share: running agents, real PostgreSQL clusters, free ports."""
