@@ -57,3 +57,17 @@ def run_agent(name: str, action: str, params: Optional[Mapping[str, object]] = N
     proc = subprocess.run([agent_path(name), action], env=full_env, capture_output=True,
                           text=True, timeout=wall_timeout)
     return AgentResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def load_agent(name: str):
+    """The agent's declaration (its AGENT object), loaded in-process from agents/<name>.
+
+    For fast property tests: `load_agent(n).dispatch(["x", action], env, out, err)`.
+    """
+    import importlib.machinery
+    import importlib.util
+    loader = importlib.machinery.SourceFileLoader(f"_agent_{name.replace('-', '_')}", agent_path(name))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module.AGENT
