@@ -58,5 +58,7 @@ def build_metadata(agent: "Agent") -> str:
         for entry in action.metadata_entries():
             etree.SubElement(actions, "action", **entry)
 
-    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8",
-                          doctype=DOCTYPE).decode("utf-8")
+    # No encoding in the declaration: crmsh parses the text as a str, and lxml refuses a str
+    # that declares an encoding ("Cannot parse meta-data XML").
+    body = etree.tostring(root, pretty_print=True, encoding="unicode", doctype=DOCTYPE)
+    return '<?xml version="1.0"?>\n' + body

@@ -1,0 +1,37 @@
+"""The hot path stays light: a probe imports none of click, lxml, psycopg (measured, not timed)."""
+
+import subprocess
+
+import pytest
+
+from support.agents import ocf_env
+from support.paths import AGENTS, agent_path
+
+HEAVY = ("click", "lxml", "psycopg")
+
+
+def imported_modules(name, action, env):
+    proc = subprocess.run(["/usr/bin/python3", "-IS", "-X", "importtime", agent_path(name), action],
+                          env=env, capture_output=True, text=True, timeout=60)
+    mods = set()
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            mods.add(line.rsplit("|", 1)[1].strip())
+    return proc.returncode, mods
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_probe_imports_nothing_heavy(name, tmp_path):
+    env = ocf_env({}, interval_ms=0, rsctmp=str(tmp_path), instance="lazy")
+    rc, mods = imported_modules(name, "monitor", env)
+    assert rc == 7
+    heavy = sorted(m for m in mods if m.split(".")[0] in HEAVY)
+    assert heavy == []
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_meta_data_needs_only_lxml(name):
+    rc, mods = imported_modules(name, "meta-data", {"PATH": "/usr/bin:/bin"})
+    assert rc == 0
+    assert any(m.split(".")[0] == "lxml" for m in mods)
+    assert not any(m.split(".")[0] in ("click", "psycopg") for m in mods)
