@@ -1,0 +1,248 @@
+"""The Director console protocol, spoken in-process (no bconsole).
+
+Why: bconsole costs a process spawn (~50 ms), cannot be bounded below its own
+15-20 s connect/authentication timeouts, and reports a SIGSTOPped Director as
+"passwords do not agree". Here every socket operation is bounded by the
+caller's deadline, so a hung Director fails the check inside the op timeout.
+
+Wire format (Bacula bnet, as in bsock.c of Bacula 9.x): each packet is a 4-byte
+big-endian signed length followed by that many bytes; a negative length is a
+signal (-1 = end of data). Bit 30 marks LZ4 compression (we never ask for it:
+our Hello carries protocol version 0) and bit 29 an extended header (4 more
+bytes of flags).
+
+Authentication (cram-md5.c, dird/authenticate.c): the console sends
+"Hello <name> calling 0"; the Director challenges with
+"auth cram-md5 <random.time@host> ssl=N", the console answers with
+HMAC-MD5(challenge, key) in Bacula's base64, the Director says "1000 OK auth".
+Then the console challenges the Director the same way (mutual), and the
+Director finally greets with "1000 OK: <version> <name> Version: ...".
+The key is not the password but the MD5 hex digest of it: that is what
+Bacula's config parser stores for every Password directive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import socket
+import struct
+import time
+from typing import List, Optional
+
+EOD = -1                 # BNET_EOD: end of a command's output
+BNET_COMPRESSED = 1 << 30
+BNET_HDR_EXTEND = 1 << 29
+MAX_PACKET = 1 << 24     # a sane bound: status output is a few KB
+TLS_NONE = 0
+
+_DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_CHALLENGE = re.compile(r"auth cram-md5(c?) (\S+) ssl=(\d+)")
+
+
+class ConsoleError(Exception):
+    """The check failed; `str()` is a one-line reason (never holds a secret)."""
+
+
+class ConsoleTimeout(ConsoleError):
+    """The Director did not answer in time (stopped, deadlocked, overloaded)."""
+
+
+def bacula_base64(data: bytes, compatible: bool) -> str:
+    """Bacula's bin_to_base64: no padding; non-compatible mode sign-extends bytes.
+
+    The non-compatible variant is what every Bacula daemon still accepts and
+    what a Director answers a plain "auth cram-md5" challenge with.
+    """
+    reg = 0
+    rem = 0
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        if rem < 6:
+            reg = (reg << 8) & 0xFFFFFFFF
+            byte = data[i]
+            if not compatible and byte >= 0x80:
+                byte |= 0xFFFFFF00           # (int8_t) sign extension into the uint32 register
+            reg = (reg | byte) & 0xFFFFFFFF
+            i += 1
+            rem += 8
+        out.append(_DIGITS[(reg >> (rem - 6)) & 0x3F])
+        rem -= 6
+    if rem:
+        mask = (1 << rem) - 1
+        out.append(_DIGITS[((reg & mask) << (6 - rem)) if compatible else (reg & mask)])
+    return out.decode("ascii")
+
+
+def password_key(password: str) -> bytes:
+    """The HMAC key Bacula uses: MD5 hex digest of the configured password."""
+    if password.startswith("[md5]"):    # already hashed in the config
+        return password[5:].encode()
+    return hashlib.md5(password.encode("utf-8")).hexdigest().encode()
+
+
+def cram_response(challenge: str, key: bytes, compatible: bool) -> str:
+    digest = hmac.new(key, challenge.encode("utf-8"), hashlib.md5).digest()
+    return bacula_base64(digest, compatible)
+
+
+def bash_spaces(name: str) -> str:
+    """Bacula sends names with spaces replaced by 0x01."""
+    return name.replace(" ", "\x01")
+
+
+
+
+class DirectorConsole:
+    """One authenticated console connection; use as a context manager."""
+
+    def __init__(self, host: str, port: int, name: str, password: str, deadline) -> None:
+        self.host = host
+        self.port = port
+        self.name = name or "*UserAgent*"
+        self._key = password_key(password)
+        self.deadline = deadline
+        self.sock: Optional[socket.socket] = None
+        self.greeting = ""
+        self.tls_remote = TLS_NONE
+
+    # -- bounded I/O -----------------------------------------------------
+    def _budget(self, what: str) -> float:
+        left = self.deadline.remaining()
+        if left <= 0:
+            raise ConsoleTimeout(f"Director at {self.host}:{self.port} did not answer in time ({what})")
+        return left
+
+    def _recv_exact(self, n: int, what: str) -> bytes:
+        assert self.sock is not None
+        buf = bytearray()
+        while len(buf) < n:
+            self.sock.settimeout(self._budget(what))
+            _quickack(self.sock)
+            try:
+                chunk = self.sock.recv(n - len(buf))
+            except socket.timeout:
+                raise ConsoleTimeout(f"Director at {self.host}:{self.port} did not answer in time ({what})") from None
+            except OSError as exc:
+                raise ConsoleError(f"connection to Director at {self.host}:{self.port} failed ({what}): {exc.strerror or exc}") from None
+            if not chunk:
+                raise ConsoleError(f"Director at {self.host}:{self.port} closed the connection ({what})")
+            buf += chunk
+        return bytes(buf)
+
+    def recv(self, what: str = "reading") -> "int | str":
+        """One packet: its text, or the (negative) signal number."""
+        (length,) = struct.unpack(">i", self._recv_exact(4, what))
+        if length < 0:
+            return length
+        if length & BNET_HDR_EXTEND:
+            length &= ~BNET_HDR_EXTEND
+            self._recv_exact(4, what)            # flags word: nothing we need
+        if length & BNET_COMPRESSED:
+            raise ConsoleError("Director sent a compressed packet (not requested)")
+        if length > MAX_PACKET:
+            raise ConsoleError(f"Director sent an oversized packet ({length} bytes)")
+        return self._recv_exact(length, what).decode("utf-8", "replace") if length else ""
+
+    def send(self, text: str) -> None:
+        assert self.sock is not None
+        data = text.encode("utf-8")
+        self.sock.settimeout(self._budget("sending"))
+        try:
+            self.sock.sendall(struct.pack(">i", len(data)) + data)
+        except socket.timeout:
+            raise ConsoleTimeout(f"Director at {self.host}:{self.port} did not accept data in time") from None
+        except OSError as exc:
+            raise ConsoleError(f"sending to Director at {self.host}:{self.port} failed: {exc.strerror or exc}") from None
+
+    # -- session ---------------------------------------------------------
+    def connect(self) -> "DirectorConsole":
+        try:
+            self.sock = socket.create_connection((self.host, self.port), timeout=self._budget("connecting"))
+        except socket.timeout:
+            raise ConsoleTimeout(f"connecting to Director at {self.host}:{self.port} timed out") from None
+        except OSError as exc:
+            raise ConsoleError(f"cannot connect to Director at {self.host}:{self.port}: {exc.strerror or exc}") from None
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._authenticate()
+        return self
+
+    def _authenticate(self) -> None:
+        self.send(f"Hello {bash_spaces(self.name)} calling 0\n")
+        # 1. the Director challenges us
+        msg = self.recv("waiting for the Director's challenge")
+        match = _CHALLENGE.match(msg) if isinstance(msg, str) else None
+        if not match:
+            raise ConsoleError(f"Director did not send an authentication challenge (got {_show(msg)})")
+        compatible = bool(match.group(1))
+        self.tls_remote = int(match.group(3))
+        self.send(cram_response(match.group(2), self._key, compatible))
+        reply = self.recv("waiting for the authentication result")
+        if not (isinstance(reply, str) and reply.startswith("1000 OK auth")):
+            raise ConsoleError(f"Director refused console {self.name!r}: wrong password or unknown console name")
+        # 2. we challenge the Director (mutual authentication; it waits for this)
+        challenge = f"<{int.from_bytes(os.urandom(4), 'big')}.{int(time.time())}@bacula-ha>"
+        self.send(f"auth cram-md5 {challenge} ssl={TLS_NONE}\n")
+        answer = self.recv("waiting for the Director's answer to our challenge")
+        expected = {cram_response(challenge, self._key, False), cram_response(challenge, self._key, True)}
+        if not (isinstance(answer, str) and answer.strip("\0\n") in expected):
+            self.send("1999 Authorization failed.\n")
+            raise ConsoleError("the Director's answer to our challenge is wrong: is another program listening on its port?")
+        self.send("1000 OK auth\n")
+        if self.tls_remote >= 2:  # BNET_TLS_REQUIRED
+            raise ConsoleError("the Director requires TLS for this console; TLS consoles are not supported by the check")
+        hello = self.recv("waiting for the Director's greeting")
+        if not (isinstance(hello, str) and hello.startswith("1000 OK:")):
+            raise ConsoleError(f"Director rejected the console greeting (got {_show(hello)})")
+        self.greeting = hello.strip()
+
+    def command(self, text: str) -> str:
+        """Send one console command; return its output (up to end of data)."""
+        self.send(text)
+        out: List[str] = []
+        while True:
+            msg = self.recv(f"waiting for the answer to {text.split()[0]!r}")
+            if msg == EOD:
+                return "".join(out)
+            if isinstance(msg, str):
+                out.append(msg)
+            # other signals (prompts, heartbeats) carry no text we need
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.settimeout(0.2)
+                self.sock.sendall(struct.pack(">i", -4))   # BNET_TERMINATE: polite goodbye
+            except OSError:
+                pass
+            self.sock.close()
+            self.sock = None
+
+    def __enter__(self) -> "DirectorConsole":
+        return self.connect()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+_TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", 12)
+
+
+def _quickack(sock: socket.socket) -> None:
+    """ACK at once: the Director writes a command's output and its end-of-data
+    signal as two small packets, and Nagle on its side waits for our ACK of the
+    first, which Linux delays by 40 ms. The flag resets itself, so set it per read."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+    except OSError:
+        pass
+
+
+def _show(msg) -> str:
+    if isinstance(msg, int):
+        return f"signal {msg}"
+    text = " ".join(str(msg).split())
+    return repr(text[:60])
