@@ -17,15 +17,18 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from importlib import import_module
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
 
 from .codes import HARD_ERRORS, VALID_CODES, Exit, OcfError
 from .deadline import Deadline
 from .environment import OcfEnv
 from .log import Log, Secrets, one_line
 from .params import Param, Values, parse_params
+
+# No dataclasses, enum or typing at run time: together they cost a probe ~15 ms of imports.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
 
 #: Actions the runtime answers itself.
 BUILTIN_ACTIONS = ("meta-data", "usage")
@@ -37,28 +40,31 @@ DTD_ACTION_NAMES = frozenset({
 })
 
 
-@dataclass(frozen=True)
 class Op:
     """One `<action>` line of meta-data: a suggested operation for the action."""
 
-    timeout: Optional[int] = None
-    interval: Optional[int] = None
-    role: Optional[str] = None
-    depth: Optional[int] = None
+    __slots__ = ("timeout", "interval", "role", "depth")
+
+    def __init__(self, timeout: "Optional[int]" = None, interval: "Optional[int]" = None,
+                 role: "Optional[str]" = None, depth: "Optional[int]" = None) -> None:
+        self.timeout = timeout
+        self.interval = interval
+        self.role = role
+        self.depth = depth
 
 
-@dataclass(frozen=True)
 class Action:
     """An OCF action: its default timeout (seconds) and the handler that runs it."""
 
-    name: str
-    timeout: int
-    handler: Optional[str] = None
-    ops: Tuple[Op, ...] = ()
+    __slots__ = ("name", "timeout", "handler", "ops")
 
-    def __post_init__(self) -> None:
-        if self.name not in DTD_ACTION_NAMES:
-            raise ValueError(f"action {self.name!r} is not accepted by ra-api-1.dtd")
+    def __init__(self, name: str, timeout: int, handler: "Optional[str]" = None, ops: "Tuple[Op, ...]" = ()) -> None:
+        if name not in DTD_ACTION_NAMES:
+            raise ValueError(f"action {name!r} is not accepted by ra-api-1.dtd")
+        self.name = name
+        self.timeout = timeout
+        self.handler = handler
+        self.ops = tuple(ops)
 
     def metadata_entries(self) -> List[Dict[str, str]]:
         entries = []
@@ -74,17 +80,20 @@ class Action:
         return entries
 
 
-@dataclass
 class Context:
     """Everything a handler needs for one action."""
 
-    agent: "Agent"
-    env: OcfEnv
-    params: Values
-    deadline: Deadline
-    log: Log
-    secrets: Secrets
-    environ: Mapping[str, str]
+    __slots__ = ("agent", "env", "params", "deadline", "log", "secrets", "environ")
+
+    def __init__(self, agent: "Agent", env: OcfEnv, params: Values, deadline: Deadline, log: Log,
+                 secrets: Secrets, environ: "Mapping[str, str]") -> None:
+        self.agent = agent
+        self.env = env
+        self.params = params
+        self.deadline = deadline
+        self.log = log
+        self.secrets = secrets
+        self.environ = environ
 
     def run(self, argv: Sequence[str], **kwargs: Any):
         """Run an external command bounded by this action's deadline (see command.run)."""
@@ -101,26 +110,20 @@ class Context:
         return OcfError(code, reason)
 
 
-Handler = Callable[[Context], Optional[int]]
-
-
-@dataclass
 class Agent:
     """Declaration of one OCF agent; `main()` runs it."""
 
-    name: str
-    version: str
-    shortdesc: str
-    longdesc: str
-    params: Tuple[Param, ...]
-    actions: Tuple[Action, ...]
-    _by_name: Dict[str, Action] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
+    def __init__(self, name: str, version: str, shortdesc: str, longdesc: str,
+                 params: "Tuple[Param, ...]", actions: "Tuple[Action, ...]") -> None:
+        self.name = name
+        self.version = version
+        self.shortdesc = shortdesc
+        self.longdesc = longdesc
+        self.params = tuple(params)
         names = [p.name for p in self.params]
         if len(names) != len(set(names)):
             raise ValueError(f"{self.name}: duplicate parameter names")
-        actions = list(self.actions)
+        actions = list(actions)
         if not any(a.name == "meta-data" for a in actions):
             actions.append(Action("meta-data", timeout=5))
         self.actions = tuple(actions)
@@ -221,7 +224,7 @@ class Agent:
         return code
 
 
-def _resolve(spec: str) -> Handler:
+def _resolve(spec: str) -> "Callable[[Context], Optional[int]]":
     module_name, _, func_name = spec.partition(":")
     module = import_module(module_name)
     try:

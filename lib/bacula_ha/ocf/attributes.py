@@ -7,7 +7,9 @@ report failure instead of raising: an agent run outside a cluster (ocf-tester,
 
 from __future__ import annotations
 
-from typing import Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Optional
 
 from .command import run
 from .deadline import Deadline

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Mapping, Optional, Sequence
 
 from .codes import Exit, OcfError
 from .deadline import Deadline
@@ -27,12 +28,16 @@ class CommandTimeout(OcfError):
         self.program = program
 
 
-@dataclass(frozen=True)
 class Result:
-    argv: Sequence[str]
-    returncode: int
-    stdout: str
-    stderr: str
+    """What a finished command printed and returned."""
+
+    __slots__ = ("argv", "returncode", "stdout", "stderr")
+
+    def __init__(self, argv: "Sequence[str]", returncode: int, stdout: str, stderr: str) -> None:
+        self.argv = argv
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
 
     @property
     def ok(self) -> bool:

@@ -8,7 +8,9 @@ of that budget, minus a reserve so the agent can still report why it gave up.
 from __future__ import annotations
 
 import time
-from typing import Mapping, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Mapping, Optional
 
 #: Budget when Pacemaker does not say (manual runs of the agent).
 DEFAULT_TIMEOUT_S = 20.0

@@ -7,7 +7,9 @@ import fcntl
 import os
 import time
 from contextlib import contextmanager
-from typing import Iterator
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Iterator
 
 from .codes import Exit, OcfError
 from .deadline import Deadline

@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Iterable, Mapping, Optional, TextIO
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Iterable, Mapping, Optional, TextIO
 
 MASK = "******"
 

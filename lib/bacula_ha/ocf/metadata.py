@@ -7,7 +7,7 @@ OCF 1.1-only markup is mapped onto what both accept; see docs/metadata.md.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:  # pragma: no cover
     from .agent import Agent

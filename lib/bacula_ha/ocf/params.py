@@ -10,8 +10,9 @@ allowed values are listed in the descriptions and enforced here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 TRUE_WORDS = frozenset({"1", "yes", "true", "on", "y"})
 FALSE_WORDS = frozenset({"0", "no", "false", "off", "n"})
@@ -23,29 +24,39 @@ class ParamProblem(ValueError):
     """A parameter value that is invalid for the whole cluster (an OCF_ERR_CONFIGURED cause)."""
 
 
-@dataclass(frozen=True)
 class Param:
-    """One agent parameter: its meta-data and how to read it."""
+    """One agent parameter: its meta-data and how to read it.
 
-    name: str
-    shortdesc: str
-    longdesc: str
-    type: str = "string"
-    default: Any = None
-    required: bool = False
-    unique: bool = False
-    secret: bool = False
-    choices: Tuple[str, ...] = ()
-    minimum: Optional[int] = None
-    maximum: Optional[int] = None
-    #: Extra syntax check on the parsed value: returns an error text or None.
-    check: Optional[Callable[[Any], Optional[str]]] = field(default=None, compare=False)
+    A plain class with slots, not a dataclass: this module is on every probe's path.
+    `check` is an extra syntax check on the parsed value, returning an error text or None.
+    """
 
-    def __post_init__(self) -> None:
-        if self.type not in CONTENT_TYPES:
-            raise ValueError(f"parameter {self.name}: unsupported type {self.type!r}")
-        if not self.name.replace("_", "").isalnum():
-            raise ValueError(f"parameter name {self.name!r} must be [A-Za-z0-9_]")
+    __slots__ = ("name", "shortdesc", "longdesc", "type", "default", "required", "unique", "secret",
+                 "choices", "minimum", "maximum", "check")
+
+    def __init__(self, name: str, shortdesc: str, longdesc: str, type: str = "string", default: "Any" = None,
+                 required: bool = False, unique: bool = False, secret: bool = False,
+                 choices: "Tuple[str, ...]" = (), minimum: "Optional[int]" = None,
+                 maximum: "Optional[int]" = None, check: "Optional[Callable[[Any], Optional[str]]]" = None) -> None:
+        if type not in CONTENT_TYPES:
+            raise ValueError(f"parameter {name}: unsupported type {type!r}")
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"parameter name {name!r} must be [A-Za-z0-9_]")
+        self.name = name
+        self.shortdesc = shortdesc
+        self.longdesc = longdesc
+        self.type = type
+        self.default = default
+        self.required = required
+        self.unique = unique
+        self.secret = secret
+        self.choices = tuple(choices)
+        self.minimum = minimum
+        self.maximum = maximum
+        self.check = check
+
+    def __repr__(self) -> str:
+        return f"Param({self.name!r}, type={self.type!r}, default={self.default!r})"
 
     @property
     def env_name(self) -> str:

@@ -7,7 +7,9 @@ process of their own (catalog-check), and hold small facts between actions.
 from __future__ import annotations
 
 import os
-from typing import Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Optional
 
 
 def _safe(name: str) -> str:
