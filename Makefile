@@ -8,7 +8,7 @@ DESTDIR  ?=
 DEB_PACKAGES = pacemaker corosync crmsh pcs resource-agents fence-agents postgresql \
 	bacula-director bacula-director-pgsql bacula-console git \
 	python3-click python3-psycopg python3-lxml python3-pytest python3-pytest-timeout python3-hypothesis \
-	libxml2-utils kmod iproute2 util-linux e2fsprogs procps psmisc openssh-client gnupg \
+	libxml2-utils drbd-utils kmod iproute2 util-linux e2fsprogs procps psmisc openssh-client gnupg \
 	hyperfine shellcheck vagrant
 
 .PHONY: all deps install uninstall test test-quick demo bench clean

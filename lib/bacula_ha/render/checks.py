@@ -1,0 +1,162 @@
+"""Validators for site values: each takes the raw string and returns the
+normalised one or raises ValueError with a message a user can act on."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import List
+
+_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"^{_HOST_LABEL}(?:\.{_HOST_LABEL})*$")
+_PATH = re.compile(r"^/[A-Za-z0-9_./+@%,:=-]*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_IFACE = re.compile(r"^[A-Za-z0-9_.@-]{1,15}$")
+_DURATION = re.compile(r"^[0-9]+(ms|s|m|min|h)?$")
+_FORBIDDEN = re.compile(r"[\"'`\\\x00-\x1f\x7f$;|&<>]")
+
+
+def plain(value: str) -> str:
+    """Reject characters that could break out of a crm or sh word."""
+    if _FORBIDDEN.search(value):
+        raise ValueError("must not contain quotes, backslashes, $ ; | & < > or control characters")
+    return value
+
+
+def node_name(value: str) -> str:
+    if not _HOSTNAME.match(value) or len(value) > 253:
+        raise ValueError(f"{value!r} is not a valid node name (a host name as corosync knows it)")
+    return value
+
+
+def node_list(value: str, minimum: int = 2, maximum: int = 32) -> List[str]:
+    names = [n for n in re.split(r"[\s,]+", value.strip()) if n]
+    for name in names:
+        node_name(name)
+    if len(set(names)) != len(names):
+        raise ValueError("node names must be unique")
+    if not minimum <= len(names) <= maximum:
+        want = f"exactly {minimum}" if minimum == maximum else f"{minimum} to {maximum}"
+        raise ValueError(f"needs {want} node names, got {len(names)}")
+    return names
+
+
+def ipv4_host(value: str) -> str:
+    try:
+        addr = ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address") from None
+    if addr.is_unspecified or addr.is_loopback or addr.is_multicast or addr.is_link_local \
+            or addr == ipaddress.IPv4Address("255.255.255.255"):
+        raise ValueError(f"{value} cannot be a service address (loopback, multicast, link-local or unspecified)")
+    return str(addr)
+
+
+def cidr(value: str) -> str:
+    if not value.isdigit() or not 1 <= int(value) <= 32:
+        raise ValueError(f"{value!r} is not a prefix length (1 to 32)")
+    return str(int(value))
+
+
+def vip_in_network(vip: str, prefix: str) -> None:
+    """The VIP must be a host address of its own network."""
+    network = ipaddress.IPv4Network(f"{vip}/{prefix}", strict=False)
+    if network.prefixlen < 31 and ipaddress.IPv4Address(vip) in (network.network_address,
+                                                                 network.broadcast_address):
+        raise ValueError(f"{vip} is the network or broadcast address of {network}")
+
+
+def host(value: str) -> str:
+    """An IPv4 address or a DNS name."""
+    try:
+        return ipv4_host(value)
+    except ValueError:
+        pass
+    if re.match(r"^[0-9.]+$", value) or not _HOSTNAME.match(value):
+        raise ValueError(f"{value!r} is neither an IPv4 address nor a host name")
+    return value
+
+
+def abs_path(value: str) -> str:
+    if not _PATH.match(value) or "/../" in value + "/" or value.endswith("/.."):
+        raise ValueError(f"{value!r} is not an absolute path without spaces or '..'")
+    return value
+
+
+def optional_path(value: str) -> str:
+    return abs_path(value) if value else ""
+
+
+def block_device(value: str) -> str:
+    if not abs_path(value).startswith("/dev/") or value.rstrip("/") == "/dev":
+        raise ValueError(f"{value!r} is not a block device path under /dev/")
+    return value
+
+
+def drbd_device(value: str) -> str:
+    block_device(value)
+    if not re.match(r"^/dev/drbd([0-9]+|/by-res/.+|/by-disk/.+)$", value):
+        raise ValueError(f"{value!r} is not a DRBD device (/dev/drbdN or /dev/drbd/by-res/RES/VOL)")
+    return value
+
+
+def nfs_export(value: str) -> str:
+    server, sep, path = value.partition(":")
+    if not sep:
+        raise ValueError(f"{value!r} is not an NFS export (server:/path)")
+    host(server.strip("[]"))
+    abs_path(path)
+    return value
+
+
+def name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"{value!r} may only contain letters, digits, '_', '.' and '-'")
+    return value
+
+
+def iface(value: str) -> str:
+    if value and not _IFACE.match(value):
+        raise ValueError(f"{value!r} is not a network interface name")
+    return value
+
+
+def duration(value: str) -> str:
+    if not _DURATION.match(value):
+        raise ValueError(f"{value!r} is not a duration (e.g. 15s, 10min, 1h)")
+    return value
+
+
+def integer(minimum: int, maximum: int):
+    def check(value: str) -> str:
+        if not re.match(r"^-?[0-9]+$", value) or not minimum <= int(value) <= maximum:
+            raise ValueError(f"{value!r} is not an integer from {minimum} to {maximum}")
+        return str(int(value))
+    return check
+
+
+def boolean(value: str) -> str:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return "true"
+    if lowered in ("0", "false", "no", "off"):
+        return "false"
+    raise ValueError(f"{value!r} is not a boolean (true/false)")
+
+
+def choice(*options: str):
+    def check(value: str) -> str:
+        if value not in options:
+            raise ValueError(f"{value!r} is not one of: {', '.join(options)}")
+        return value
+    return check
+
+
+def git_url(value: str) -> str:
+    if re.match(r"^(ssh|https|http|git|file)://[^\s]+$", value) or re.match(r"^[\w.-]+@[\w.-]+:[^\s]+$", value):
+        return value
+    raise ValueError(f"{value!r} is not a Git URL (ssh://, https://, file:// or user@host:path)")
+
+
+def score(value: str) -> str:
+    return integer(0, 1000000)(value)

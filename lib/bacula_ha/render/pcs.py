@@ -1,0 +1,99 @@
+"""Emit a Config as a POSIX sh script of `pcs -f CIB_FILE ...` commands.
+
+Working on a CIB file and pushing it once (README) makes the change atomic:
+the cluster never sees a half-built group.
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+from .model import Clone, Colocation, Config, Group, Location, Op, Order, Pairs, Primitive
+from .quoting import sh_word
+
+INDENT = "    "
+PCS = 'pcs -f "$cib"'
+
+
+def _pairs(pairs: Pairs) -> List[str]:
+    return [sh_word(f"{k}={v}") for k, v in pairs]
+
+
+def _comment(text: str) -> List[str]:
+    return [f"# {line}".rstrip() for line in text.splitlines()] if text else []
+
+
+def _op(op: Op) -> str:
+    words = [f"op {op.name}", f"interval={op.interval}", f"timeout={op.timeout}"]
+    if op.role:
+        words.append(f"role={op.role}")
+    if op.check_level is not None:
+        words.append(f"OCF_CHECK_LEVEL={op.check_level}")
+    return " ".join(words)
+
+
+def _command(head: str, lines: List[str]) -> str:
+    return (" \\\n" + INDENT).join([head] + [l for l in lines if l])
+
+
+def _primitive(p: Primitive, group: str = "") -> List[str]:
+    if p.is_stonith:
+        head = f"{PCS} stonith create {p.id} {p.agent.split(':', 1)[1]}"
+    else:
+        head = f"{PCS} resource create {p.id} {p.agent}"
+    lines = [" ".join(_pairs(p.params))]
+    lines += [_op(op) for op in p.ops]
+    if p.meta:
+        lines.append("meta " + " ".join(_pairs(p.meta)))
+    tail = "" if p.is_stonith else "--no-default-ops"
+    if group:
+        tail += f" --group {group}"
+    lines.append(tail.strip())
+    return _comment(p.comment) + [_command(head, lines)]
+
+
+def emit(config: Config) -> str:
+    out: List[str] = ["#!/bin/sh"] + [f"# {line}".rstrip() for line in config.header]
+    out += [
+        "#",
+        "# Usage: pcs cluster cib bacula.xml && sh THIS_FILE bacula.xml \\",
+        "#        && pcs cluster cib-push bacula.xml --config",
+        "set -eu",
+        'cib=${1:?usage: sh THIS_FILE CIB_FILE}',
+        "",
+    ]
+    for res in config.resources:
+        if isinstance(res, Primitive):
+            out += _primitive(res)
+        elif isinstance(res, Clone):
+            out += _primitive(res.child)
+            out += _comment(res.comment)
+            # pcs sets promotable=true itself
+            out.append(_command(f"{PCS} resource promotable {res.child.id} {res.id}",
+                                [" ".join(_pairs([(k, v) for k, v in res.meta if k != "promotable"]))]))
+        elif isinstance(res, Group):
+            for member in res.members:
+                out += _primitive(member, group=res.id)
+            if res.meta:
+                out += _comment(res.comment)
+                out.append(f"{PCS} resource meta {res.id} " + " ".join(_pairs(res.meta)))
+        out.append("")
+    for c in config.constraints:
+        out += _comment(c.comment)
+        if isinstance(c, Colocation):
+            role = f"{c.with_role} " if c.with_role else ""
+            out.append(f"{PCS} constraint colocation add {c.rsc} with {role}{c.with_rsc} {c.score} id={c.id}")
+        elif isinstance(c, Order):
+            out.append(f"{PCS} constraint order {c.first_action} {c.first} then {c.then_action} {c.then}"
+                       f" kind={c.kind} id={c.id}")
+        elif isinstance(c, Location):
+            # "--": a score such as -INFINITY must not be read as an option
+            out.append(f"{PCS} -- constraint location add {c.id} {c.rsc} {c.node} {c.score}")
+    out.append("")
+    if config.properties:
+        out += _comment(config.properties_comment)
+        out.append(f"{PCS} property set " + " ".join(_pairs(config.properties)))
+    if config.rsc_defaults:
+        out += _comment(config.defaults_comment)
+        out.append(f"{PCS} resource defaults update " + " ".join(_pairs(config.rsc_defaults)))
+    return "\n".join(out).rstrip("\n") + "\n"
