@@ -111,6 +111,11 @@ class DirectorLab:
             os.makedirs(path, exist_ok=True)
             os.chmod(path, 0o750)
             os.chown(path, uid, gid)
+        # Pre-create the log as bacula: a Director run as root that fails early would
+        # create it root-owned, and the real daemon could then not write it.
+        with open(self.logfile, "a"):
+            pass
+        os.chown(self.logfile, uid, gid)
 
     def director_text(self, extra: str = "") -> str:
         """bacula-dir.conf; `extra` is appended verbatim (to add or break resources)."""
