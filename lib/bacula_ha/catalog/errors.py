@@ -44,6 +44,8 @@ class Target:
 
 def _short(text: str, limit: int = 60) -> str:
     flat = " ".join(str(text).split())
+    if not flat.isprintable():
+        flat = repr(flat)[1:-1]
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
