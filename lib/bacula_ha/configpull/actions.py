@@ -1,22 +1,202 @@
-"""configpull actions (placeholder until the director agent lands)."""
+"""The bacula-config-pull agent's actions: roles, locking and exit codes.
 
-from ..ocf.codes import Exit, OcfError
+Exit codes (OCF 1.1, promotable):
+
+=========================================  =====
+monitor, not started (or probe after boot)   7
+monitor, unpromoted, healthy                 0
+monitor, promoted, healthy                   8
+monitor, unpromoted, Git unreachable or
+  newest commit refused / not testable     190
+monitor, promoted, same, or local drift    191
+monitor, promoted, live config missing or
+  not the deployed commit                    9
+promote with nothing ever validated          1
+=========================================  =====
+
+The role survives between actions in a marker under HA_RSCTMP (cleared at
+boot, so a probe after a reboot says 7). demote and stop never touch the live
+configuration; stop always succeeds.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+from ..ocf import attributes
+from ..ocf.codes import Exit, OcfError, degraded
+from ..ocf.deadline import Deadline
+from ..ocf.lock import instance_lock
+from .gitrunner import url_secret
+from .settings import Settings, check_local, from_params
+
+ROLE = "role"
+SCORE = "score"
+PROMOTED, UNPROMOTED = "promoted", "unpromoted"
 
 
-def _unimplemented(ctx):
-    raise OcfError(Exit.ERR_UNIMPLEMENTED, f"{ctx.env.action} is not implemented yet")
+# -- helpers -------------------------------------------------------------
+def _settings(ctx) -> Settings:
+    ctx.secrets.add(url_secret(ctx.params.repository or ""))
+    return from_params(ctx.params, ctx.env.clone_free_instance)
 
 
-def validate(ctx):
+def _role(ctx):
+    text = ctx.state().read(ROLE)
+    return text.strip() if text else None
+
+
+@contextmanager
+def _locked(ctx, deadline=None):
+    with instance_lock(ctx.state().path("lock"), deadline or ctx.deadline):
+        yield
+
+
+def _engine(ctx, s: Settings):
+    from .engine import Engine  # the probe path stays light
+    return Engine(s, ctx)
+
+
+def _publish_score(ctx, engine, fresh: bool) -> None:
+    """Set or delete this node's promotion score; harmless outside a cluster."""
+    value = engine.score(fresh)
+    text = "" if value is None else str(value)
+    st = ctx.state()
+    if st.read(SCORE) == text:
+        return
+    instance = ctx.env.instance
+    if value is None:
+        ok = attributes.delete_promotion_score(ctx.deadline, ctx.log, instance)
+    else:
+        ok = attributes.set_promotion_score(value, ctx.deadline, ctx.log, instance)
+    if ok:
+        st.write(SCORE, text)
+
+
+def _promoted_code(problem: str) -> int:
+    if problem:
+        raise OcfError(Exit.DEGRADED_PROMOTED, problem)
+    return Exit.RUNNING_PROMOTED
+
+
+# -- actions -------------------------------------------------------------
+def validate(ctx) -> int:
+    s = _settings(ctx)
+    if ctx.env.check_level >= 10:
+        check_local(s)
     return Exit.SUCCESS
 
 
-def monitor(ctx):
-    return Exit.NOT_RUNNING
-
-
-def stop(ctx):
+def start(ctx) -> int:
+    s = _settings(ctx)
+    check_local(s)
+    with _locked(ctx):
+        if _role(ctx) is None:
+            ctx.state().write(ROLE, UNPROMOTED)
+        engine = _engine(ctx, s)
+        result = engine.refresh()
+        if result.problem:
+            ctx.log.warning(f"started degraded: {result.problem}")
+        _publish_score(ctx, engine, result.fetched and not result.problem.startswith("inconclusive"))
     return Exit.SUCCESS
 
 
-start = promote = demote = _unimplemented
+def stop(ctx) -> int:
+    try:
+        with _locked(ctx, ctx.deadline.sub(0.5)):
+            ctx.state().remove(ROLE)
+    except OcfError as exc:  # stop always succeeds: never fence a node over a lock
+        ctx.log.warning(f"stop without the lock: {exc.reason}")
+        ctx.state().remove(ROLE)
+    if ctx.state().read(SCORE) not in (None, ""):
+        attributes.delete_promotion_score(ctx.deadline, ctx.log, ctx.env.instance)
+    ctx.state().remove(SCORE)
+    return Exit.SUCCESS
+
+
+def promote(ctx) -> int:
+    s = _settings(ctx)
+    with _locked(ctx):
+        role = _role(ctx)
+        if role is None:
+            raise OcfError(Exit.ERR_GENERIC, "cannot promote: the instance is not started")
+        engine = _engine(ctx, s)
+        engine.ensure_cache()
+        commit = engine.state.validated
+        if not commit:
+            raise OcfError(Exit.ERR_GENERIC, "cannot promote: no commit of the repository was ever "
+                                             f"validated on this node ({engine.state.problem or 'none fetched'})")
+        engine.deploy(commit)
+        ctx.state().write(ROLE, PROMOTED)
+        if engine.state.problem:
+            ctx.log.warning(f"promoted from the cache, degraded: {engine.state.problem}")
+    return Exit.SUCCESS
+
+
+def demote(ctx) -> int:
+    with _locked(ctx):
+        if _role(ctx) is not None:
+            ctx.state().write(ROLE, UNPROMOTED)
+    return Exit.SUCCESS
+
+
+def monitor(ctx) -> int:
+    role = _role(ctx)
+    if role is None:
+        return Exit.NOT_RUNNING
+    try:
+        s = _settings(ctx)
+    except OcfError:
+        if ctx.env.is_probe:
+            return Exit.NOT_RUNNING
+        raise
+    with _locked(ctx):
+        role = _role(ctx)  # may have changed while we waited
+        if role is None:
+            return Exit.NOT_RUNNING
+        engine = _engine(ctx, s)
+        if role != PROMOTED:
+            if ctx.env.is_probe:
+                return Exit.SUCCESS
+            result = engine.refresh()
+            _publish_score(ctx, engine, result.fetched and not result.problem.startswith("inconclusive"))
+            if result.problem:
+                raise OcfError(Exit.DEGRADED, result.problem)
+            return Exit.SUCCESS
+        return _monitor_promoted(ctx, s, engine)
+
+
+def _monitor_promoted(ctx, s: Settings, engine) -> int:
+    broken = engine.live_problem()
+    if broken:
+        raise OcfError(Exit.FAILED_PROMOTED, f"live configuration broken: {broken}")
+    if ctx.env.is_probe:
+        return Exit.RUNNING_PROMOTED
+    problems = []
+    changed = engine.drift()
+    if changed:
+        shown = ", ".join(changed[:5]) + (f" (+{len(changed) - 5})" if len(changed) > 5 else "")
+        if s.push_changes:
+            from .gitrunner import GitError
+            from ..ocf.command import CommandTimeout
+            try:
+                new = engine.push_drift(changed)
+                ctx.log.info(f"local edits in {s.config_dir} ({shown}) pushed as commit {new[:12]}")
+            except (GitError, CommandTimeout, OSError) as exc:
+                problems.append(f"local edits in {s.config_dir} ({shown}) could not be pushed: {exc}")
+        else:
+            problems.append(f"local edits in {s.config_dir} not in Git: {shown}")
+    result = engine.refresh()
+    if result.problem:
+        problems.insert(0, result.problem)
+    if engine.state.validated and engine.state.validated != engine.state.deployed:
+        if changed and not s.push_changes:
+            ctx.log.warning(f"deploying {engine.state.validated[:12]} over local edits; they stay in "
+                            f"{s.tree(engine.state.deployed)}")
+        engine.deploy(engine.state.validated)
+        engine.prune()
+        if changed and not s.push_changes:
+            problems = [p for p in problems if not p.startswith("local edits")]
+    _publish_score(ctx, engine, result.fetched and not result.problem.startswith("inconclusive"))
+    return _promoted_code("; ".join(problems))

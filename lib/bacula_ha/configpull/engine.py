@@ -1,0 +1,324 @@
+"""The config-pull engine: refresh the cache, judge commits, deploy, watch drift.
+
+Why one object: start, monitor and promote share the same steps in different
+orders; the handlers in actions.py only decide roles and exit codes.
+
+Commit selection: after a fetch, the first-parent history of the upstream tip
+is walked newest first (at most MAX_WALK commits, within the action's budget).
+The first commit that is correctly signed and passes the config test is the
+"newest validated commit". Verdicts are remembered per commit, so a commit is
+verified and tested once; an unchanged tip costs one fetch and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from typing import List, Optional
+
+from ..ocf.command import CommandTimeout
+from ..ocf.codes import Exit, OcfError
+from . import deploy, signature, state as cstate, validation
+from .gitrunner import Git, GitError, GitOptions, scrub
+from .settings import Settings
+
+#: Commits of first-parent history examined per refresh.
+MAX_WALK = 20
+#: Prepared trees kept besides the deployed, previous and newest validated ones.
+KEEP_EXTRA_TREES = 3
+#: Seconds of budget a config test is not started without.
+MIN_TEST_BUDGET = 2.0
+#: Promotion scores: a node that just confirmed it holds the newest validated commit,
+#: and the ceiling for a node serving from its cache (older commits score lower).
+FRESH_SCORE = 1000
+STALE_CEILING = 900
+
+
+@dataclass
+class Refresh:
+    """Outcome of one refresh."""
+
+    fetched: bool
+    problem: str = ""          # why the instance is degraded ("" = healthy)
+    newly_validated: bool = False
+
+
+class Engine:
+    def __init__(self, settings: Settings, ctx) -> None:
+        self.s = settings
+        self.ctx = ctx
+        self.log = ctx.log
+        self.policy = signature.Policy(settings.allowed_signers, settings.gpg_keyring,
+                                       settings.gnupg_home if settings.gpg_keyring else "")
+        self.git = Git(settings.repo, ctx.run, GitOptions(settings.ssh_key, settings.known_hosts),
+                       base_env=ctx.environ)
+        self.state = cstate.load(settings.state_file)
+
+    # -- bookkeeping ---------------------------------------------------
+    def policy_fingerprint(self) -> str:
+        s = self.s
+        return (f"{self.policy.fingerprint()};validate={s.validate};main={s.main_config};"
+                f"owner={s.owner}:{s.group}:{s.mode:o}")
+
+    def save(self) -> None:
+        cstate.save(self.s.state_file, self.state)
+
+    def ensure_cache(self) -> None:
+        for path, mode in ((self.s.cache_dir, 0o755), (self.s.deploy_root, 0o755), (self.s.index_root, 0o700)):
+            os.makedirs(path, mode=mode, exist_ok=True)
+            os.chmod(path, mode)  # the Director (bacula) must traverse to the deployed tree
+        self.git.ensure(self.s.repository, self.s.branch)
+
+    # -- refresh -------------------------------------------------------
+    def refresh(self) -> Refresh:
+        """Fetch, judge new commits, remember the newest validated one. Never raises for Git trouble."""
+        self.ensure_cache()
+        fp = self.policy_fingerprint()
+        if self.state.policy != fp:
+            if self.state.policy:
+                self.log.info("signature/validation settings changed: earlier verdicts are reconsidered")
+            self.state.reset_verdicts(fp)
+        if self.policy.gpg_keyring:
+            try:
+                signature.prepare_gnupg_home(self.policy, self.git)
+            except (GitError, OSError) as exc:
+                raise OcfError(Exit.ERR_ARGS, scrub(str(exc)))
+        budget = self.ctx.deadline.remaining()
+        try:
+            tip = self.git.fetch(timeout=min(float(self.s.fetch_timeout), max(1.0, budget * 0.5)))
+        except (GitError, CommandTimeout) as exc:
+            problem = f"Git unreachable ({scrub(str(exc))}); serving cached commit {cstate.short(self.state.validated)}"
+            self.state.problem = problem
+            self.save()
+            return Refresh(False, problem)
+        self.state.fetched_at = time.time()
+        if tip == self.state.tip and not self.state.problem.startswith(("inconclusive", "Git unreachable")):
+            self.save()
+            return Refresh(True, self.state.problem)
+        before = self.state.validated
+        problem = self._judge(tip)
+        self.state.tip = tip
+        self.state.problem = problem
+        self.save()
+        self.prune()
+        return Refresh(True, problem, self.state.validated != before)
+
+    def _judge(self, tip: str) -> str:
+        """Walk tip's first-parent history; set state.validated; return the tip's problem, if any."""
+        try:
+            chain = self.git.first_parents(tip, MAX_WALK)
+        except GitError as exc:
+            return f"inconclusive: {exc}"
+        tip_problem = ""
+        for commit in chain:
+            if commit in self.state.good:
+                self._choose(commit)
+                break
+            reason = self.state.refused.get(commit)
+            if reason is None:
+                try:
+                    reason = self._evaluate(commit)
+                except _Inconclusive as exc:
+                    return f"inconclusive: {exc}; serving {cstate.short(self.state.validated)}"
+            if reason is None:
+                self._choose(commit)
+                break
+            if commit == tip:
+                tip_problem = reason
+        if tip_problem:
+            return f"newest commit refused: {tip_problem}; serving {cstate.short(self.state.validated)}"
+        return ""
+
+    def _choose(self, commit: str) -> None:
+        if commit != self.state.validated:
+            self.state.validated = commit
+            try:
+                self.state.validated_time = self.git.commit_time(commit)
+            except (GitError, ValueError):
+                self.state.validated_time = int(time.time())
+            self.log.info(f"newest validated commit is now {cstate.short(commit)}")
+
+    def _evaluate(self, commit: str) -> Optional[str]:
+        """None when `commit` passes (its tree is then prepared), else the refusal reason (remembered)."""
+        short = cstate.short(commit)
+        try:
+            reason = signature.check(self.git, self.policy, commit)
+        except GitError as exc:
+            raise _Inconclusive(f"signature check of {short} failed: {exc}") from None
+        if reason is None:
+            reason = self._prepare(commit, test=True)
+        if reason is None:
+            self.state.remember_good(commit)
+            self.save()
+            return None
+        self.log.warning(f"refusing commit {short}: {reason}")
+        self.state.refuse(commit, reason)
+        self.save()
+        return reason
+
+    def _prepare(self, commit: str, test: bool) -> Optional[str]:
+        """Write commit's tree to a staging dir, own it, test it, move it to deploy/<commit>."""
+        s = self.s
+        short = cstate.short(commit)
+        final = s.tree(commit)
+        stage = os.path.join(s.deploy_root, f".stage-{commit}-{os.getpid()}")
+        index = s.index(commit) + f".stage-{os.getpid()}"
+        shutil.rmtree(stage, ignore_errors=True)
+        os.makedirs(stage, mode=0o700)
+        try:
+            try:
+                self.git.checkout(commit, stage, index)
+                uid, gid = s.ids()
+                deploy.apply_ownership(stage, uid, gid, s.mode)
+            except (GitError, OSError) as exc:
+                raise _Inconclusive(f"cannot stage {short}: {scrub(str(exc))}") from None
+            if not os.path.isfile(os.path.join(stage, s.main_config)):
+                return f"commit {short}: {s.main_config} is missing"
+            if test and s.validate:
+                left = self.ctx.deadline.remaining()
+                if left < MIN_TEST_BUDGET:
+                    raise _Inconclusive(f"no time left to test {short}")
+                outcome = validation.director_test(self.ctx.run, s.binary, stage, s.main_config, left)
+                if not outcome.ok:
+                    if not outcome.conclusive:
+                        raise _Inconclusive(f"config test of {short}: {outcome.message}")
+                    return f"commit {short}: {outcome.message}"
+            if os.path.lexists(final):
+                if final in self._protected_trees():
+                    return None  # an identical tree is live: keep it (drift is watched separately)
+                shutil.rmtree(final, ignore_errors=True)
+            os.rename(stage, final)
+            os.replace(index, s.index(commit))
+            deploy.fsync_dir(s.deploy_root)
+            self.git.run(["--work-tree", final, "update-index", "-q", "--refresh"],
+                         env={"GIT_INDEX_FILE": s.index(commit)}, check=False, cwd=final)
+            return None
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+            try:
+                os.unlink(index)
+            except FileNotFoundError:
+                pass
+
+    def ensure_tree(self, commit: str) -> None:
+        """The prepared tree of an already validated commit, rebuilt from the cache if it vanished."""
+        if os.path.isdir(self.s.tree(commit)) and os.path.isfile(self.s.index(commit)):
+            return
+        try:
+            reason = self._prepare(commit, test=False)
+        except _Inconclusive as exc:
+            raise OcfError(Exit.ERR_GENERIC, str(exc)) from None
+        if reason:
+            raise OcfError(Exit.ERR_GENERIC, reason)
+
+    # -- deployment ----------------------------------------------------
+    def live_target(self) -> Optional[str]:
+        return deploy.current_target(self.s.config_dir)
+
+    def live_problem(self) -> str:
+        """Why the live configuration is not the deployed commit ("" when it is)."""
+        s = self.s
+        deployed = self.state.deployed
+        if not deployed:
+            return "nothing was deployed to config_dir"
+        target = self.live_target()
+        if target is None:
+            what = "missing" if not os.path.lexists(s.config_dir) else "not a symlink to a deployed tree"
+            return f"{s.config_dir} is {what}"
+        if os.path.normpath(target) != s.tree(deployed):
+            return f"{s.config_dir} points to {target}, not to deployed commit {cstate.short(deployed)}"
+        if not os.path.isfile(os.path.join(s.config_dir, s.main_config)):
+            return f"{s.main_config} is missing from {s.config_dir}"
+        return ""
+
+    def deploy(self, commit: str) -> bool:
+        """Make `commit` live (atomic swap); True when config_dir changed."""
+        s = self.s
+        self.ensure_tree(commit)
+        target = s.tree(commit)
+        if self.live_target() == target and self.state.deployed == commit:
+            return False
+        backup = deploy.swap(s.config_dir, target)
+        if backup:
+            self.log.warning(f"{s.config_dir} was a real directory: kept as {backup}")
+        if self.state.deployed and self.state.deployed != commit:
+            self.state.previous = self.state.deployed
+        self.state.deployed = commit
+        self.save()
+        self.log.info(f"deployed commit {cstate.short(commit)} to {s.config_dir}"
+                      f" (last known good: {cstate.short(self.state.previous)})")
+        return True
+
+    def _protected_trees(self) -> set:
+        keep = {self.s.tree(c) for c in (self.state.deployed, self.state.previous, self.state.validated) if c}
+        target = self.live_target()
+        if target:
+            keep.add(os.path.normpath(target))
+        return keep
+
+    def prune(self) -> None:
+        """Drop old prepared trees; never the live, last-known-good or newest validated one."""
+        root = self.s.deploy_root
+        try:
+            names = os.listdir(root)
+        except OSError:
+            return
+        keep = self._protected_trees()
+        trees = []
+        for name in names:
+            path = os.path.join(root, name)
+            if name.startswith(".stage-"):
+                shutil.rmtree(path, ignore_errors=True)  # leftovers of a killed action (we hold the lock)
+            elif path not in keep and os.path.isdir(path):
+                trees.append((os.stat(path).st_mtime, path, name))
+        trees.sort(reverse=True)
+        for _, path, name in trees[KEEP_EXTRA_TREES:]:
+            shutil.rmtree(path, ignore_errors=True)
+            try:
+                os.unlink(self.s.index(name))
+            except FileNotFoundError:
+                pass
+
+    # -- drift -----------------------------------------------------------
+    def drift(self) -> List[str]:
+        """Paths of the live tree that differ from the deployed commit."""
+        commit = self.state.deployed
+        if not commit or not os.path.isfile(self.s.index(commit)):
+            return []
+        return self.git.changes(self.s.tree(commit), self.s.index(commit))
+
+    def push_drift(self, paths: List[str]) -> str:
+        """Commit the live tree on top of the deployed commit and push it; return the new commit."""
+        commit = self.state.deployed
+        tmp_index = self.s.index(commit) + f".push-{os.getpid()}"
+        shutil.copyfile(self.s.index(commit), tmp_index)
+        try:
+            shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+            node = self.ctx.env.node or os.uname().nodename
+            message = (f"config-pull: local edits on {node}\n\nChanged in {self.s.config_dir}: {shown}\n"
+                       f"Recorded on top of {commit}.\n")
+            new = self.git.commit_tree_state(self.s.tree(commit), tmp_index, commit, message)
+        finally:
+            try:
+                os.unlink(tmp_index)
+            except FileNotFoundError:
+                pass
+        self.git.push(new, self.s.branch, timeout=min(float(self.s.fetch_timeout),
+                                                      max(1.0, self.ctx.deadline.remaining() * 0.5)))
+        return new
+
+    # -- promotion score ---------------------------------------------------
+    def score(self, fresh: bool) -> Optional[int]:
+        """FRESH_SCORE when this node confirmed upstream now; else lower the older its commit."""
+        if not self.state.validated:
+            return None
+        if fresh:
+            return FRESH_SCORE
+        age_h = max(0, int((time.time() - self.state.validated_time) // 3600))
+        return max(1, STALE_CEILING - min(age_h, STALE_CEILING - 1))
+
+
+class _Inconclusive(Exception):
+    """A commit could not be judged now (catalog down, out of time): try again later."""

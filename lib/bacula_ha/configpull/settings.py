@@ -1,0 +1,144 @@
+"""Parameters turned into paths and checked (CIB-wide syntax vs this node's environment).
+
+Why two levels: a repository URL of the wrong shape is wrong on every node
+(OCF_ERR_CONFIGURED, the resource stops everywhere), while a missing key file
+or git binary is this node's problem (ERR_ARGS / ERR_INSTALLED: only this node
+is banned).
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import shutil
+from dataclasses import dataclass
+
+from ..ocf.codes import Exit, OcfError
+
+DEFAULT_CACHE_ROOT = "/var/lib/bacula-ha/config-pull"
+
+_URL = re.compile(r"^(file|ssh|git\+ssh|ssh\+git|https?|git)://\S+$")
+_SCP_LIKE = re.compile(r"^(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9._-]+:[^/\s][^\s]*$|^(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9._-]+:/\S*$")
+_BAD_REF = re.compile(r"(^[-/.])|(\.\.)|([\x00-\x20~^:?*\[\\\x7f])|(@\{)|(/$)|(\.lock$)|(//)|(/\.)")
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "default"
+
+
+@dataclass(frozen=True)
+class Settings:
+    repository: str
+    branch: str
+    config_dir: str
+    cache_dir: str
+    main_config: str
+    allowed_signers: str
+    gpg_keyring: str
+    validate: bool
+    binary: str
+    fetch_timeout: int
+    push_changes: bool
+    ssh_key: str
+    known_hosts: str
+    owner: str
+    group: str
+    mode: int
+
+    # -- cache layout --------------------------------------------------
+    @property
+    def repo(self) -> str:
+        return os.path.join(self.cache_dir, "repo.git")
+
+    @property
+    def gnupg_home(self) -> str:
+        return os.path.join(self.cache_dir, "gnupg")
+
+    @property
+    def deploy_root(self) -> str:
+        return os.path.join(self.cache_dir, "deploy")
+
+    @property
+    def index_root(self) -> str:
+        return os.path.join(self.cache_dir, "index")
+
+    @property
+    def state_file(self) -> str:
+        return os.path.join(self.cache_dir, "state.json")
+
+    def tree(self, commit: str) -> str:
+        return os.path.join(self.deploy_root, commit)
+
+    def index(self, commit: str) -> str:
+        return os.path.join(self.index_root, commit)
+
+    def ids(self):
+        """(uid, gid) of owner/group; OcfError(ERR_ARGS) when this node lacks them."""
+        try:
+            uid = int(self.owner) if self.owner.isdigit() else pwd.getpwnam(self.owner).pw_uid
+        except KeyError:
+            raise OcfError(Exit.ERR_ARGS, f"owner {self.owner!r} does not exist on this node") from None
+        try:
+            gid = int(self.group) if self.group.isdigit() else grp.getgrnam(self.group).gr_gid
+        except KeyError:
+            raise OcfError(Exit.ERR_ARGS, f"group {self.group!r} does not exist on this node") from None
+        return uid, gid
+
+
+def _configured(msg: str) -> OcfError:
+    return OcfError(Exit.ERR_CONFIGURED, msg)
+
+
+def from_params(params, instance: str) -> Settings:
+    """Settings from parsed parameters; OcfError(ERR_CONFIGURED) for values wrong everywhere."""
+    repo = params.repository.strip()
+    if not repo:
+        raise _configured("parameter repository is empty")
+    if not (_URL.match(repo) or _SCP_LIKE.match(repo) or repo.startswith("/")):
+        raise _configured("parameter repository: not a file://, ssh://, https:// URL or host:path")
+    branch = params.branch.strip()
+    if not branch or _BAD_REF.search(branch):
+        raise _configured(f"parameter branch: {branch!r} is not a valid branch name")
+    config_dir = os.path.normpath(params.config_dir.strip() or "/")
+    if not os.path.isabs(config_dir) or config_dir == "/":
+        raise _configured("parameter config_dir must be an absolute path other than /")
+    cache_dir = params.cache_dir.strip()
+    cache_dir = os.path.normpath(cache_dir) if cache_dir else os.path.join(DEFAULT_CACHE_ROOT, _safe(instance))
+    if not os.path.isabs(cache_dir) or cache_dir == "/":
+        raise _configured("parameter cache_dir must be an absolute path other than /")
+    if cache_dir == config_dir or cache_dir.startswith(config_dir + "/") or config_dir.startswith(cache_dir + "/"):
+        raise _configured("parameters cache_dir and config_dir must not contain each other")
+    main_config = os.path.normpath(params.main_config.strip() or ".")
+    if os.path.isabs(main_config) or main_config == "." or main_config.split("/")[0] == "..":
+        raise _configured("parameter main_config must be a relative path inside the repository")
+    try:
+        mode = int(params.mode.strip(), 8)
+    except ValueError:
+        raise _configured(f"parameter mode: {params.mode!r} is not an octal mode") from None
+    if not 0 <= mode <= 0o777 or not mode & 0o400:
+        raise _configured("parameter mode must be between 0400 and 0777 and readable by the owner")
+    return Settings(
+        repository=repo, branch=branch, config_dir=config_dir, cache_dir=cache_dir,
+        main_config=main_config, allowed_signers=params.allowed_signers.strip(),
+        gpg_keyring=params.gpg_keyring.strip(), validate=bool(params.validate),
+        binary=params.binary.strip(), fetch_timeout=int(params.fetch_timeout),
+        push_changes=bool(params.push_changes), ssh_key=params.ssh_key.strip(),
+        known_hosts=params.known_hosts.strip(), owner=params.owner.strip() or "root",
+        group=params.group.strip() or "root", mode=mode)
+
+
+def check_local(s: Settings) -> None:
+    """This node can run the agent: programs, key files, users (OcfError ERR_INSTALLED/ERR_ARGS)."""
+    if not shutil.which("git", path=os.environ.get("PATH") or "/usr/bin:/bin"):
+        raise OcfError(Exit.ERR_INSTALLED, "git is not installed")
+    if s.validate and not os.access(s.binary, os.X_OK):
+        raise OcfError(Exit.ERR_INSTALLED, f"{s.binary} is not installed (needed by validate=true)")
+    if s.gpg_keyring and not shutil.which("gpg", path=os.environ.get("PATH") or "/usr/bin:/bin"):
+        raise OcfError(Exit.ERR_INSTALLED, "gpg is not installed (needed by gpg_keyring)")
+    for name in ("allowed_signers", "gpg_keyring", "ssh_key", "known_hosts"):
+        path = getattr(s, name)
+        if path and not (os.path.isfile(path) and os.access(path, os.R_OK)):
+            raise OcfError(Exit.ERR_ARGS, f"parameter {name}: {path} is not a readable file on this node")
+    s.ids()
