@@ -1,0 +1,159 @@
+"""bacula-catalog-check against real PostgreSQL servers (each test makes its own)."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from support.agents import run_agent
+from support.catalog import CatalogServer, write_passfile
+from support.paths import agent_path
+
+pytestmark = [pytest.mark.daemons, pytest.mark.root]
+
+NAME = "bacula-catalog-check"
+
+
+@pytest.fixture
+def catalog():
+    server = CatalogServer()
+    yield server
+    server.close()
+
+
+class Runner:
+    """Runs the agent for one instance and keeps every output, to look for the password."""
+
+    def __init__(self, server, rsctmp, instance):
+        self.server, self.rsctmp, self.instance = server, rsctmp, instance
+        self.logfile = os.path.join(rsctmp, "agent.log")
+        self.outputs = []
+
+    def __call__(self, action, interval_ms=0, timeout_ms=20000, **params):
+        res = run_agent(NAME, action, self.server.params(**params), rsctmp=self.rsctmp, instance=self.instance,
+                        interval_ms=interval_ms, timeout_ms=timeout_ms,
+                        extra={"HA_DEBUGLOG": self.logfile, "HA_debug": "1"})
+        self.outputs.append(res.stdout + res.stderr)
+        return res
+
+    def assert_no_password(self):
+        log = open(self.logfile).read() if os.path.exists(self.logfile) else ""
+        assert self.outputs
+        for text in self.outputs + [log]:
+            assert self.server.password not in text
+
+
+@pytest.fixture
+def agent(catalog, tmp_path):
+    runner = Runner(catalog, str(tmp_path), f"cat{os.getpid()}")
+    yield runner
+    runner.assert_no_password()
+
+
+def test_lifecycle_probe_start_monitor_stop(agent, catalog):
+    assert agent("monitor").rc == 7                       # probe before start
+    assert agent("monitor", interval_ms=10000).rc == 7
+    res = agent("start")
+    assert res.rc == 0, res.stderr
+    assert agent("start").rc == 0                         # idempotent
+    assert agent("monitor").rc == 0
+    assert agent("monitor", interval_ms=10000).rc == 0
+    rows = catalog.pg.psql("SELECT node FROM bacula_ha_heartbeat", db="bacula")
+    assert rows                                           # the committed write, in the agent's own table
+    assert catalog.pg.psql("SELECT count(*) FROM Version", db="bacula") == "1"
+    assert agent("validate-all").rc == 0
+    assert agent("stop").rc == 0
+    assert agent("stop").rc == 0
+    assert agent("monitor").rc == 7
+
+
+def test_write_check_off_creates_nothing(agent, catalog):
+    assert agent("start", write_check="false").rc == 0
+    assert catalog.pg.psql("SELECT to_regclass('bacula_ha_heartbeat') IS NULL", db="bacula") == "t"
+
+
+def test_precise_reasons(agent, catalog, tmp_path):
+    wrong = write_passfile(str(tmp_path), "not-the-password", name="wrongpass")
+    res = agent("start", passfile=wrong)                  # permanent: fails at once, not after the timeout
+    assert res.rc == 1 and "authentication failed" in res.reason
+    assert agent("start").rc == 0
+    cases = [
+        (dict(passfile=wrong), "authentication failed"),
+        (dict(dbname="nosuchdb"), "'nosuchdb' does not exist"),
+        (dict(expected_version=15), "VersionId is 16, expected 15"),
+        (dict(expected_version=999), "VersionId is 16, expected 999"),
+        (dict(port=catalog.pg.port + 1 if catalog.pg.port < 65535 else 1, host="127.0.0.1"), "unreachable"),
+    ]
+    for params, words in cases:
+        res = agent("monitor", interval_ms=10000, **params)
+        assert res.rc == 1, (params, res.stderr)
+        assert words in res.reason, (params, res.reason)
+    res = agent("start", expected_version=15)
+    assert res.rc == 1 and "16" in res.reason and "15" in res.reason
+    catalog.pg.psql("ALTER DATABASE bacula SET default_transaction_read_only = on")
+    res = agent("monitor", interval_ms=10000)
+    assert res.rc == 1 and "read-only" in res.reason
+    res = agent("monitor", interval_ms=10000, mode="external")
+    assert res.rc == 190 and "read-only" in res.reason
+    catalog.pg.psql("ALTER DATABASE bacula RESET default_transaction_read_only")
+    assert agent("monitor", interval_ms=10000).rc == 0
+    agent.assert_no_password()
+
+
+def test_external_mode_is_degraded(agent, catalog):
+    assert agent("start", mode="external").rc == 0
+    catalog.pg.stop()
+    res = agent("monitor", interval_ms=10000, mode="external")
+    assert res.rc == 190 and "unreachable" in res.reason
+    res = agent("monitor", interval_ms=10000, mode="local")
+    assert res.rc == 1 and "unreachable" in res.reason
+    assert agent("stop", mode="external").rc == 0
+    assert agent("monitor", mode="external").rc == 7
+
+
+def test_standby_is_not_ready_until_promoted(catalog, tmp_path):
+    standby = catalog.pg.make_standby()
+    try:
+        assert standby.wait_ready(60)
+        agent = Runner(catalog, str(tmp_path), f"stb{os.getpid()}")
+        res = agent("start", timeout_ms=4000, port=standby.port)
+        assert res.rc == 1 and "recovery" in res.reason, res.stderr
+        assert agent("monitor", port=standby.port).rc == 7   # a failed start leaves no marker
+        assert agent("start", port=catalog.pg.port).rc == 0  # the primary is ready
+        res = agent("monitor", interval_ms=10000, port=standby.port, mode="external")
+        assert res.rc == 190 and "recovery" in res.reason
+        catalog.pg.stop()
+        standby.promote()
+        res = agent("start", timeout_ms=60000, port=standby.port)
+        assert res.rc == 0, res.stderr
+        assert agent("monitor", interval_ms=10000, port=standby.port).rc == 0
+        agent.assert_no_password()
+    finally:
+        standby.stop("immediate")
+
+
+def test_hung_server_fails_within_the_timeout(agent, catalog):
+    assert agent("start").rc == 0
+    try:
+        catalog.pg.signal(signal.SIGSTOP)
+        for mode, code in (("local", 1), ("external", 190)):
+            began = time.monotonic()
+            # connect_timeout far beyond the op timeout: only the deadline can end this monitor
+            res = agent("monitor", interval_ms=10000, timeout_ms=4000, connect_timeout=120, mode=mode)
+            took = time.monotonic() - began
+            assert res.rc == code and "timeout" in res.reason, res.stderr
+            assert took < 4 + 10, took                     # generous slack for a loaded machine
+    finally:
+        catalog.pg.signal(signal.SIGCONT)
+    assert agent("monitor", interval_ms=10000).rc == 0
+
+
+def test_ocf_tester(catalog):
+    import subprocess
+    instance = f"bhacat{os.getpid()}"
+    proc = subprocess.run(["ocf-tester", "-n", instance, "-o", "host=127.0.0.1", "-o", f"port={catalog.pg.port}",
+                           "-o", f"passfile={catalog.passfile}", agent_path(NAME)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert catalog.password not in proc.stdout + proc.stderr
