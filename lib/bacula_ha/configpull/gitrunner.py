@@ -200,7 +200,9 @@ class Git:
                        env=env, what="git status", cwd=tree).stdout
         paths = []
         for entry in out.split("\x00"):
-            if len(entry) > 3:
+            # XY: X compares the index with HEAD (meaningless here: the cache repository has
+            # no HEAD), Y compares the tree with the index; "??" is an untracked file.
+            if len(entry) > 3 and (entry[1] != " " or entry[:2] == "??"):
                 paths.append(entry[3:])
         return paths
 

@@ -1,0 +1,131 @@
+"""Real git repositories for tests: a bare remote, a work clone, signing keys.
+
+Everything lives in a directory the test owns (tmp_path); nothing touches the
+user's git configuration (GIT_CONFIG_GLOBAL=/dev/null, no system config).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Dict, Mapping, Optional
+
+GIT_ENV = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_TERMINAL_PROMPT": "0",
+    "LC_ALL": "C",
+}
+
+
+def _env(extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_ENV)
+    env.update(extra or {})
+    return env
+
+
+def git(*args: str, cwd: Optional[str] = None, env: Optional[Mapping[str, str]] = None,
+        check: bool = True) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, env=_env(env), capture_output=True, text=True,
+                          timeout=60)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def ssh_key(directory: str, name: str) -> Dict[str, str]:
+    """An unencrypted ed25519 key: {'private': path, 'public': 'ssh-ed25519 AAAA...'}."""
+    path = os.path.join(directory, name)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path],
+                   check=True, capture_output=True, timeout=30)
+    with open(path + ".pub") as fh:
+        public = " ".join(fh.read().split()[:2])
+    return {"private": path, "public": public}
+
+
+def allowed_signers(path: str, *keys: Dict[str, str], principal: str = "admin@example.org") -> str:
+    with open(path, "w") as fh:
+        for key in keys:
+            fh.write(f'{principal} namespaces="git" {key["public"]}\n')
+    return path
+
+
+def gpg_key(directory: str, name: str = "Config Admin") -> Dict[str, str]:
+    """A passphrase-less ed25519 OpenPGP key in its own GNUPGHOME; exports the public key."""
+    home = os.path.join(directory, "gnupg-" + name.replace(" ", "_"))
+    os.makedirs(home, mode=0o700)
+    env = {**os.environ, "GNUPGHOME": home}
+    uid = f"{name} <{name.replace(' ', '.').lower()}@example.org>"
+    subprocess.run(["gpg", "--batch", "--quiet", "--passphrase", "", "--quick-gen-key", uid,
+                    "ed25519", "sign", "never"], env=env, check=True, capture_output=True, timeout=60)
+    out = subprocess.run(["gpg", "--batch", "--with-colons", "--list-secret-keys"], env=env,
+                         check=True, capture_output=True, text=True, timeout=30).stdout
+    fpr = next(l.split(":")[9] for l in out.splitlines() if l.startswith("fpr:"))
+    public = os.path.join(directory, name.replace(" ", "_") + ".asc")
+    with open(public, "wb") as fh:
+        fh.write(subprocess.run(["gpg", "--batch", "--export", fpr], env=env, check=True,
+                                capture_output=True, timeout=30).stdout)
+    return {"home": home, "fingerprint": fpr, "public": public}
+
+
+def gpg_stop(key: Dict[str, str]) -> None:
+    subprocess.run(["gpgconf", "--kill", "all"], env={**os.environ, "GNUPGHOME": key["home"]},
+                   capture_output=True, timeout=30)
+
+
+class Repo:
+    """A bare remote (`url`) and a work clone that commits and pushes to `branch`."""
+
+    def __init__(self, base: str, branch: str = "main") -> None:
+        self.base = base
+        self.branch = branch
+        self.remote = os.path.join(base, "remote.git")
+        self.work = os.path.join(base, "work")
+        git("init", "-q", "--bare", "-b", branch, self.remote)
+        git("init", "-q", "-b", branch, self.work)
+        self.config("user.name", "Test Admin")
+        self.config("user.email", "admin@example.org")
+        git("remote", "add", "origin", self.remote, cwd=self.work)
+
+    @property
+    def url(self) -> str:
+        return "file://" + self.remote
+
+    def config(self, key: str, value: str) -> None:
+        git("config", key, value, cwd=self.work)
+
+    def commit(self, files: Mapping[str, Optional[str]], message: str = "change", *,
+               ssh: Optional[Dict[str, str]] = None, gpg: Optional[Dict[str, str]] = None,
+               push: bool = True) -> str:
+        """Write (or delete, value None) files, commit (signed with `ssh` or `gpg`), push."""
+        for name, text in files.items():
+            path = os.path.join(self.work, name)
+            if text is None:
+                if os.path.exists(path):
+                    os.unlink(path)
+                continue
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as fh:
+                fh.write(text)
+        git("add", "--all", ".", cwd=self.work)
+        args = ["commit", "-q", "--allow-empty", "-m", message]
+        env: Dict[str, str] = {}
+        if ssh:
+            args = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={ssh['private']}"] + args + ["-S"]
+        elif gpg:
+            args = ["-c", "gpg.format=openpgp", "-c", f"user.signingkey={gpg['fingerprint']}"] + args + ["-S"]
+            env["GNUPGHOME"] = gpg["home"]
+        git(*args, cwd=self.work, env=env)
+        if push:
+            self.push()
+        return self.head()
+
+    def push(self) -> None:
+        git("push", "-q", "origin", f"HEAD:refs/heads/{self.branch}", cwd=self.work)
+
+    def head(self) -> str:
+        return git("rev-parse", "HEAD", cwd=self.work)
+
+    def remote_head(self) -> str:
+        return git("--git-dir", self.remote, "rev-parse", self.branch)

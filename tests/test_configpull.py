@@ -1,0 +1,394 @@
+"""bacula-config-pull against real git repositories (each test makes its own remote and clone)."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import subprocess
+from dataclasses import dataclass
+from typing import Optional
+
+import pytest
+
+from support.agents import load_agent, ocf_env, run_agent
+from support.gitrepo import Repo, allowed_signers, git, gpg_key, gpg_stop, ssh_key
+from support.paths import agent_path
+
+_AGENT = None
+
+FAKE_DIR = """#!/bin/sh
+# A parse-only stand-in for `bacula-dir -t -c FILE`: a line containing BROKEN is an error.
+config="$3"
+line=$(grep -n BROKEN "$config" | head -1 | cut -d: -f1)
+if [ -n "$line" ]; then
+  echo "bacula-dir: ERROR TERMINATION at parse_conf.c:1157"
+  echo 'Config error: Keyword "BROKEN" not permitted in this resource.'
+  echo "            : line $line, col 1 of file $config"
+  exit 1
+fi
+exit 0
+"""
+
+
+def agent():
+    global _AGENT
+    if _AGENT is None:
+        _AGENT = load_agent("bacula-config-pull")
+    return _AGENT
+
+
+@dataclass
+class Res:
+    rc: int
+    reason: Optional[str]
+    log: str
+
+
+class Pull:
+    """One agent instance (in-process dispatch), its live dir, cache and HA_RSCTMP."""
+
+    def __init__(self, base, repo: Repo, **params) -> None:
+        self.base = str(base)
+        self.live = os.path.join(self.base, "etc", "bacula")
+        self.cache = os.path.join(self.base, "cache")
+        self.rsctmp = os.path.join(self.base, "rsctmp")
+        self.params = {"repository": repo.url, "config_dir": self.live, "cache_dir": self.cache,
+                       "validate": "false"}
+        self.params.update(params)
+
+    def env(self, action: str, role: str = "", interval_ms: Optional[int] = None, **over):
+        if interval_ms is None:
+            interval_ms = 10000 if action == "monitor" else 0
+        return ocf_env({**self.params, **over}, instance="cfg:0", rsctmp=self.rsctmp,
+                       interval_ms=interval_ms, role=role, timeout_ms=30000)
+
+    def __call__(self, action: str, role: str = "", interval_ms: Optional[int] = None, **over) -> Res:
+        out, err = io.StringIO(), io.StringIO()
+        rc = agent().dispatch(["bacula-config-pull", action], self.env(action, role, interval_ms, **over),
+                              out, err)
+        text = err.getvalue()
+        reasons = [l[len("ocf-exit-reason:"):] for l in text.splitlines() if l.startswith("ocf-exit-reason:")]
+        return Res(rc, reasons[-1] if reasons else None, text)
+
+    def deployed(self) -> Optional[str]:
+        try:
+            return os.path.basename(os.readlink(self.live))
+        except OSError:
+            return None
+
+    def read(self, name: str = "bacula-dir.conf") -> str:
+        with open(os.path.join(self.live, name)) as fh:
+            return fh.read()
+
+
+def fake_director(base) -> str:
+    path = os.path.join(str(base), "fake-bacula-dir")
+    with open(path, "w") as fh:
+        fh.write(FAKE_DIR)
+    os.chmod(path, 0o755)
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path):
+    r = Repo(str(tmp_path / "git"))
+    return r
+
+
+@pytest.fixture
+def signer(tmp_path):
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    good = ssh_key(str(keys), "admin")
+    other = ssh_key(str(keys), "intruder")
+    signers = allowed_signers(str(keys / "allowed_signers"), good)
+    return {"good": good, "other": other, "allowed": signers}
+
+
+# -- basic lifecycle ---------------------------------------------------------
+def test_lifecycle_never_deletes_live_config(tmp_path, repo):
+    first = repo.commit({"bacula-dir.conf": "one\n"})
+    pull = Pull(tmp_path, repo)
+    assert pull("monitor", interval_ms=0).rc == 7          # probe, never started
+    assert pull("monitor").rc == 7
+    assert pull("start").rc == 0
+    assert pull("start").rc == 0                           # idempotent
+    assert pull("monitor").rc == 0
+    assert pull("monitor", interval_ms=0).rc == 0          # probe of a running instance
+    assert pull.deployed() is None                         # unpromoted: nothing deployed
+    assert pull("promote").rc == 0
+    assert pull.deployed() == first and pull.read() == "one\n"
+    assert pull("monitor", role="Promoted").rc == 8
+    assert pull("monitor", interval_ms=0).rc == 8
+    assert pull("demote").rc == 0
+    assert pull("monitor").rc == 0
+    assert pull.read() == "one\n"
+    assert pull("stop").rc == 0
+    assert pull("stop").rc == 0
+    assert pull("monitor").rc == 7
+    assert pull.read() == "one\n"                          # stop keeps the live config
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    assert pull.deployed() == first
+
+
+def test_existing_real_config_dir_is_moved_aside_never_deleted(tmp_path, repo):
+    first = repo.commit({"bacula-dir.conf": "from git\n"})
+    pull = Pull(tmp_path, repo)
+    os.makedirs(pull.live)
+    with open(os.path.join(pull.live, "bacula-dir.conf"), "w") as fh:
+        fh.write("hand made\n")
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    assert pull.deployed() == first
+    backups = [n for n in os.listdir(os.path.dirname(pull.live)) if n.startswith("bacula.bha-backup-")]
+    assert len(backups) == 1
+    with open(os.path.join(os.path.dirname(pull.live), backups[0], "bacula-dir.conf")) as fh:
+        assert fh.read() == "hand made\n"
+
+
+def test_deployed_files_have_owner_group_mode(tmp_path, repo):
+    repo.commit({"bacula-dir.conf": "x\n", "conf.d/client.conf": "y\n"})
+    pull = Pull(tmp_path, repo, owner="root", group="bacula", mode="0640")
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    import grp
+    gid = grp.getgrnam("bacula").gr_gid
+    for rel, mode in (("bacula-dir.conf", 0o640), ("conf.d/client.conf", 0o640), ("conf.d", 0o750), (".", 0o750)):
+        st = os.stat(os.path.join(pull.live, rel))
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (mode, 0, gid), rel
+
+
+def test_promote_without_any_validated_commit_fails_with_reason(tmp_path, repo, signer):
+    repo.commit({"bacula-dir.conf": "unsigned\n"})
+    pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+    assert pull("start").rc == 0
+    res = pull("promote")
+    assert res.rc == 1 and "no commit" in res.reason
+    assert pull.deployed() is None
+
+
+# -- signatures --------------------------------------------------------------
+def test_unsigned_and_wrong_key_commits_are_refused(tmp_path, repo, signer):
+    good = repo.commit({"bacula-dir.conf": "good\n"}, ssh=signer["good"])
+    pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    assert pull.deployed() == good
+
+    unsigned = repo.commit({"bacula-dir.conf": "unsigned\n"})
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 191
+    assert unsigned[:12] in res.reason and "not signed" in res.reason
+    assert pull.deployed() == good and pull.read() == "good\n"
+
+    wrong = repo.commit({"bacula-dir.conf": "wrong key\n"}, ssh=signer["other"])
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 191
+    assert wrong[:12] in res.reason and "not allowed" in res.reason
+    assert pull.deployed() == good
+
+    fixed = repo.commit({"bacula-dir.conf": "signed again\n"}, ssh=signer["good"])
+    assert pull("monitor", role="Promoted").rc == 8
+    assert pull.deployed() == fixed and pull.read() == "signed again\n"
+
+
+def test_unpromoted_monitor_reports_refused_newest_commit(tmp_path, repo, signer):
+    repo.commit({"bacula-dir.conf": "good\n"}, ssh=signer["good"])
+    pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+    assert pull("start").rc == 0
+    bad = repo.commit({"bacula-dir.conf": "bad\n"})
+    res = pull("monitor")
+    assert res.rc == 190 and bad[:12] in res.reason
+    assert pull("monitor").rc == 190                      # remembered, not re-verified
+
+
+def test_signature_formats_cannot_cross_policies(tmp_path, repo, signer):
+    key = gpg_key(str(tmp_path))
+    try:
+        ssh_signed = repo.commit({"bacula-dir.conf": "ssh\n"}, ssh=signer["good"])
+        gpg_only = Pull(tmp_path / "a", repo, gpg_keyring=key["public"])
+        assert gpg_only("start").rc == 0
+        res = gpg_only("monitor")
+        assert res.rc == 190 and ssh_signed[:12] in res.reason and "SSH signature" in res.reason
+
+        gpg_signed = repo.commit({"bacula-dir.conf": "gpg\n"}, gpg=key)
+        assert gpg_only("monitor").rc == 0
+        assert gpg_only("promote").rc == 0 and gpg_only.deployed() == gpg_signed
+
+        ssh_only = Pull(tmp_path / "b", repo, allowed_signers=signer["allowed"])
+        assert ssh_only("start").rc == 0
+        res = ssh_only("monitor")
+        assert res.rc == 190 and gpg_signed[:12] in res.reason and "GPG signature" in res.reason
+        assert ssh_only("promote").rc == 0 and ssh_only.deployed() == ssh_signed   # walked back
+
+        both = Pull(tmp_path / "c", repo, allowed_signers=signer["allowed"], gpg_keyring=key["public"])
+        assert both("start").rc == 0 and both("monitor").rc == 0
+        assert both("promote").rc == 0 and both.deployed() == gpg_signed
+    finally:
+        gpg_stop(key)
+
+
+# -- validation ----------------------------------------------------------------
+def test_broken_commit_refused_last_known_good_kept_fake_director(tmp_path, repo):
+    good = repo.commit({"bacula-dir.conf": "Director {}\n"})
+    pull = Pull(tmp_path, repo, validate="true", binary=fake_director(tmp_path))
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    bad = repo.commit({"bacula-dir.conf": "Director {}\nBROKEN\n"})
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 191
+    assert bad[:12] in res.reason and 'Config error: Keyword "BROKEN"' in res.reason
+    assert "line 2" in res.reason and pull.cache not in res.reason
+    assert pull.deployed() == good
+
+
+def test_missing_main_config_is_refused(tmp_path, repo):
+    first = repo.commit({"bacula-dir.conf": "x\n"})
+    pull = Pull(tmp_path, repo)
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    gone = repo.commit({"bacula-dir.conf": None, "other.conf": "y\n"})
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 191 and gone[:12] in res.reason and "bacula-dir.conf is missing" in res.reason
+    assert pull.deployed() == first
+
+
+# -- Git outages ---------------------------------------------------------------
+def test_remote_unreachable_promote_deploys_from_cache(tmp_path, repo):
+    first = repo.commit({"bacula-dir.conf": "cached\n"})
+    pull = Pull(tmp_path, repo)
+    assert pull("start").rc == 0
+    os.rename(repo.remote, repo.remote + ".away")
+    res = pull("monitor")
+    assert res.rc == 190 and "Git unreachable" in res.reason and first[:12] in res.reason
+    assert pull("promote").rc == 0
+    assert pull.deployed() == first and pull.read() == "cached\n"
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 191 and "Git unreachable" in res.reason
+    os.rename(repo.remote + ".away", repo.remote)
+    assert pull("monitor", role="Promoted").rc == 8
+
+
+def test_start_with_git_down_and_empty_cache_cannot_promote(tmp_path, repo):
+    pull = Pull(tmp_path, repo, repository="file://" + str(tmp_path / "nowhere.git"))
+    assert pull("start").rc == 0
+    assert pull("monitor").rc == 190
+    res = pull("promote")
+    assert res.rc == 1 and "no commit" in res.reason
+
+
+def test_credentials_never_reach_reasons_or_logs(tmp_path, repo):
+    url = "https://deploy:s3cr3t-pw@127.0.0.1:1/config.git"
+    pull = Pull(tmp_path, repo, repository=url, fetch_timeout="5")
+    assert pull("start").rc == 0
+    res = pull("monitor")
+    assert res.rc == 190 and "Git unreachable" in res.reason
+    assert "s3cr3t-pw" not in res.log and "s3cr3t-pw" not in res.reason
+    with open(os.path.join(pull.cache, "repo.git", "remote.conf")) as fh:
+        assert "s3cr3t-pw" in fh.read()                       # only in a 0600 file
+    assert stat.S_IMODE(os.stat(os.path.join(pull.cache, "repo.git", "remote.conf")).st_mode) == 0o600
+
+
+# -- live config health, drift -------------------------------------------------
+def test_promoted_monitor_fails_when_live_config_replaced(tmp_path, repo):
+    first = repo.commit({"bacula-dir.conf": "x\n"})
+    pull = Pull(tmp_path, repo)
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    os.unlink(pull.live)
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 9 and "missing" in res.reason
+    assert pull("monitor", interval_ms=0).rc == 9
+    assert pull("promote").rc == 0 and pull.deployed() == first   # recovery redeploys
+    assert pull("monitor", role="Promoted").rc == 8
+
+
+def test_drift_is_reported_without_push_changes(tmp_path, repo):
+    first = repo.commit({"bacula-dir.conf": "x\n", "conf.d/a.conf": "a\n"})
+    pull = Pull(tmp_path, repo)
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    with open(os.path.join(pull.live, "conf.d", "a.conf"), "w") as fh:
+        fh.write("edited by hand\n")
+    with open(os.path.join(pull.live, "new.conf"), "w") as fh:
+        fh.write("new\n")
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 191 and "local edits" in res.reason
+    assert "conf.d/a.conf" in res.reason and "new.conf" in res.reason
+    assert repo.remote_head() == first                        # nothing pushed
+
+
+def test_drift_is_pushed_with_push_changes(tmp_path, repo):
+    first = repo.commit({"bacula-dir.conf": "x\n", "a.conf": "a\n"})
+    pull = Pull(tmp_path, repo, push_changes="true")
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    with open(os.path.join(pull.live, "a.conf"), "w") as fh:
+        fh.write("edited by hand\n")
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 8, res.reason
+    pushed = repo.remote_head()
+    assert pushed != first
+    assert git("--git-dir", repo.remote, "show", f"{pushed}:a.conf") == "edited by hand"
+    assert git("--git-dir", repo.remote, "rev-parse", f"{pushed}^") == first
+    assert pull.deployed() == pushed and pull.read("a.conf") == "edited by hand\n"
+    assert pull("monitor", role="Promoted").rc == 8
+
+
+# -- parameters, scores ----------------------------------------------------------
+@pytest.mark.parametrize("key,value", [("repository", "not a url"), ("config_dir", "relative/dir"),
+                                       ("main_config", "../escape.conf"), ("mode", "rw-r-----"),
+                                       ("branch", "bad..branch")])
+def test_invalid_parameters_are_err_configured(tmp_path, repo, key, value):
+    pull = Pull(tmp_path, repo)
+    assert pull("validate-all", **{key: value}).rc == 6
+    assert pull("start", **{key: value}).rc == 6
+    assert pull("stop", **{key: value}).rc == 0
+
+
+def test_missing_key_file_is_this_nodes_problem(tmp_path, repo):
+    pull = Pull(tmp_path, repo, allowed_signers=str(tmp_path / "absent"))
+    assert pull("validate-all").rc == 0                       # level 0: syntax only
+    env = pull.env("validate-all")
+    env["OCF_CHECK_LEVEL"] = "10"
+    assert agent().dispatch(["x", "validate-all"], env, io.StringIO(), io.StringIO()) == 2
+    assert pull("start").rc == 2
+
+
+def test_stale_scores_order_by_commit_age():
+    from bacula_ha.configpull.engine import FRESH_SCORE, Engine
+    import time
+
+    class _E(Engine):
+        def __init__(self, validated, when):
+            from bacula_ha.configpull.state import CacheState
+            self.state = CacheState(validated=validated, validated_time=when)
+
+    now = int(time.time())
+    assert _E("", now).score(True) is None
+    assert _E("a", now).score(True) == FRESH_SCORE
+    newer, older = _E("a", now - 60).score(False), _E("b", now - 7200).score(False)
+    assert FRESH_SCORE > newer > older >= 1
+    assert _E("c", 0).score(False) == 1
+
+
+# -- compliance -------------------------------------------------------------------
+@pytest.mark.compliance
+def test_ocf_tester_passes(tmp_path, repo):
+    repo.commit({"bacula-dir.conf": "x\n"})
+    live, cache = tmp_path / "live", tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OCF_", "HA_"))}
+    env["HA_RSCTMP"] = str(tmp_path / "rsctmp")
+    proc = subprocess.run(["ocf-tester", "-n", "cfgpull_tester", "-o", f"repository={repo.url}",
+                           "-o", f"config_dir={live}", "-o", f"cache_dir={cache}", "-o", "validate=false",
+                           agent_path("bacula-config-pull")], capture_output=True, text=True, timeout=300,
+                          env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "passed all tests" in proc.stdout
+    assert os.path.islink(live) and os.path.isfile(live / "bacula-dir.conf")
+
+
+def test_agent_executable_end_to_end(tmp_path, repo):
+    """The real executable (fresh interpreter, -IS) for start/promote/monitor/stop."""
+    first = repo.commit({"bacula-dir.conf": "x\n"})
+    params = {"repository": repo.url, "config_dir": str(tmp_path / "live"),
+              "cache_dir": str(tmp_path / "cache"), "validate": "false"}
+    kw = dict(rsctmp=str(tmp_path / "rsctmp"), instance="cfg_exe:1")
+    assert run_agent("bacula-config-pull", "start", params, **kw).rc == 0
+    assert run_agent("bacula-config-pull", "promote", params, **kw).rc == 0
+    assert run_agent("bacula-config-pull", "monitor", params, interval_ms=29000, role="Promoted", **kw).rc == 8
+    assert run_agent("bacula-config-pull", "stop", params, **kw).rc == 0
+    assert os.readlink(tmp_path / "live").endswith(first)
