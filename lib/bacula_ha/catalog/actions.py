@@ -10,15 +10,18 @@ a catalog it does not own).
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from typing import Optional
 
-from ..ocf.agent import Context
 from ..ocf.codes import Exit, OcfError
-from . import passfile as pgpass
-from .errors import CheckFailure, Target
+
+# A probe of a stopped instance imports nothing beyond this (no typing, json, dataclasses, psycopg).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+    from ..ocf.agent import Context
+    from .errors import Target
 
 MARKER = "started"
 
@@ -28,6 +31,7 @@ RETRY_PAUSE_S = 1.0
 
 # -- shared pieces -------------------------------------------------------------
 def _target(ctx: Context) -> Target:
+    from .errors import Target
     p = ctx.params
     return Target(host=p.host, port=int(p.port), dbname=p.dbname, user=p.user)
 
@@ -37,6 +41,7 @@ def _marker(ctx: Context) -> Optional[dict]:
     text = ctx.state().read(MARKER)
     if text is None:
         return None
+    import json
     try:
         data = json.loads(text)
         return data if isinstance(data, dict) else {}
@@ -66,6 +71,7 @@ def expected_version(ctx: Context, marker: Optional[dict] = None) -> int:
 
 
 def _passfile_problem(ctx: Context) -> Optional[OcfError]:
+    from . import passfile as pgpass
     problem = pgpass.problem(ctx.params.passfile)
     if problem is None and ctx.params.passfile:
         for password in pgpass.passwords(ctx.params.passfile):
@@ -98,7 +104,10 @@ def start(ctx: Context) -> int:
     problem = _passfile_problem(ctx)
     if problem is not None:
         raise problem
+    import json
+
     from .checks import check
+    from .errors import CheckFailure
     expected = expected_version(ctx)
     settings = _settings(ctx, expected)
     began, attempts, last, logged = time.monotonic(), 0, None, None
@@ -138,6 +147,7 @@ def monitor(ctx: Context) -> int:
     if problem is not None:
         raise OcfError(failed, problem.reason)
     from .checks import check
+    from .errors import CheckFailure
     settings = _settings(ctx, expected_version(ctx, marker))
     try:
         report = check(settings, ctx.deadline.remaining())
