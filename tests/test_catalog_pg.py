@@ -157,3 +157,60 @@ def test_ocf_tester(catalog):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert catalog.password not in proc.stdout + proc.stderr
+
+
+def _superuser(catalog):
+    import psycopg
+    return psycopg.connect(host=catalog.pg.sockdir, port=catalog.pg.port, user="postgres", dbname="bacula",
+                           connect_timeout=10)
+
+
+def _backend_waiting_on_lock(watch, proc, limit=60.0):
+    """The pid of the agent's backend once it waits for our lock (bounded poll)."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end and proc.poll() is None:
+        row = watch.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'bacula-catalog-check' "
+                            "AND wait_event_type = 'Lock'").fetchone()
+        if row:
+            return row[0]
+        time.sleep(0.05)
+    return None
+
+
+def test_a_blocked_write_is_bounded_by_lock_timeout_then_by_the_client_guard(agent, catalog):
+    """Server side: lock_timeout ends a write that waits for a lock. Client side: with the backend
+    itself frozen mid-statement (no server timeout can fire), the guard still ends the monitor."""
+    import subprocess
+    from support.agents import ocf_env
+    assert agent("start").rc == 0
+    holder, watch = _superuser(catalog), _superuser(catalog)
+    watch.autocommit = True
+    frozen = None
+    try:
+        holder.execute("LOCK TABLE bacula_ha_heartbeat IN ACCESS EXCLUSIVE MODE")  # held until rollback
+        res = agent("monitor", interval_ms=10000, timeout_ms=4000)
+        assert res.rc == 1 and "lock timeout during write check" in res.reason, res.stderr
+
+        env = ocf_env(catalog.params(), rsctmp=agent.rsctmp, instance=agent.instance, interval_ms=10000,
+                      timeout_ms=12000)
+        proc = subprocess.Popen([agent_path(NAME), "monitor"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            frozen = _backend_waiting_on_lock(watch, proc)
+            assert frozen, "the agent's write never waited for the lock"
+            os.kill(frozen, signal.SIGSTOP)  # now only the client guard can end the monitor
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        agent.outputs.append(out + err)
+        reason = [l for l in err.splitlines() if l.startswith("ocf-exit-reason:")][-1]
+        assert proc.returncode == 1 and "no answer" in reason and "write check" in reason, err
+    finally:
+        if frozen:
+            os.kill(frozen, signal.SIGCONT)
+        holder.rollback()
+        holder.close()
+        watch.close()
+    assert agent("monitor", interval_ms=10000).rc == 0
