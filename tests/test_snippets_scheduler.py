@@ -1,0 +1,290 @@
+"""The shipped crm-snippets (and renderings with other site values) proven by
+Pacemaker's own tools, offline: crmsh and pcs load them into CIB files, the
+two CIBs are compared structurally, crm_verify finds no error, and
+crm_simulate computes transitions whose graphs we read (ordering edges, not
+just final placement).
+
+Everything runs on CIB files in pytest's temp directories; no cluster is
+touched. crmsh checks every primitive against its agent's meta-data, so the
+agents must be installed (`make install`: ocf:bacula:*; drbd-utils:
+ocf:linbit:drbd).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Dict, List, Tuple
+
+import pytest
+
+from bacula_ha.render import render
+from support.paths import ROOT
+from support.scheduler import (Graph, configuration, crm_load, empty_cib, pcs_load, placement,
+                               promoted_nodes, set_node_attr, simulate, unexpected, verify_errors)
+
+pytestmark = pytest.mark.scheduler
+
+SNIPPETS = os.path.join(ROOT, "crm-snippets")
+ARCHES = ("drbd", "git", "shared")
+LOCAL_GROUP = ["p_fs", "p_pgsql", "p_catalog_check", "p_director", "p_vip"]
+MEMBERS = {"drbd": LOCAL_GROUP, "shared": LOCAL_GROUP, "git": ["p_catalog_check", "p_director", "p_vip"]}
+#: the promotable clone the group follows: (clone id, primitive id)
+FOLLOWS = {"drbd": ("ms_drbd", "p_drbd"), "git": ("ms_config_pull", "p_config_pull"), "shared": None}
+
+#: site values different from every example, one fencing method each
+SITE: Dict[str, Dict[str, str]] = {
+    "drbd": {"nodes": "alpha, beta", "vip": "203.0.113.50", "vip_cidr": "25", "vip_nic": "bond0",
+             "fencing": "sbd", "sbd_devices": "/dev/disk/by-id/wwn-0x1,/dev/disk/by-id/wwn-0x2",
+             "fence_delay": "random", "fence_delay_seconds": "20", "drbd_resource": "catalog",
+             "drbd_device": "/dev/drbd1", "fstype": "xfs", "mount_point": "/srv/catalog",
+             "pgdata": "/srv/catalog/pg/main", "migration_threshold": "2", "failure_timeout": "30min",
+             "catalog_passfile": "/etc/bacula-ha/catalog.pgpass"},
+    "git": {"nodes": "dir-a,dir-b,dir-c", "vip": "198.51.100.20", "vip_cidr": "24", "fencing": "virsh",
+            "virsh_host": "198.51.100.1", "virsh_domain.dir-a": "vagrant_dir-a",
+            "virsh_domain.dir-b": "vagrant_dir-b", "git_repository": "https://git.example.org/bacula/dir.git",
+            "git_branch": "production", "allowed_signers": "/etc/bacula-ha/allowed_signers",
+            "catalog_host": "198.51.100.30", "catalog_sslmode": "require", "stickiness": "500"},
+    "shared": {"nodes": "n1.example.net,n2.example.net", "vip": "198.51.100.77", "vip_cidr": "26",
+               "ipmi_address.n1.example.net": "198.51.100.201", "ipmi_address.n2.example.net": "bmc2.example.net",
+               "ipmi_user": "stonith", "ipmi_password_script": "/usr/local/sbin/bmc-pass", "ipmi_lanplus": "no",
+               "fstype": "nfs4", "fs_device": "nfs.example.net:/export/bacula", "fs_options": "vers=4.2,hard",
+               "mount_point": "/srv/bacula"},
+}
+VARIANTS = [(arch, variant) for arch in ARCHES for variant in ("shipped", "site")]
+
+
+def _nodes(variant: str, arch: str) -> List[str]:
+    if variant == "shipped":
+        return ["node1", "node2"]
+    return [n.strip() for n in SITE[arch]["nodes"].split(",")]
+
+
+class Loaded:
+    """Each snippet is loaded once per module; tests copy the CIB before changing it."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.cache: Dict[Tuple[str, str, str], Tuple[str, str]] = {}
+
+    def snippet(self, arch: str, variant: str, fmt: str) -> str:
+        if variant == "shipped":
+            return os.path.join(SNIPPETS, f"{arch}.{fmt}")
+        path = os.path.join(self.base, f"{arch}-site.{fmt}")
+        if not os.path.exists(path):
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(render(arch, fmt, SITE[arch]))
+        return path
+
+    def load(self, arch: str, variant: str, fmt: str) -> Tuple[str, str]:
+        """(CIB file, tool output) for this snippet."""
+        key = (arch, variant, fmt)
+        if key not in self.cache:
+            cib = empty_cib(os.path.join(self.base, f"{arch}-{variant}-{fmt}.xml"))
+            loader = crm_load if fmt == "crm" else pcs_load
+            result = loader(cib, self.snippet(arch, variant, fmt))
+            self.cache[key] = (cib, result.stdout + result.stderr)
+        return self.cache[key]
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory) -> Loaded:
+    return Loaded(str(tmp_path_factory.mktemp("snippets")))
+
+
+@pytest.mark.parametrize("arch,variant", VARIANTS)
+def test_crm_snippet_loads_and_verifies(loaded, arch, variant):
+    cib, output = loaded.load(arch, variant, "crm")
+    assert unexpected(output) == [], output
+    assert verify_errors(cib) == []
+    conf = configuration(cib)
+    assert conf["properties"]["stonith-enabled"] == "true"
+    assert "g_bacula" in conf["resources"]
+
+
+@pytest.mark.parametrize("arch,variant", VARIANTS)
+def test_pcs_twin_builds_the_same_cib(loaded, arch, variant):
+    crm_cib, _ = loaded.load(arch, variant, "crm")
+    pcs_cib, output = loaded.load(arch, variant, "pcs")
+    assert unexpected(output) == [], output
+    assert verify_errors(pcs_cib) == []
+    assert configuration(pcs_cib) == configuration(crm_cib)
+
+
+def test_site_values_reach_the_cib(loaded):
+    """The rendered snippets carry the site's values, not the examples."""
+    conf = configuration(loaded.load("drbd", "site", "crm")[0])
+    group = {p["id"]: p for p in conf["resources"]["g_bacula"]["group"]}
+    assert group["p_vip"]["params"] == {"ip": "203.0.113.50", "cidr_netmask": "25", "nic": "bond0"}
+    assert group["p_fs"]["params"]["device"] == "/dev/drbd1"
+    assert conf["resources"]["ms_drbd"]["clone"]["params"] == {"drbd_resource": "catalog"}
+    assert conf["resources"]["fence_sbd"]["primitive"]["params"]["pcmk_delay_max"] == "20s"
+    assert "priority-fencing-delay" not in conf["properties"]
+    assert conf["rsc_defaults"]["migration-threshold"] == "2"
+    conf = configuration(loaded.load("git", "site", "crm")[0])
+    plugs = {rid: r["primitive"]["params"]["plug"] for rid, r in conf["resources"].items() if rid.startswith("fence_")}
+    assert plugs == {"fence_dir-a": "vagrant_dir-a", "fence_dir-b": "vagrant_dir-b", "fence_dir-c": "dir-c"}
+    assert "clone-max" not in conf["resources"]["ms_config_pull"]["meta"]   # one instance per node
+    conf = configuration(loaded.load("shared", "site", "crm")[0])
+    fs = conf["resources"]["g_bacula"]["group"][0]
+    assert fs["params"] == {"device": "nfs.example.net:/export/bacula", "directory": "/srv/bacula",
+                            "fstype": "nfs4", "options": "vers=4.2,hard"}
+
+
+# ---------------------------------------------------------------- scheduler scenarios
+
+def _copy(src: str, dst_dir: str, name: str) -> str:
+    dst = os.path.join(dst_dir, name)
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def _start(tmp_path, cib: str, arch: str, nodes: List[str], scores=True) -> Tuple[str, Graph]:
+    """Bring every node up; the first node gets the highest promotion score."""
+    up = simulate(_copy(cib, str(tmp_path), "config.xml"), str(tmp_path / "up.xml"), node_up=nodes,
+                  execute=False) and str(tmp_path / "up.xml")
+    follows = FOLLOWS[arch]
+    if follows and scores:
+        for rank, node in enumerate(nodes):
+            set_node_attr(up, node, f"master-{follows[1]}", str(100 - 10 * rank))
+    state, graph = str(tmp_path / "started.xml"), str(tmp_path / "started.graph.xml")
+    simulate(up, state, graph)
+    return state, Graph.load(graph)
+
+
+def _group_nodes(state: str, arch: str) -> Dict[str, List[str]]:
+    where = placement(state)
+    return {rsc: [node for node, _ in where.get(rsc, [])] for rsc in MEMBERS[arch]}
+
+
+def _assert_group_together_on_promoted(state: str, arch: str) -> str:
+    """Every member on one and the same node, and (drbd, git) that node is the Promoted one."""
+    nodes = _group_nodes(state, arch)
+    assert all(len(on) == 1 for on in nodes.values()), nodes
+    (node,) = {on[0] for on in nodes.values()}
+    if FOLLOWS[arch]:
+        assert promoted_nodes(state, FOLLOWS[arch][1]) == {node}
+    return node
+
+
+def _assert_chain(graph: Graph, arch: str, node: str) -> None:
+    """Each group member starts after the previous one, all on `node`."""
+    starts = [graph.one("start", rsc, node=node) for rsc in MEMBERS[arch]]
+    for first, then in zip(starts, starts[1:]):
+        assert graph.before(first, then), f"{first.key} does not precede {then.key}"
+    if FOLLOWS[arch]:
+        promote = graph.one("promote", FOLLOWS[arch][1], node=node)
+        assert graph.before(promote, starts[0]), f"{promote.key} on {node} does not precede {starts[0].key}"
+        assert graph.before(promote, graph.one("start", "p_director", node=node))
+
+
+@pytest.mark.parametrize("arch,variant", VARIANTS)
+def test_first_start_order(loaded, tmp_path, arch, variant):
+    nodes = _nodes(variant, arch)
+    state, graph = _start(tmp_path, loaded.load(arch, variant, "crm")[0], arch, nodes)
+    _assert_chain(graph, arch, nodes[0])
+    assert _assert_group_together_on_promoted(state, arch) == nodes[0]
+    # no member start anywhere else, and the promotable clone is promoted exactly once
+    assert all(a.node == nodes[0] for a in graph.find("start") if a.rsc in MEMBERS[arch])
+    if FOLLOWS[arch]:
+        assert [a.node for a in graph.find("promote", FOLLOWS[arch][1])] == [nodes[0]]
+        assert {n for n, _ in placement(state)[FOLLOWS[arch][1]]} == set(nodes)   # a clone on every node
+
+
+@pytest.mark.parametrize("arch", ["drbd", "git"])
+def test_without_promotion_the_group_stays_stopped(loaded, tmp_path, arch):
+    """No node may be promoted (no DRBD UpToDate / no validated config): nothing of the group runs."""
+    state, graph = _start(tmp_path, loaded.load(arch, "shipped", "crm")[0], arch, ["node1", "node2"],
+                          scores=False)
+    assert [a for a in graph.find("start") if a.rsc in MEMBERS[arch]] == []
+    assert graph.find("promote") == []
+    assert all(on == [] for on in _group_nodes(state, arch).values())
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_active_node_failure_fences_before_recovery(loaded, tmp_path, arch):
+    nodes = ["node1", "node2"]
+    state, _ = _start(tmp_path, loaded.load(arch, "shipped", "crm")[0], arch, nodes)
+    after, graph_file = str(tmp_path / "failed.xml"), str(tmp_path / "failed.graph.xml")
+    simulate(state, after, graph_file, node_fail=["node1"])
+    graph = Graph.load(graph_file)
+    fence = graph.one("stonith", node="node1", kind="crm_event")
+    # priority-fencing-delay: the lost node ran the Director, so fencing it waits and it wins a race
+    assert graph.actions and fence.key == "stonith-node1-reboot"
+    assert _fence_delay(graph_file, fence.id) == "15"
+    _assert_chain(graph, arch, "node2")
+    for rsc in MEMBERS[arch]:
+        assert graph.before(fence, graph.one("start", rsc, node="node2")), f"{rsc} starts before fencing"
+    if FOLLOWS[arch]:
+        assert graph.before(fence, graph.one("promote", FOLLOWS[arch][1], node="node2"))
+    assert not [a for a in graph.rsc_actions(MEMBERS[arch]) if a.node == "node1"]   # node1 is gone
+    assert _assert_group_together_on_promoted(after, arch) == "node2"
+
+
+def _fence_delay(graph_file: str, action_id: str) -> str:
+    import xml.etree.ElementTree as ET
+    for event in ET.parse(graph_file).getroot().iter("crm_event"):
+        attrs = event.find("attributes")
+        if event.get("id") == action_id and attrs is not None:
+            return attrs.get("CRM_meta_priority_fencing_delay", "")
+    return ""
+
+
+def _fail_director(state: str, out: str, graph: str, node: str) -> Graph:
+    simulate(state, out, graph, op_inject=[f"p_director_monitor_20000@{node}=7"])
+    return Graph.load(graph)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_director_monitor_failure_restarts_in_place(loaded, tmp_path, arch):
+    state, _ = _start(tmp_path, loaded.load(arch, "shipped", "crm")[0], arch, ["node1", "node2"])
+    after = str(tmp_path / "recovered.xml")
+    graph = _fail_director(state, after, str(tmp_path / "recovered.graph.xml"), "node1")
+    stop, start = graph.one("stop", "p_director", node="node1"), graph.one("start", "p_director", node="node1")
+    assert graph.before(stop, start)
+    members = MEMBERS[arch]
+    below = members[:members.index("p_director")]
+    moved = [a for a in graph.rsc_actions(members) if a.node != "node1" and a.operation in ("start", "stop")]
+    assert moved == []
+    assert [a for a in graph.rsc_actions(below) if a.operation in ("start", "stop")] == []   # catalog untouched
+    assert graph.find("stonith") == [] and graph.find("promote") == [] and graph.find("demote") == []
+    assert _assert_group_together_on_promoted(after, arch) == "node1"
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_migration_threshold_failures_move_the_group(loaded, tmp_path, arch):
+    state, _ = _start(tmp_path, loaded.load(arch, "shipped", "crm")[0], arch, ["node1", "node2"])
+    threshold = int(configuration(state)["rsc_defaults"]["migration-threshold"])
+    for attempt in range(1, threshold + 1):
+        after, graph_file = str(tmp_path / f"fail{attempt}.xml"), str(tmp_path / f"fail{attempt}.graph.xml")
+        graph = _fail_director(state, after, graph_file, "node1")
+        state = after
+        expected = "node1" if attempt < threshold else "node2"
+        assert _assert_group_together_on_promoted(state, arch) == expected, f"after failure {attempt}"
+    # the move: everything leaves node1 before anything starts on node2
+    _assert_chain(graph, arch, "node2")
+    last_stop = graph.one("stop", MEMBERS[arch][0], node="node1")
+    for rsc in MEMBERS[arch]:
+        assert graph.before(graph.one("stop", rsc, node="node1"), last_stop) or rsc == MEMBERS[arch][0]
+        assert graph.before(last_stop, graph.one("start", rsc, node="node2"))
+    if FOLLOWS[arch]:
+        primitive = FOLLOWS[arch][1]
+        demote, promote = graph.one("demote", primitive, node="node1"), graph.one("promote", primitive, node="node2")
+        assert graph.before(last_stop, demote) and graph.before(demote, promote)
+
+
+@pytest.mark.parametrize("arch", ["drbd", "git"])
+def test_group_follows_the_promotion(loaded, tmp_path, arch):
+    """node1 can no longer be promoted (DRBD Outdated, config-pull failing): the group follows to node2."""
+    state, _ = _start(tmp_path, loaded.load(arch, "shipped", "crm")[0], arch, ["node1", "node2"])
+    primitive = FOLLOWS[arch][1]
+    set_node_attr(state, "node1", f"master-{primitive}", "-INFINITY")
+    after, graph_file = str(tmp_path / "followed.xml"), str(tmp_path / "followed.graph.xml")
+    simulate(state, after, graph_file)
+    graph = Graph.load(graph_file)
+    demote, promote = graph.one("demote", primitive, node="node1"), graph.one("promote", primitive, node="node2")
+    for rsc in MEMBERS[arch]:
+        stop, start = graph.one("stop", rsc, node="node1"), graph.one("start", rsc, node="node2")
+        assert graph.before(stop, demote), f"{rsc} still running on node1 when it is demoted"
+        assert graph.before(promote, start), f"{rsc} starts on node2 before the promotion"
+    assert _assert_group_together_on_promoted(after, arch) == "node2"
