@@ -57,16 +57,18 @@ class Pull:
                        "validate": "false"}
         self.params.update(params)
 
-    def env(self, action: str, role: str = "", interval_ms: Optional[int] = None, **over):
+    def env(self, action: str, role: str = "", interval_ms: Optional[int] = None,
+            timeout_ms: int = 30000, **over):
         if interval_ms is None:
             interval_ms = 10000 if action == "monitor" else 0
         return ocf_env({**self.params, **over}, instance="cfg:0", rsctmp=self.rsctmp,
-                       interval_ms=interval_ms, role=role, timeout_ms=30000)
+                       interval_ms=interval_ms, role=role, timeout_ms=timeout_ms)
 
-    def __call__(self, action: str, role: str = "", interval_ms: Optional[int] = None, **over) -> Res:
+    def __call__(self, action: str, role: str = "", interval_ms: Optional[int] = None,
+                 timeout_ms: int = 30000, **over) -> Res:
         out, err = io.StringIO(), io.StringIO()
-        rc = agent().dispatch(["bacula-config-pull", action], self.env(action, role, interval_ms, **over),
-                              out, err)
+        rc = agent().dispatch(["bacula-config-pull", action],
+                              self.env(action, role, interval_ms, timeout_ms, **over), out, err)
         text = err.getvalue()
         reasons = [l[len("ocf-exit-reason:"):] for l in text.splitlines() if l.startswith("ocf-exit-reason:")]
         return Res(rc, reasons[-1] if reasons else None, text)
