@@ -214,3 +214,17 @@ def test_a_blocked_write_is_bounded_by_lock_timeout_then_by_the_client_guard(age
         holder.close()
         watch.close()
     assert agent("monitor", interval_ms=10000).rc == 0
+
+
+def test_a_commit_waiting_for_a_missing_synchronous_standby_is_not_ready(agent, catalog):
+    assert agent("start").rc == 0
+    catalog.pg.psql("ALTER SYSTEM SET synchronous_standby_names = 'bha_missing_standby'")
+    catalog.pg.psql("SELECT pg_reload_conf()")
+    try:
+        res = agent("monitor", interval_ms=10000, timeout_ms=4000)
+        assert res.rc == 1 and "synchronous standby" in res.reason, res.stderr
+        assert agent("monitor", interval_ms=10000, timeout_ms=4000, write_check="false").rc == 0
+    finally:
+        catalog.pg.psql("ALTER SYSTEM RESET synchronous_standby_names")
+        catalog.pg.psql("SELECT pg_reload_conf()")
+    assert agent("monitor", interval_ms=10000).rc == 0

@@ -23,9 +23,10 @@ TIMEOUT = "timeout"
 NOT_ACCEPTING = "not-accepting"
 WRITE = "write"
 PASSFILE = "passfile"
+PERMISSION = "permission"
 OTHER = "other"
 
-PERMANENT = frozenset({AUTH, NO_DATABASE, VERSION, PASSFILE})
+PERMANENT = frozenset({AUTH, NO_DATABASE, VERSION, PASSFILE, PERMISSION})
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def classify_statement(sqlstate: Optional[str], message: str, step: str, target:
         return CheckFailure(READ_ONLY, f"catalog is read-only ({where(target)}): {step}: {detail}")
     if sqlstate in ("57P01", "57P02", "57P03") or sqlstate is None and "closed" in detail.lower():
         return CheckFailure(UNREACHABLE, f"catalog connection lost during {step} ({where(target)}): {detail}")
-    kind = WRITE if step.startswith("write check") else OTHER
+    kind = PERMISSION if sqlstate == "42501" else WRITE if step.startswith("write check") else OTHER
     state = f" [{sqlstate}]" if sqlstate else ""
     return CheckFailure(kind, f"catalog {step} failed ({where(target)}){state}: {detail}")
 
@@ -143,6 +144,12 @@ def where(target: Target) -> str:
 
 
 def timeout(step: str, seconds: float, target: Target) -> CheckFailure:
-    """The client-side guard fired: the server did not answer at all (hung, stopped, partitioned)."""
+    """The client-side guard fired: the server did not answer at all (hung, stopped, partitioned).
+
+    A commit waiting for a synchronous standby looks the same from here, and no server
+    timeout ends that wait (PostgreSQL disables statement_timeout before the commit).
+    """
+    why = ("the commit did not complete: server hung, or waiting for a synchronous standby"
+           if step.startswith("write check") else "server hung or unreachable")
     return CheckFailure(TIMEOUT, f"catalog timeout: no answer within {seconds:.1f} s during {step} "
-                                 f"({where(target)}): server hung or unreachable")
+                                 f"({where(target)}): {why}")
