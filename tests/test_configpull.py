@@ -394,3 +394,14 @@ def test_agent_executable_end_to_end(tmp_path, repo):
     assert run_agent("bacula-config-pull", "monitor", params, interval_ms=29000, role="Promoted", **kw).rc == 8
     assert run_agent("bacula-config-pull", "stop", params, **kw).rc == 0
     assert os.readlink(tmp_path / "live").endswith(first)
+
+
+def test_probe_of_an_instance_not_started_here_stays_light(tmp_path):
+    """With its parameters set (unlike the generic lazy-import test), a probe imports no engine."""
+    from test_lazy_imports import imported_modules
+    env = ocf_env({"repository": "file:///srv/git/cfg.git"}, interval_ms=0, rsctmp=str(tmp_path),
+                  instance="cfg_lazy:0")
+    rc, mods = imported_modules("bacula-config-pull", "monitor", env)
+    assert rc == 7
+    assert not {"subprocess", "json", "dataclasses", "typing", "shutil",
+                "bacula_ha.configpull.engine"} & mods

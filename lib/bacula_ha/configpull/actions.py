@@ -21,15 +21,10 @@ configuration; stop always succeeds.
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
+from ..ocf.codes import Exit, OcfError
 
-from ..ocf import attributes
-from ..ocf.codes import Exit, OcfError, degraded
-from ..ocf.deadline import Deadline
-from ..ocf.lock import instance_lock
-from .gitrunner import url_secret
-from .settings import Settings, check_local, from_params
+# Everything else is imported inside the handlers: a probe of an instance that is not
+# started here must cost no more than the runtime itself (see tests/test_lazy_imports.py).
 
 ROLE = "role"
 SCORE = "score"
@@ -37,9 +32,16 @@ PROMOTED, UNPROMOTED = "promoted", "unpromoted"
 
 
 # -- helpers -------------------------------------------------------------
-def _settings(ctx) -> Settings:
+def _settings(ctx):
+    from .gitrunner import url_secret
+    from .settings import from_params
     ctx.secrets.add(url_secret(ctx.params.repository or ""))
     return from_params(ctx.params, ctx.env.clone_free_instance)
+
+
+def _check_local(settings) -> None:
+    from .settings import check_local
+    check_local(settings)
 
 
 def _role(ctx):
@@ -47,19 +49,20 @@ def _role(ctx):
     return text.strip() if text else None
 
 
-@contextmanager
 def _locked(ctx, deadline=None):
-    with instance_lock(ctx.state().path("lock"), deadline or ctx.deadline):
-        yield
+    """The instance lock: actions of one instance never interleave."""
+    from ..ocf.lock import instance_lock
+    return instance_lock(ctx.state().path("lock"), deadline or ctx.deadline)
 
 
-def _engine(ctx, s: Settings):
+def _engine(ctx, s):
     from .engine import Engine  # the probe path stays light
     return Engine(s, ctx)
 
 
 def _publish_score(ctx, engine, fresh: bool) -> None:
     """Set or delete this node's promotion score; harmless outside a cluster."""
+    from ..ocf import attributes
     value = engine.score(fresh)
     text = "" if value is None else str(value)
     st = ctx.state()
@@ -84,13 +87,13 @@ def _promoted_code(problem: str) -> int:
 def validate(ctx) -> int:
     s = _settings(ctx)
     if ctx.env.check_level >= 10:
-        check_local(s)
+        _check_local(s)
     return Exit.SUCCESS
 
 
 def start(ctx) -> int:
     s = _settings(ctx)
-    check_local(s)
+    _check_local(s)
     with _locked(ctx):
         if _role(ctx) is None:
             ctx.state().write(ROLE, UNPROMOTED)
@@ -110,6 +113,7 @@ def stop(ctx) -> int:
         ctx.log.warning(f"stop without the lock: {exc.reason}")
         ctx.state().remove(ROLE)
     if ctx.state().read(SCORE) not in (None, ""):
+        from ..ocf import attributes
         attributes.delete_promotion_score(ctx.deadline, ctx.log, ctx.env.instance)
     ctx.state().remove(SCORE)
     return Exit.SUCCESS
@@ -145,6 +149,8 @@ def monitor(ctx) -> int:
     role = _role(ctx)
     if role is None:
         return Exit.NOT_RUNNING
+    if role != PROMOTED and ctx.env.is_probe:
+        return Exit.SUCCESS
     try:
         s = _settings(ctx)
     except OcfError:
@@ -167,7 +173,7 @@ def monitor(ctx) -> int:
         return _monitor_promoted(ctx, s, engine)
 
 
-def _monitor_promoted(ctx, s: Settings, engine) -> int:
+def _monitor_promoted(ctx, s, engine) -> int:
     broken = engine.live_problem()
     if broken:
         raise OcfError(Exit.FAILED_PROMOTED, f"live configuration broken: {broken}")
