@@ -22,6 +22,7 @@ COMMANDS = {
     "uninstall": "basic:uninstall",
     "meta-data": "basic:meta_data",
     "version": "basic:version",
+    "lab": "lab:lab",
     "render": "render:render",
     "check": "check:check",
 }

@@ -1,0 +1,93 @@
+"""`bacula-ha lab demo`: up, show the stack and the Director, crash the active node, show the
+failover with measured times, tear down, prove nothing is left.  Exit status 0 only if all held."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable, List
+
+from . import faults, registry
+from .checks import console_request, director_nodes
+from .cluster import crm_mon_text
+from .lab import Lab
+from .layout import VIP
+from .sh import run
+
+
+def leftovers(lab: Lab) -> List[str]:
+    """What of this lab still exists: processes, namespaces, loop devices, mounts, files."""
+    found = []
+    namespaces = registry.lab_namespaces(lab.layout)
+    found += [f"netns {ns}" for ns in namespaces]
+    listing = run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False).stdout
+    found += [f"loop {line.split()[0]}" for line in listing.splitlines()
+              if str(lab.layout.workdir) in line]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{entry}/stat") as f:
+                state = f.read().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and (f"--name {lab.layout.name} " in cmd + " " or
+                             str(lab.layout.workdir) + "/" in cmd):
+            found.append(f"process {entry}: {cmd[:80]}")
+    with open("/proc/self/mounts") as f:
+        found += [f"mount {line.split()[1]}" for line in f if str(lab.layout.workdir) in line]
+    if lab.layout.workdir.exists():
+        found.append(f"dir {lab.layout.workdir}")
+    return found
+
+
+def run_demo(lab: Lab, say: Callable[[str], None], nodes: int = 2, agents: str = "ours",
+             boot_delay: float = 10.0) -> bool:
+    ok = True
+    t_start = time.monotonic()
+    try:
+        say("== 1. bring the cluster up")
+        lab.up(nodes, "drbd", agents, boot_delay)
+        active = director_nodes(lab.layout, lab.nodes)[0]
+        say(f"== 2. the stack runs on {active}")
+        say(crm_mon_text(lab.layout, active).rstrip())
+        answered, out = console_request(lab.layout, lab.console_password(), "status dir", timeout=10)
+        say(f"== 3. console request `status dir` through the VIP {VIP}:9101: "
+            f"{'answered' if answered else 'FAILED'}")
+        for line in out.splitlines()[:4]:
+            say("   | " + line)
+        ok &= answered
+        say(f"== 4. crash {active} (power and network gone at once); a catalog row is committed first")
+        result = faults.node_crash(lab, active, progress=lambda m: say("   " + m))
+        say(f"== 5. failover: {result.summary()}")
+        if result.detected_s is not None and result.fenced_s is not None and result.started_s is not None:
+            say(f"   detection {result.detected_s:.1f} s, fencing {result.fenced_s - result.detected_s:.1f} s, "
+                f"start {result.started_s - result.fenced_s:.1f} s, Director answering "
+                f"{result.answering_s if result.answering_s is not None else float('nan'):.1f} s "
+                "after the crash")
+        ok &= result.ok
+        survivor = lab.observer()
+        if survivor:
+            say(crm_mon_text(lab.layout, survivor).rstrip())
+        answered, out = console_request(lab.layout, lab.console_password(), "status dir", timeout=10)
+        say(f"   console request through the VIP after failover: {'answered' if answered else 'FAILED'}"
+            f" ({out.splitlines()[0] if answered and out else out})")
+        ok &= answered
+    except BaseException as exc:
+        ok = False
+        say(f"demo failed: {exc.__class__.__name__}: {exc}")
+        if not isinstance(exc, Exception):
+            raise
+    finally:
+        say("== 6. tear down")
+        lab.down()
+        rest = leftovers(lab)
+        if rest:
+            ok = False
+            say("   LEFT BEHIND: " + "; ".join(rest))
+        else:
+            say("   nothing left: no lab processes, namespaces, loop devices, mounts or files")
+    say(f"== demo {'succeeded' if ok else 'FAILED'} in {time.monotonic() - t_start:.0f} s")
+    return ok

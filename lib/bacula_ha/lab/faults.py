@@ -1,0 +1,285 @@
+"""Fault injection with measured recovery times, and the results file bench/ reads.
+
+A fault is injected at t0 while a DirectorWatch samples, every 0.2 s, how
+many nodes run a live bacula-dir.  Then the lab polls crm_mon on a surviving
+node and the Director's console through the VIP until the Director answers
+again.  A catalog row is committed through the VIP before the fault and
+must be there after it.
+
+Results file (JSON; path: $BACULA_HA_LAB_RESULTS, else <lab root>/fault-results.json):
+    {"format": 1, "results": [RECORD, ...]}        (records are appended)
+RECORD:
+    fault            "director-kill9" | "director-sigstop" | "postgres-kill9" | "node-crash"
+                     | "partition" | "git-bad-commit" | "git-unsigned-commit" | "git-server-down-failover"
+    arch, nodes, agents   the lab ("drbd"|"git", 2|3, "ours"|"stock")
+    victim           the node (or process' node) the fault hit
+    director_before, director_after   node running the Director before / after
+    injected_at      epoch seconds of t0
+    detected_s       s after t0 when the cluster showed the fault (failed operation, or the
+                     victim no longer online), null if it never did (e.g. no outage at all)
+    fenced_s         s after t0 when the PDU powered the victim off at a fence agent's
+                     request, null without fencing
+    started_s        s after t0 when crm_mon showed the Director resource started again
+    answering_s      s after t0 when the Director answered a console request through the VIP
+    max_directors    most nodes seen running a live Director at one sample (must be <= 1)
+    samples          number of DirectorWatch samples
+    rows_ok          the row committed before the fault was read back after it
+    ok               all expectations of the fault held
+    note             free text (e.g. the reason crm_mon showed)
+Durations: detection = detected_s; fencing = fenced_s - detected_s; start = started_s - max(fenced_s,
+detected_s); service back = answering_s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, List, Optional
+
+from . import node
+from .checks import DirectorWatch, add_mark, console_request, director_nodes, marks
+from .lab import Lab
+from .sh import LabError
+
+DIRECTOR_RSC = "p_director"
+
+
+@dataclass
+class FaultResult:
+    fault: str
+    arch: str
+    nodes: int
+    agents: str
+    victim: str
+    director_before: Optional[str]
+    director_after: Optional[str] = None
+    injected_at: float = 0.0
+    detected_s: Optional[float] = None
+    fenced_s: Optional[float] = None
+    started_s: Optional[float] = None
+    answering_s: Optional[float] = None
+    max_directors: int = 0
+    samples: int = 0
+    rows_ok: bool = False
+    ok: bool = False
+    note: str = ""
+    violations: List[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        def f(v):
+            return "-" if v is None else f"{v:.1f}s"
+        return (f"{self.fault}: detected {f(self.detected_s)}, fenced {f(self.fenced_s)}, "
+                f"started {f(self.started_s)}, answering {f(self.answering_s)}; Director "
+                f"{self.director_before} -> {self.director_after}; max Directors at once "
+                f"{self.max_directors}; catalog row {'kept' if self.rows_ok else 'LOST'}")
+
+
+def results_path(lab: Lab) -> Path:
+    return Path(os.environ.get("BACULA_HA_LAB_RESULTS") or Path(lab.layout.root) / "fault-results.json")
+
+
+def record(lab: Lab, result: FaultResult) -> None:
+    path = results_path(lab)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = {"format": 1, "results": []}
+    entry = asdict(result)
+    entry.pop("violations")
+    data["results"].append(entry)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def _tell(progress: Optional[Callable[[str], None]], message: str) -> None:
+    if progress:
+        progress(message)
+
+
+def fence_offs(lab: Lab, victim: str, since: float) -> List[float]:
+    """Times the PDU powered victim off at a fence agent's request (via the network)."""
+    times = []
+    try:
+        lines = lab.layout.pdu_events.read_text().splitlines()
+    except OSError:
+        return times
+    for line in lines:
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if ev.get("event") == "off" and ev.get("via") == "net" and ev.get("machine") == victim \
+                and ev["t"] >= since:
+            times.append(ev["t"])
+    return times
+
+
+def signal_director(lab: Lab, where: str, sig: int) -> None:
+    pids = node.processes(lab.layout, where, "bacula-dir")
+    if not pids:
+        raise LabError(f"no bacula-dir on {where}")
+    for pid in pids:
+        os.kill(pid, sig)
+
+
+def signal_postgres(lab: Lab, where: str, sig: int) -> None:
+    """Signal the postmaster (the oldest postgres process) of the node."""
+    pids = node.processes(lab.layout, where, "postgres")
+    if not pids:
+        raise LabError(f"no postgres on {where}")
+    os.kill(min(pids, key=_start_ticks), sig)
+
+
+def _start_ticks(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rpartition(")")[2].split()[19])
+    except OSError:
+        return 1 << 62
+
+
+def measure(lab: Lab, fault: str, inject: Callable[[], None], victim: str, *, fenced: bool,
+            watch_resources: Optional[List[str]] = None, expect_outage: bool = True,
+            timeout: float = 120, poll: float = 0.3,
+            progress: Optional[Callable[[str], None]] = None) -> FaultResult:
+    """Inject a fault and time the recovery until the Director answers through the VIP again."""
+    cfg = lab.config
+    before = director_nodes(lab.layout, lab.nodes)
+    result = FaultResult(fault, cfg.arch, len(cfg.nodes), cfg.agents, victim, before[0] if before else None)
+    catalog_host = lab.stack.catalog_host()
+    label = f"{fault.replace('-', '_')}_{int(time.time() * 1000)}"
+    if not add_mark(lab.layout, catalog_host, lab.db_password(), label):
+        raise LabError("could not commit a catalog row before the fault")
+    watched = set(watch_resources or [DIRECTOR_RSC])
+    password = lab.console_password()
+    old_pids = {pid for n in lab.nodes for pid in node.processes(lab.layout, n, "bacula-dir")}
+    obs0 = lab.observer()
+    st0 = lab.status_from(obs0) if obs0 else None
+    old_failures = set(st0.failures) if st0 else set()
+    with DirectorWatch(lab.layout, lab.nodes) as watch:
+        t0 = time.time()
+        result.injected_at = t0
+        inject()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = time.time() - t0
+            if fenced and result.fenced_s is None:
+                offs = fence_offs(lab, victim, t0)
+                if offs:
+                    result.fenced_s = round(offs[0] - t0, 2)
+                    _tell(progress, f"+{result.fenced_s:5.1f}s fenced: the PDU powered {victim} off "
+                                    "at the fence agent's request")
+            obs = lab.observer(exclude=[victim] if fenced else None)
+            st = lab.status_from(obs) if obs else None
+            if st is not None:
+                if result.detected_s is None:
+                    if fenced:
+                        lost = victim not in st.online
+                    else:
+                        new = [f for f in st.failures if f not in old_failures]
+                        lost = any(any(r in f for r in watched) for f in new) or \
+                            DIRECTOR_RSC not in st.resources
+                    if lost:
+                        result.detected_s = round(now, 2)
+                        _tell(progress, f"+{now:5.1f}s detected: " + (f"{victim} lost from the membership"
+                                                                       if fenced else "failed monitor"))
+                        new = [f for f in st.failures if f not in old_failures]
+                        if new:
+                            result.note = "; ".join(new)[:400]
+                running = st.running_on(DIRECTOR_RSC)
+                fresh = [n for n in director_nodes(lab.layout, lab.nodes)
+                         if set(node.processes(lab.layout, n, "bacula-dir")) - old_pids]
+                ready = result.detected_s is not None or not expect_outage
+                if ready and result.started_s is None and len(running) == 1 \
+                        and (fresh or not expect_outage) \
+                        and (not fenced or running[0] != victim) and (not fenced or result.fenced_s):
+                    result.started_s = round(time.time() - t0, 2)
+                    _tell(progress, f"+{result.started_s:5.1f}s Director started on {running[0]}")
+            if result.started_s is not None:
+                ok, _ = console_request(lab.layout, password, "version", timeout=5)
+                if ok:
+                    result.answering_s = round(time.time() - t0, 2)
+                    _tell(progress, f"+{result.answering_s:5.1f}s Director answers a console request "
+                                    "through the VIP")
+                    break
+            time.sleep(poll)
+        time.sleep(1.0)   # keep watching a moment after recovery: no late second Director
+    result.max_directors = watch.max_seen
+    result.samples = watch.samples
+    result.violations = watch.violations
+    after = director_nodes(lab.layout, lab.nodes)
+    result.director_after = after[0] if len(after) == 1 else (",".join(after) or None)
+    got = wait_catalog(lab, timeout=60)
+    result.rows_ok = bool(got and label in got)
+    result.ok = (result.answering_s is not None and result.max_directors <= 1 and result.rows_ok
+                 and (result.fenced_s is not None or not fenced))
+    record(lab, result)
+    return result
+
+
+# ---- the faults -----------------------------------------------------------------------------
+
+def director_kill9(lab: Lab) -> FaultResult:
+    where = director_nodes(lab.layout, lab.nodes)[0]
+    return measure(lab, "director-kill9", lambda: signal_director(lab, where, signal.SIGKILL), where,
+                   fenced=False)
+
+
+def director_sigstop(lab: Lab) -> FaultResult:
+    where = director_nodes(lab.layout, lab.nodes)[0]
+    stopped = node.processes(lab.layout, where, "bacula-dir")
+    try:
+        return measure(lab, "director-sigstop", lambda: signal_director(lab, where, signal.SIGSTOP), where,
+                       fenced=False)
+    finally:
+        for pid in stopped:   # if the agent did not kill it, do not leave it stopped
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
+
+def postgres_kill9(lab: Lab) -> FaultResult:
+    where = director_nodes(lab.layout, lab.nodes)[0]
+    return measure(lab, "postgres-kill9", lambda: signal_postgres(lab, where, signal.SIGKILL), where,
+                   fenced=False, watch_resources=["p_pgsql", "p_catalog", DIRECTOR_RSC])
+
+
+def node_crash(lab: Lab, victim: Optional[str] = None,
+               progress: Optional[Callable[[str], None]] = None) -> FaultResult:
+    victim = victim or director_nodes(lab.layout, lab.nodes)[0]
+    return measure(lab, "node-crash", lambda: lab.fail(victim), victim, fenced=True, progress=progress)
+
+
+def partition(lab: Lab, victim: Optional[str] = None) -> FaultResult:
+    victim = victim or director_nodes(lab.layout, lab.nodes)[0]
+    return measure(lab, "partition", lambda: lab.partition(victim), victim, fenced=True)
+
+
+def wait_catalog(lab: Lab, timeout: float = 60) -> Optional[List[str]]:
+    """The catalog marks, once the catalog answers through its service address (None: never)."""
+    deadline = time.monotonic() + timeout
+    host = lab.stack.catalog_host()
+    while True:
+        got = marks(lab.layout, host, lab.db_password())
+        if got is not None or time.monotonic() > deadline:
+            return got
+        time.sleep(0.5)
+
+
+def settle(lab: Lab, timeout: float = 120) -> str:
+    """Undo a fault: cables in, nodes on, failures cleared; wait for a full cluster, the Director
+    answering and the catalog reachable."""
+    lab.heal()
+    lab.wait_formed(timeout=timeout)
+    lab.cleanup_failures()
+    where = lab.wait_director(timeout=timeout)
+    if wait_catalog(lab, timeout=timeout) is None:
+        raise LabError("catalog not reachable after recovery")
+    return where
