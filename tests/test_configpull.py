@@ -405,3 +405,16 @@ def test_probe_of_an_instance_not_started_here_stays_light(tmp_path):
     assert rc == 7
     assert not {"subprocess", "json", "dataclasses", "typing", "shutil",
                 "bacula_ha.configpull.engine"} & mods
+
+
+def test_changed_trust_anchors_are_applied_from_the_cache_with_git_down(tmp_path, repo, signer):
+    signed = repo.commit({"bacula-dir.conf": "signed\n"}, ssh=signer["good"])
+    unsigned = repo.commit({"bacula-dir.conf": "unsigned\n"})
+    pull = Pull(tmp_path, repo)                               # no signature policy yet
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    assert pull.deployed() == unsigned
+    os.rename(repo.remote, repo.remote + ".away")
+    pull.params["allowed_signers"] = signer["allowed"]        # the CIB now demands signatures
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 191 and "Git unreachable" in res.reason and signed[:12] in res.reason
+    assert pull.deployed() == signed                          # re-judged from the cache

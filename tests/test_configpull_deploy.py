@@ -108,7 +108,7 @@ def keys(tmp_path_factory):
 KINDS = st.sampled_from(["good", "broken", "unsigned", "wrong-key"])
 
 
-@settings(max_examples=12, deadline=None,
+@settings(max_examples=12, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(batches=st.lists(st.lists(KINDS, min_size=1, max_size=3), min_size=1, max_size=3))
 def test_deployed_commit_is_always_the_newest_good_one(keys, batches):

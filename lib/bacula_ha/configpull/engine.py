@@ -21,7 +21,7 @@ from typing import List, Optional
 from ..ocf.command import CommandTimeout
 from ..ocf.codes import Exit, OcfError
 from . import deploy, signature, state as cstate, validation
-from .gitrunner import Git, GitError, GitOptions, scrub
+from .gitrunner import UPSTREAM_REF, Git, GitError, GitOptions, scrub
 from .settings import Settings
 
 #: Commits of first-parent history examined per refresh.
@@ -89,6 +89,11 @@ class Engine:
         try:
             tip = self.git.fetch(timeout=min(float(self.s.fetch_timeout), max(1.0, budget * 0.5)))
         except (GitError, CommandTimeout) as exc:
+            if not self.state.tip:
+                # Settings changed (verdicts reset) while Git is down: judge what the cache holds.
+                cached = self.git.has_ref(UPSTREAM_REF)
+                if cached:
+                    self._judge(cached)
             problem = f"Git unreachable ({scrub(str(exc))}); serving cached commit {cstate.short(self.state.validated)}"
             self.state.problem = problem
             self.save()
