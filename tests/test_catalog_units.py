@@ -148,7 +148,9 @@ def test_statement_failures_are_classified():
                                      "version check", T).kind == errors.TIMEOUT
     assert errors.classify_statement("55P03", "lock", "write check", T).kind == errors.TIMEOUT
     assert errors.classify_statement("25006", "read-only", "write check", T).kind == errors.READ_ONLY
-    assert errors.classify_statement("42501", "permission denied", "write check", T).kind == errors.WRITE
+    denied = errors.classify_statement("42501", "permission denied", "write check", T)
+    assert denied.kind == errors.PERMISSION and denied.permanent
+    assert errors.classify_statement("53100", "could not extend file", "write check", T).kind == errors.WRITE
     assert errors.libpq_detail('x failed: FATAL:  password authentication failed for user "b"') == \
         'password authentication failed for user "b"'
 
@@ -253,7 +255,7 @@ def test_garbage_parameters_give_a_code_and_a_reason(tmp_path_factory, action, i
         params["expected_version"] = expected
     if corrupt:
         params[corrupt] = bad
-    rc, out, err = _dispatch(action, params, tmp, timeout_ms=1500, interval_ms=interval)
+    rc, out, err = _dispatch(action, params, tmp, timeout_ms=1000, interval_ms=interval)
     assert rc in VALID_CODES
     assert "Traceback" not in out + err
     assert SECRET not in out + err
