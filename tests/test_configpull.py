@@ -418,3 +418,50 @@ def test_changed_trust_anchors_are_applied_from_the_cache_with_git_down(tmp_path
     res = pull("monitor", role="Promoted")
     assert res.rc == 191 and "Git unreachable" in res.reason and signed[:12] in res.reason
     assert pull.deployed() == signed                          # re-judged from the cache
+
+
+def test_git_calls_carry_no_url_or_key_in_argv(tmp_path, repo, monkeypatch):
+    import bacula_ha.ocf.command as command
+    calls = []
+    real_run = command.run
+
+    def recording_run(argv, deadline, **kw):
+        calls.append((list(argv), dict(kw.get("env") or {})))
+        return real_run(argv, deadline, **kw)
+
+    monkeypatch.setattr(command, "run", recording_run)
+    key, known = tmp_path / "deploy_key", tmp_path / "known_hosts"
+    key.write_text("not really a key\n")
+    known.write_text("")
+    pull = Pull(tmp_path, repo, repository="ssh://deployer@config.invalid/srv/cfg.git",
+                ssh_key=str(key), known_hosts=str(known), fetch_timeout="10")
+    assert pull("start").rc == 0
+    assert pull("monitor").rc == 190
+    git_calls = [(argv, env) for argv, env in calls if argv[0] == "git"]
+    fetches = [(argv, env) for argv, env in git_calls if "fetch" in argv]
+    assert fetches
+    for argv, env in git_calls:
+        assert not any("config.invalid" in a or str(key) in a for a in argv), argv
+        assert env["GIT_TERMINAL_PROMPT"] == "0"
+    ssh_cmd = fetches[0][1]["GIT_SSH_COMMAND"]
+    assert f"-i {key}" in ssh_cmd and f"UserKnownHostsFile={known}" in ssh_cmd
+    assert "BatchMode=yes" in ssh_cmd and "StrictHostKeyChecking=yes" in ssh_cmd
+
+
+def test_actions_of_one_instance_are_serialised(tmp_path, repo):
+    import threading
+    from bacula_ha.ocf.deadline import Deadline
+    from bacula_ha.ocf.lock import instance_lock
+    first = repo.commit({"bacula-dir.conf": "x\n"})
+    pull = Pull(tmp_path, repo)
+    assert pull("start").rc == 0
+    lock = os.path.join(pull.rsctmp, "bacula-config-pull-cfg.lock")
+    assert os.path.exists(lock)
+    results = []
+    with instance_lock(lock, Deadline(30)):                   # e.g. a long monitor holds it
+        worker = threading.Thread(target=lambda: results.append(pull("promote")))
+        worker.start()
+        worker.join(timeout=1.0)
+        assert worker.is_alive() and pull.deployed() is None   # promote waits for the lock
+    worker.join(timeout=60)
+    assert results and results[0].rc == 0 and pull.deployed() == first
