@@ -8,6 +8,7 @@ import pytest
 
 from support.agents import run_agent
 from support.catalog import CatalogServer, write_passfile
+from support.net import free_port
 from support.paths import agent_path
 
 pytestmark = [pytest.mark.daemons, pytest.mark.root]
@@ -83,7 +84,7 @@ def test_precise_reasons(agent, catalog, tmp_path):
         (dict(dbname="nosuchdb"), "'nosuchdb' does not exist"),
         (dict(expected_version=15), "VersionId is 16, expected 15"),
         (dict(expected_version=999), "VersionId is 16, expected 999"),
-        (dict(port=catalog.pg.port + 1 if catalog.pg.port < 65535 else 1, host="127.0.0.1"), "unreachable"),
+        (dict(port=free_port(), host="127.0.0.1"), "unreachable"),
     ]
     for params, words in cases:
         res = agent("monitor", interval_ms=10000, **params)
@@ -192,7 +193,7 @@ def test_a_blocked_write_is_bounded_by_lock_timeout_then_by_the_client_guard(age
         assert res.rc == 1 and "lock timeout during write check" in res.reason, res.stderr
 
         env = ocf_env(catalog.params(), rsctmp=agent.rsctmp, instance=agent.instance, interval_ms=10000,
-                      timeout_ms=12000)
+                      timeout_ms=14000)
         proc = subprocess.Popen([agent_path(NAME), "monitor"], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         try:

@@ -27,6 +27,8 @@ MARKER = "started"
 
 #: Pause between start attempts: short, the catalog is usually seconds from ready.
 RETRY_PAUSE_S = 1.0
+#: No retry begins with less time left than this.
+MIN_ATTEMPT_S = 1.0
 
 
 # -- shared pieces -------------------------------------------------------------
@@ -113,8 +115,8 @@ def start(ctx: Context) -> int:
     began, attempts, last, logged = time.monotonic(), 0, None, None
     while True:
         left = ctx.deadline.remaining()
-        if attempts and left < 0.2:
-            break
+        if attempts and left < MIN_ATTEMPT_S:
+            break  # a starved last attempt would only replace the real reason with "timeout"
         attempts += 1
         try:
             report = check(settings, min(left, 2.0 * settings.connect_timeout))
