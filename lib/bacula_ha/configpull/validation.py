@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable
 
 from ..ocf.command import CommandTimeout
 from ..ocf.codes import OcfError
