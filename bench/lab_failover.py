@@ -1,0 +1,87 @@
+"""Lab failover with our stack vs the same lab with stock agents only.
+
+Not measured here: the lab's fault suite (lib/bacula_ha/lab/faults.py, run as
+root by `bacula-ha lab` / `pytest -m lab`) records every fault's recovery times in
+its results file, and this module summarises them. Goal (issue 8): our stack adds
+at most 1 s to "fault -> Director answering on the VIP" compared with a plain
+Director resource without our checks (records with agents = "stock").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Dict, List, Optional
+
+from timing import not_measured, percentile
+
+SECTION = "lab"
+DEFAULT_RESULTS = "/var/lib/bacula-ha-lab/fault-results.json"
+FAULTS = (("node-crash", "node crash -> Director answering on the VIP"),
+          ("director-kill9", "kill -9 of bacula-dir -> Director answering again"))
+GOAL_TEXT = "<= reference + 1 s"
+ALLOWANCE_MS = 1000.0
+
+
+def results_path(explicit: Optional[str]) -> str:
+    return explicit or os.environ.get("BACULA_HA_LAB_RESULTS") or DEFAULT_RESULTS
+
+
+def _phases(records: List[dict]) -> Dict[str, Optional[float]]:
+    """Median detection / fencing / start durations (s), as faults.py defines them."""
+    detect, fence, start = [], [], []
+    for r in records:
+        d, f, s = r.get("detected_s"), r.get("fenced_s"), r.get("started_s")
+        if d is not None:
+            detect.append(d)
+        if f is not None and d is not None:
+            fence.append(f - d)
+        if s is not None:
+            start.append(s - max(x for x in (f, d, 0.0) if x is not None))
+    med = lambda xs: round(percentile(xs, 50), 2) if xs else None  # noqa: E731
+    return {"detection_s": med(detect), "fencing_s": med(fence), "start_s": med(start)}
+
+
+def run(bench, explicit_path: Optional[str] = None) -> List[dict]:
+    path = results_path(explicit_path)
+    rows: List[dict] = []
+    try:
+        with open(path) as fh:
+            records = json.load(fh).get("results", [])
+    except FileNotFoundError:
+        records = None
+        reason = ("no lab results file (run the lab fault suite as root, e.g. `pytest -m lab`, "
+                  "or point --lab-results / BACULA_HA_LAB_RESULTS at its fault-results.json)")
+    except (OSError, ValueError, AttributeError) as exc:
+        records = None
+        reason = f"lab results file unreadable: {exc.__class__.__name__}"
+    for fault, what in FAULTS:
+        row_id = f"lab/{fault}"
+        reference = "same lab, stock agents only (plain Director resource)"
+        if records is None:
+            rows.append(not_measured(row_id, SECTION, what, reference, reason, GOAL_TEXT))
+            continue
+        usable = [r for r in records if r.get("fault") == fault and r.get("answering_s") is not None
+                  and r.get("nodes") == 2]
+        ours = [r for r in usable if r.get("agents") == "ours"]
+        stock = [r for r in usable if r.get("agents") == "stock"]
+        if not ours or not stock:
+            missing = "our agents" if not ours else "stock agents"
+            rows.append(not_measured(row_id, SECTION, what, reference,
+                                     f"no 2-node '{fault}' lab record with {missing} in the lab results",
+                                     GOAL_TEXT))
+            continue
+        o = [r["answering_s"] * 1000.0 for r in ours]
+        s = [r["answering_s"] * 1000.0 for r in stock]
+        o_med, s_med = percentile(o, 50), percentile(s, 50)
+        rows.append({
+            "id": row_id, "section": SECTION, "what": what, "reference": reference,
+            "status": "measured", "runs": len(o), "ref_runs": len(s),
+            "median_ms": round(o_med, 1), "p95_ms": round(percentile(o, 95), 1),
+            "ref_median_ms": round(s_med, 1), "ref_p95_ms": round(percentile(s, 95), 1),
+            "ratio": round(o_med / s_med, 3) if s_med > 0 else None,
+            "goal": GOAL_TEXT, "met": (o_med - s_med) <= ALLOWANCE_MS,
+            "breakdown": {"ours": _phases(ours), "stock": _phases(stock)},
+            "note": f"from the lab results file ({len(o)} + {len(s)} runs)",
+        })
+    return rows

@@ -1,0 +1,67 @@
+"""bench/results.json and the markdown table (bench/results.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Dict, List
+
+SECTIONS = (("agents", "Agent actions"), ("director", "Director console"), ("catalog", "Catalog size"),
+            ("config-pull", "Configuration promote"), ("lab", "Lab failover"))
+
+
+def _ms(value) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def _met(row: Dict[str, object]) -> str:
+    if row.get("status") == "not measured":
+        return "–"
+    if row.get("status") == "error":
+        return "**no (error)**"
+    met = row.get("met")
+    return "–" if met is None else ("yes" if met else "**NO**")
+
+
+def markdown(result: Dict[str, object]) -> str:
+    facts = result["machine"]
+    lines = [
+        f"Benchmarks ({'quick smoke run' if result['quick'] else 'full run'}), {facts['date_utc']}: "
+        f"{facts['nproc']} CPU ({facts['cpu_model']}), {facts['memory_gib']} GiB, kernel {facts['kernel']}, "
+        f"Python {facts['python']}, Pacemaker {facts['pacemaker']}, resource-agents {facts['resource_agents']}, "
+        f"Bacula {facts['bacula_director']}, PostgreSQL {facts['postgresql']}; load at start "
+        f"{facts['loadavg_at_start']}.",
+        "",
+        "Times in ms (median and p95 of the runs); ratio = median / reference median, both measured "
+        "in the same run, interleaved. Only the ratios mean anything.",
+    ]
+    rows: List[Dict[str, object]] = result["rows"]
+    for key, title in SECTIONS:
+        section = [r for r in rows if r["section"] == key]
+        if not section:
+            continue
+        lines += ["", f"#### {title}", "",
+                  "| what | reference | median | p95 | ref. median | ratio | goal | met |",
+                  "|---|---|---:|---:|---:|---:|---|---|"]
+        for r in section:
+            if r["status"] == "not measured":
+                lines.append(f"| {r['what']} | {r['reference']} | not measured: {r['reason']} | | | | "
+                             f"{r.get('goal') or '–'} | – |")
+                continue
+            ratio = "–" if r.get("ratio") is None else f"{r['ratio']:.2f}"
+            what = r["what"] + (f" (error: {r['reason']})" if r["status"] == "error" else "")
+            lines.append(f"| {what} | {r['reference']} | {_ms(r['median_ms'])} | {_ms(r['p95_ms'])} | "
+                         f"{_ms(r['ref_median_ms'])} | {ratio} | {r.get('goal') or '–'} | {_met(r)} |")
+    missed = [r for r in rows if r.get("met") is False]
+    lines += ["", "Goals missed: " + (", ".join(r["id"] for r in missed) if missed else "none") + "."]
+    return "\n".join(lines) + "\n"
+
+
+def write(result: Dict[str, object], out_dir: str) -> None:
+    os.makedirs(out_dir, exist_ok=True)
+    for name, text in (("results.json", json.dumps(result, indent=1) + "\n"), ("results.md", markdown(result))):
+        path = os.path.join(out_dir, name)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)

@@ -1,0 +1,133 @@
+"""Wall-clock timing of commands, interleaved, and the rows bench/run reports.
+
+Machines here are noisy, so only ratios measured side by side in the same run
+mean anything: every subject of a comparison is timed in the same loop, in a
+rotating order (A B C, B C A, ...), so a burst of load hits all of them alike.
+A sample is `time.perf_counter()` around one `subprocess.run`, spawn included:
+that is what Pacemaker's executor pays too.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import time
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+#: A subject: a callable run once per sample, returning the exit code.
+Action = Callable[[], int]
+
+
+def command(argv: Sequence[str], env: Optional[Mapping[str, str]] = None, stdin: Optional[str] = None,
+            timeout: float = 120, cwd: Optional[str] = None) -> Action:
+    """An Action running `argv` (output discarded); returns its exit code."""
+    data = stdin.encode() if stdin is not None else None
+
+    def run() -> int:
+        proc = subprocess.run(list(argv), env=dict(env) if env is not None else None, input=data,
+                              stdin=None if data is not None else subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout,
+                              cwd=cwd)
+        return proc.returncode
+    return run
+
+
+class Samples:
+    """Durations (ms) and exit codes of one subject."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.ms: List[float] = []
+        self.rcs: List[int] = []
+
+    @property
+    def median(self) -> float:
+        return percentile(self.ms, 50)
+
+    @property
+    def p95(self) -> float:
+        return percentile(self.ms, 95)
+
+    def unexpected_rcs(self, expected: Sequence[int]) -> List[int]:
+        return sorted({rc for rc in self.rcs if rc not in expected})
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Linear-interpolated percentile (numpy's default method); NaN when empty."""
+    if not values:
+        return math.nan
+    data = sorted(values)
+    pos = (len(data) - 1) * pct / 100.0
+    low = math.floor(pos)
+    high = min(low + 1, len(data) - 1)
+    return data[low] + (data[high] - data[low]) * (pos - low)
+
+
+def interleaved(subjects: Mapping[str, Action], runs: int, warmup: int = 1,
+                before: Optional[Mapping[str, Action]] = None) -> Dict[str, Samples]:
+    """Time every subject `runs` times, rotating their order each round.
+
+    `before[name]`, when given, runs untimed right before each timed sample of
+    `name` (to put the subject back in the state the measurement needs).
+    """
+    names = list(subjects)
+    result = {name: Samples(name) for name in names}
+    before = before or {}
+    for round_no in range(warmup + runs):
+        shift = round_no % len(names)
+        for name in names[shift:] + names[:shift]:
+            if name in before:
+                before[name]()
+            t0 = time.perf_counter()
+            rc = subjects[name]()
+            elapsed = (time.perf_counter() - t0) * 1000.0
+            if round_no >= warmup:
+                result[name].ms.append(elapsed)
+                result[name].rcs.append(rc)
+    return result
+
+
+def row(row_id: str, section: str, what: str, reference: str, target: Samples, ref: Samples, *,
+        goal: Optional[float] = None, expected_rc: Sequence[int] = (0,), ref_expected_rc: Sequence[int] = (0,),
+        note: str = "") -> Dict[str, object]:
+    """A measured row: target vs reference, ratio of medians, goal `ratio <= goal`."""
+    problems = []
+    bad = target.unexpected_rcs(expected_rc)
+    if bad:
+        problems.append(f"{what} exited {bad} (expected {list(expected_rc)})")
+    bad = ref.unexpected_rcs(ref_expected_rc)
+    if bad:
+        problems.append(f"reference exited {bad} (expected {list(ref_expected_rc)})")
+    ratio = target.median / ref.median if ref.median > 0 else math.nan
+    out: Dict[str, object] = {
+        "id": row_id, "section": section, "what": what, "reference": reference,
+        "status": "measured", "runs": len(target.ms),
+        "median_ms": round(target.median, 3), "p95_ms": round(target.p95, 3),
+        "ref_median_ms": round(ref.median, 3), "ref_p95_ms": round(ref.p95, 3),
+        "ratio": round(ratio, 3),
+        "goal": f"<= {goal:g} x" if goal is not None else None,
+        "met": (ratio <= goal) if goal is not None else None,
+        "note": note,
+    }
+    if problems:
+        # A failing command is not a measurement of the thing: say so, never hide it.
+        out["status"] = "error"
+        out["met"] = False if goal is not None else None
+        out["reason"] = "; ".join(problems)
+    return out
+
+
+def not_measured(row_id: str, section: str, what: str, reference: str, reason: str,
+                 goal: Optional[str] = None) -> Dict[str, object]:
+    """A row whose prerequisites are missing: explicit, never a crash."""
+    return {"id": row_id, "section": section, "what": what, "reference": reference,
+            "status": "not measured", "reason": reason, "goal": goal, "met": None,
+            "runs": 0, "median_ms": None, "p95_ms": None, "ref_median_ms": None, "ref_p95_ms": None,
+            "ratio": None, "note": ""}
+
+
+def timed(fn: Callable[[], object]) -> Tuple[object, float]:
+    """(result, seconds) of one call, for setup steps the report mentions."""
+    t0 = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - t0
