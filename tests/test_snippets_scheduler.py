@@ -288,3 +288,109 @@ def test_group_follows_the_promotion(loaded, tmp_path, arch):
         assert graph.before(stop, demote), f"{rsc} still running on node1 when it is demoted"
         assert graph.before(promote, start), f"{rsc} starts on node2 before the promotion"
     assert _assert_group_together_on_promoted(after, arch) == "node2"
+
+
+# ---------------------------------------------------------------- agents' meta-data
+
+PACEMAKER_DEFAULT_TIMEOUT_MS = 20000   # what Pacemaker uses for an action without an <op>
+_ROLE = {"Master": "Promoted", "Slave": "Unpromoted"}
+
+
+def _metadata_xml(cls: str, provider: str, kind: str) -> str:
+    """Read at test time: other helpers may add parameters while these tests exist."""
+    from support.agents import run_agent
+    from support.scheduler import run
+    if cls == "ocf" and provider == "bacula":
+        result = run_agent(kind, "meta-data")
+        assert result.rc == 0, result.stderr
+        return result.stdout
+    agent = f"{cls}:{provider}:{kind}" if provider else f"{cls}:{kind}"
+    return run(["crm_resource", "--show-metadata", agent]).stdout
+
+
+def _metadata(cls: str, provider: str, kind: str, cache: dict = {}) -> dict:   # noqa: B006 (memo)
+    import xml.etree.ElementTree as ET
+    from support.scheduler import duration_ms, run
+    key = (cls, provider, kind)
+    if key not in cache:
+        root = ET.fromstring(_metadata_xml(cls, provider, kind).encode())
+        # a deprecated alias (fence agents' ipaddr/login) is never required: its successor is
+        params = {p.get("name"): p.get("required") == "1" and p.get("deprecated") != "1"
+                  for p in root.iter("parameter")}
+        if cls == "stonith":   # Pacemaker's own fencing parameters (pcmk_host_list, pcmk_delay_max ...)
+            fenced = ET.fromstring(run(["/usr/lib/pacemaker/pacemaker-fenced", "metadata"]).stdout.encode())
+            params.update({p.get("name"): False for p in fenced.iter("parameter")})
+        actions = [(a.get("name"), duration_ms(a.get("timeout")) if a.get("timeout") else 0,
+                    _ROLE.get(a.get("role", ""), a.get("role", "")), a.get("depth", "0"))
+                   for a in root.iter("action")]
+        cache[key] = {"params": params, "actions": actions}
+    return cache[key]
+
+
+def _primitives(conf: dict):
+    for rid, res in conf["resources"].items():
+        if "primitive" in res:
+            yield res["primitive"], {}
+        elif "clone" in res:
+            yield res["clone"], res["meta"]
+        else:
+            for member in res["group"]:
+                yield member, {}
+
+
+@pytest.mark.parametrize("arch,variant", VARIANTS)
+def test_primitives_match_their_agents_metadata(loaded, arch, variant):
+    """Parameters exist and required ones are set; every op timeout is at least the agent's
+    advertised one; every action whose advertised timeout exceeds Pacemaker's 20 s default
+    is configured explicitly (Pacemaker does not take timeouts from meta-data)."""
+    conf = configuration(loaded.load(arch, variant, "crm")[0])
+    problems = []
+    for prim, clone_meta in _primitives(conf):
+        md = _metadata(prim["class"], prim["provider"] or "", prim["type"])
+        name = prim["id"]
+        problems += [f"{name}: unknown parameter {p}" for p in prim["params"] if p not in md["params"]]
+        problems += [f"{name}: required parameter {p} not set" for p, req in md["params"].items()
+                     if req and p not in prim["params"] and p not in ("action", "port", "plug")]
+        if prim["class"] == "stonith":
+            if not any(op[0] == "monitor" and op[1] > 0 for op in prim["ops"]):
+                problems.append(f"{name}: no recurring monitor")
+            continue
+        configured = {op[0] for op in prim["ops"]}
+        needed = {"start", "stop", "monitor"}
+        if clone_meta.get("promotable") == "true":
+            needed |= {"promote", "demote"}
+        if clone_meta.get("notify") == "true":
+            needed.add("notify")
+        for action, timeout, _, _ in md["actions"]:
+            if action in needed and timeout > PACEMAKER_DEFAULT_TIMEOUT_MS and action not in configured:
+                problems.append(f"{name}: {action} advertises {timeout} ms but has no <op>")
+        for op_name, interval, timeout, role, attrs in prim["ops"]:
+            depth = dict(attrs).get("OCF_CHECK_LEVEL", "0")
+            candidates = [a for a in md["actions"] if a[0] == op_name]
+            if op_name == "monitor":
+                candidates = ([a for a in candidates if a[2] == role and a[3] == depth]
+                              or [a for a in candidates if a[3] == depth] or candidates)
+            advertised = max((a[1] for a in candidates), default=0)
+            if timeout < advertised:
+                problems.append(f"{name}: {op_name} timeout {timeout} ms < advertised {advertised} ms")
+        monitors = [(op[3], op[1]) for op in prim["ops"] if op[0] == "monitor" and op[1] > 0]
+        if not monitors:
+            problems.append(f"{name}: no recurring monitor")
+        if len({interval for _, interval in monitors}) != len(monitors):
+            problems.append(f"{name}: recurring monitors share an interval")
+        if clone_meta.get("promotable") == "true" and {r for r, _ in monitors} != {"Promoted", "Unpromoted"}:
+            problems.append(f"{name}: promotable, needs a monitor for each role")
+    assert problems == []
+
+
+def test_cluster_properties_are_known_to_pacemaker(loaded):
+    import xml.etree.ElementTree as ET
+    from support.scheduler import run
+    known = set()
+    for daemon in ("pacemaker-schedulerd", "pacemaker-controld", "pacemaker-fenced"):
+        root = ET.fromstring(run([f"/usr/lib/pacemaker/{daemon}", "metadata"]).stdout.encode())
+        known |= {p.get("name") for p in root.iter("parameter")}
+    for arch, variant in VARIANTS:
+        conf = configuration(loaded.load(arch, variant, "crm")[0])
+        assert set(conf["properties"]) <= known, (arch, variant)
+        assert {"resource-stickiness", "migration-threshold", "failure-timeout"} <= set(conf["rsc_defaults"])
