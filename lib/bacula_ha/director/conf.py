@@ -160,7 +160,7 @@ def _next_token(text: str, pos: int, line: int, path: str):
         ch = text[pos]
         if ch == "\n":
             return Token(EOL, "\n", f"{path}:{line}"), pos + 1, line + 1, None
-        if ch in " \t\r\f\v":
+        if ch.isspace():      # every Unicode space: a WORD must never be empty
             pos += 1
             continue
         if ch == "#":
