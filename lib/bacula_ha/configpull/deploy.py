@@ -14,12 +14,13 @@ the old directory is kept as `<config_dir>.bha-backup-<time>`, never deleted.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import stat
 import time
-from typing import Optional
+# No dataclasses or typing at run time: they cost every monitor and promote milliseconds.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Optional
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -27,6 +28,8 @@ _RENAME_EXCHANGE = 2
 
 def _exchange(a: str, b: str) -> bool:
     """Atomically swap two paths (Linux renameat2); False when unsupported."""
+    import ctypes
+    import ctypes.util
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         fn = libc.renameat2
@@ -73,7 +76,7 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def current_target(config_dir: str) -> Optional[str]:
+def current_target(config_dir: str) -> "Optional[str]":
     """Where config_dir points, or None when it is not a symlink."""
     try:
         return os.readlink(config_dir)
@@ -81,7 +84,7 @@ def current_target(config_dir: str) -> Optional[str]:
         return None
 
 
-def swap(config_dir: str, target: str) -> Optional[str]:
+def swap(config_dir: str, target: str) -> "Optional[str]":
     """Point config_dir at `target` atomically; return the backup path of a replaced real directory."""
     config_dir = config_dir.rstrip("/") or "/"
     parent = os.path.dirname(config_dir) or "."

@@ -13,12 +13,8 @@ verified and tested once; an unchanged tip costs one fetch and nothing else.
 from __future__ import annotations
 
 import os
-import shutil
 import time
-from dataclasses import dataclass
-from typing import List, Optional
 
-from ..ocf.command import CommandTimeout
 from ..ocf.codes import Exit, OcfError
 from . import deploy, signature, state as cstate, validation
 from .gitrunner import UPSTREAM_REF, Git, GitError, GitOptions, scrub
@@ -36,13 +32,20 @@ FRESH_SCORE = 1000
 STALE_CEILING = 900
 
 
-@dataclass
-class Refresh:
-    """Outcome of one refresh."""
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import List, Optional
 
-    fetched: bool
-    problem: str = ""          # why the instance is degraded ("" = healthy)
-    newly_validated: bool = False
+
+class Refresh:
+    """Outcome of one refresh: did the fetch work, and why the instance is degraded ("" = healthy)."""
+
+    __slots__ = ("fetched", "problem", "newly_validated")
+
+    def __init__(self, fetched: bool, problem: str = "", newly_validated: bool = False) -> None:
+        self.fetched = fetched
+        self.problem = problem
+        self.newly_validated = newly_validated
 
 
 class Engine:
@@ -85,6 +88,7 @@ class Engine:
                 signature.prepare_gnupg_home(self.policy, self.git)
             except (GitError, OSError) as exc:
                 raise OcfError(Exit.ERR_ARGS, scrub(str(exc)))
+        from ..ocf.command import CommandTimeout
         budget = self.ctx.deadline.remaining()
         try:
             tip = self.git.fetch(timeout=min(float(self.s.fetch_timeout), max(1.0, budget * 0.5)))
@@ -165,6 +169,7 @@ class Engine:
 
     def _prepare(self, commit: str, test: bool) -> Optional[str]:
         """Write commit's tree to a staging dir, own it, test it, move it to deploy/<commit>."""
+        import shutil
         s = self.s
         short = cstate.short(commit)
         final = s.tree(commit)
@@ -265,6 +270,7 @@ class Engine:
 
     def prune(self) -> None:
         """Drop old prepared trees; never the live, last-known-good or newest validated one."""
+        import shutil
         root = self.s.deploy_root
         try:
             names = os.listdir(root)
@@ -296,6 +302,7 @@ class Engine:
 
     def push_drift(self, paths: List[str]) -> str:
         """Commit the live tree on top of the deployed commit and push it; return the new commit."""
+        import shutil
         commit = self.state.deployed
         tmp_index = self.s.index(commit) + f".push-{os.getpid()}"
         shutil.copyfile(self.s.index(commit), tmp_index)

@@ -17,34 +17,39 @@ against a network it does not control. So each call here
 from __future__ import annotations
 
 import os
-import re
-import shlex
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional, Sequence
+# No dataclasses or typing at run time: they cost every monitor and promote milliseconds.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 from ..ocf.codes import Exit, OcfError
 
 #: `scheme://user:password@host` or `scheme://token@host`: the part before @ is hidden.
-_URL_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+_URL_CREDENTIALS = r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@"
 
 #: Remote ref the fetched branch is stored under in the cache repository.
 UPSTREAM_REF = "refs/bha/upstream"
 
-Runner = Callable[..., "object"]
-
 
 def scrub(text: str) -> str:
     """Hide URL credentials in any text bound for a log or an exit reason."""
-    return _URL_CREDENTIALS.sub(r"\1***@", text)
+    import re  # only on error paths: re costs every action ~10 ms of imports
+    return re.sub(_URL_CREDENTIALS, r"\1***@", text)
 
 
 def url_secret(url: str) -> Optional[str]:
     """The credential part of a URL (to register as a secret), if any."""
-    match = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://([^/@\s]+)@", url)
-    if not match:
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme:
         return None
-    userinfo = match.group(1)
-    return userinfo.split(":", 1)[1] if ":" in userinfo else userinfo
+    authority = rest.split("/", 1)[0]
+    if "@" not in authority:
+        return None
+    userinfo = authority.rsplit("@", 1)[0]
+    if ":" in userinfo:
+        return userinfo.split(":", 1)[1]
+    # https://TOKEN@host: the user part is the secret; ssh://git@host: just a user name
+    return userinfo if scheme.lower() in ("http", "https") else None
 
 
 def _config_quote(value: str) -> str:
@@ -52,6 +57,14 @@ def _config_quote(value: str) -> str:
     if "\n" in value or "\x00" in value:
         raise OcfError(Exit.ERR_CONFIGURED, "a git setting contains a newline or NUL byte")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _sh_quote(word: str) -> str:
+    """shlex.quote without importing shlex (and re) on every action."""
+    safe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_"
+    if word and all(c in safe for c in word):
+        return word
+    return "'" + word.replace("'", "'\"'\"'") + "'"
 
 
 class GitError(Exception):
@@ -63,18 +76,22 @@ class GitError(Exception):
         self.message = message
 
 
-@dataclass
 class GitOptions:
-    ssh_key: str = ""
-    known_hosts: str = ""
-    #: Extra `-c key=value` settings for every call (not secret: paths and switches only).
-    config: Optional[Dict[str, str]] = None
+    """ssh_key/known_hosts for GIT_SSH_COMMAND; `config`: extra `-c key=value` for every call."""
+
+    __slots__ = ("ssh_key", "known_hosts", "config")
+
+    def __init__(self, ssh_key: str = "", known_hosts: str = "",
+                 config: "Optional[Dict[str, str]]" = None) -> None:
+        self.ssh_key = ssh_key
+        self.known_hosts = known_hosts
+        self.config = config
 
 
 class Git:
     """git against one bare cache repository (`git_dir`)."""
 
-    def __init__(self, git_dir: str, run: Runner, options: Optional[GitOptions] = None,
+    def __init__(self, git_dir: str, run: "Callable", options: Optional[GitOptions] = None,
                  base_env: Optional[Mapping[str, str]] = None) -> None:
         self.git_dir = git_dir
         self._run = run
@@ -106,7 +123,7 @@ class Git:
         if self.options.known_hosts:
             ssh += ["-o", f"UserKnownHostsFile={self.options.known_hosts}",
                     "-o", "StrictHostKeyChecking=yes", "-o", "GlobalKnownHostsFile=/dev/null"]
-        env["GIT_SSH_COMMAND"] = " ".join(shlex.quote(w) for w in ssh)
+        env["GIT_SSH_COMMAND"] = " ".join(_sh_quote(w) for w in ssh)
         env["GIT_HTTP_LOW_SPEED_LIMIT"] = "1000"
         env["GIT_HTTP_LOW_SPEED_TIME"] = "10"
         env.update(extra or {})

@@ -8,44 +8,60 @@ is banned).
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
-import re
-import shutil
-from dataclasses import dataclass
 
 from ..ocf.codes import Exit, OcfError
 
 DEFAULT_CACHE_ROOT = "/var/lib/bacula-ha/config-pull"
 
-_URL = re.compile(r"^(file|ssh|git\+ssh|ssh\+git|https?|git)://\S+$")
-_SCP_LIKE = re.compile(r"^(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9._-]+:[^/\s][^\s]*$|^(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9._-]+:/\S*$")
-_BAD_REF = re.compile(r"(^[-/.])|(\.\.)|([\x00-\x20~^:?*\[\\\x7f])|(@\{)|(/$)|(\.lock$)|(//)|(/\.)")
+# Plain string checks, no `re`: settings are read by every action, promote included.
+_SCHEMES = ("file", "ssh", "git+ssh", "ssh+git", "http", "https", "git")
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+_REF_FORBIDDEN = frozenset("~^:?*[\\\x7f") | frozenset(chr(c) for c in range(0x21))
+
+
+def _valid_url(url: str) -> bool:
+    """scheme://rest, [user@]host:path (scp-like) or an absolute path; no whitespace."""
+    if any(c.isspace() for c in url):
+        return False
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        return scheme.lower() in _SCHEMES and bool(rest)
+    if url.startswith("/"):
+        return True
+    host, sep, path = url.partition(":")
+    host = host.rsplit("@", 1)[-1]
+    user = url.partition(":")[0][: -len(host) - 1] if "@" in url.partition(":")[0] else ""
+    return (bool(sep and host and path) and set(host) <= _HOST_CHARS
+            and set(user) <= _HOST_CHARS)
+
+
+def _valid_branch(name: str) -> bool:
+    """The rules of git check-ref-format that matter for a branch name."""
+    if not name or name.startswith(("-", "/", ".")) or name.endswith(("/", ".lock", ".")):
+        return False
+    if any(bad in name for bad in ("..", "@{", "//", "/.")) or name == "@":
+        return False
+    return not any(c in _REF_FORBIDDEN for c in name)
 
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "default"
 
 
-@dataclass(frozen=True)
+FIELDS = ("repository", "branch", "config_dir", "cache_dir", "main_config", "allowed_signers",
+          "gpg_keyring", "validate", "binary", "fetch_timeout", "push_changes", "ssh_key",
+          "known_hosts", "owner", "group", "mode")
+
+
 class Settings:
-    repository: str
-    branch: str
-    config_dir: str
-    cache_dir: str
-    main_config: str
-    allowed_signers: str
-    gpg_keyring: str
-    validate: bool
-    binary: str
-    fetch_timeout: int
-    push_changes: bool
-    ssh_key: str
-    known_hosts: str
-    owner: str
-    group: str
-    mode: int
+    """Checked parameter values (a plain class: dataclasses cost every action milliseconds)."""
+
+    __slots__ = FIELDS
+
+    def __init__(self, **values) -> None:
+        for name in FIELDS:
+            setattr(self, name, values[name])
 
     # -- cache layout --------------------------------------------------
     @property
@@ -76,6 +92,8 @@ class Settings:
 
     def ids(self):
         """(uid, gid) of owner/group; OcfError(ERR_ARGS) when this node lacks them."""
+        import grp
+        import pwd
         try:
             uid = int(self.owner) if self.owner.isdigit() else pwd.getpwnam(self.owner).pw_uid
         except KeyError:
@@ -96,10 +114,10 @@ def from_params(params, instance: str) -> Settings:
     repo = params.repository.strip()
     if not repo:
         raise _configured("parameter repository is empty")
-    if not (_URL.match(repo) or _SCP_LIKE.match(repo) or repo.startswith("/")):
+    if not _valid_url(repo):
         raise _configured("parameter repository: not a file://, ssh://, https:// URL or host:path")
     branch = params.branch.strip()
-    if not branch or _BAD_REF.search(branch):
+    if not _valid_branch(branch):
         raise _configured(f"parameter branch: {branch!r} is not a valid branch name")
     config_dir = os.path.normpath(params.config_dir.strip() or "/")
     if not os.path.isabs(config_dir) or config_dir == "/":
@@ -131,6 +149,7 @@ def from_params(params, instance: str) -> Settings:
 
 def check_local(s: Settings) -> None:
     """This node can run the agent: programs, key files, users (OcfError ERR_INSTALLED/ERR_ARGS)."""
+    import shutil
     if not shutil.which("git", path=os.environ.get("PATH") or "/usr/bin:/bin"):
         raise OcfError(Exit.ERR_INSTALLED, "git is not installed")
     if s.validate and not os.access(s.binary, os.X_OK):

@@ -15,11 +15,11 @@ then pass an SSH-signed commit (see notes on commit-guard). So:
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-from dataclasses import dataclass
-from typing import Optional
+# No dataclasses or typing at run time: they cost every monitor and promote milliseconds.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Optional
 
 from .gitrunner import Git, GitError
 
@@ -47,6 +47,7 @@ def signature_format(commit_object: str) -> Optional[str]:
 def file_digest(path: str) -> str:
     if not path:
         return ""
+    import hashlib  # not on the promote path
     try:
         with open(path, "rb") as fh:
             return hashlib.sha256(fh.read()).hexdigest()
@@ -54,11 +55,15 @@ def file_digest(path: str) -> str:
         return "unreadable"
 
 
-@dataclass
 class Policy:
-    allowed_signers: str = ""
-    gpg_keyring: str = ""
-    gnupg_home: str = ""
+    """The trust anchors: which signature formats are accepted, verified against what."""
+
+    __slots__ = ("allowed_signers", "gpg_keyring", "gnupg_home")
+
+    def __init__(self, allowed_signers: str = "", gpg_keyring: str = "", gnupg_home: str = "") -> None:
+        self.allowed_signers = allowed_signers
+        self.gpg_keyring = gpg_keyring
+        self.gnupg_home = gnupg_home
 
     @property
     def enforced(self) -> bool:
@@ -84,6 +89,7 @@ class Policy:
 
 def prepare_gnupg_home(policy: Policy, git: Git) -> None:
     """A private GNUPGHOME holding exactly the configured keyring (rebuilt when it changes)."""
+    import shutil
     home = policy.gnupg_home
     stamp_path = os.path.join(home, "keyring.sha256")
     digest = file_digest(policy.gpg_keyring)

@@ -9,31 +9,45 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Optional
 
 #: Refusals and validations remembered (oldest forgotten first).
 MAX_REMEMBERED = 200
 
+#: Fields and their empty values (a plain class: dataclasses cost every action milliseconds).
+FIELDS = {
+    "policy": "",          # fingerprint of everything a verdict depends on
+    "tip": "",             # upstream tip seen by the last successful judgement
+    "validated": "",       # newest validated commit: what promote deploys
+    "validated_time": 0,   # its committer time (freshness of a stale node's score)
+    "deployed": "",        # commit live in config_dir
+    "previous": "",        # the one before it: last known good
+    "good": list,          # commits that passed signature and config checks
+    "refused": dict,       # commit -> reason
+    "problem": "",         # last refresh problem ("" = healthy)
+    "fetched_at": 0.0,
+}
 
-@dataclass
+
 class CacheState:
-    #: Fingerprint of everything a verdict depends on (keys, validate, main_config).
-    policy: str = ""
-    #: Upstream tip seen by the last successful fetch.
-    tip: str = ""
-    #: Newest validated commit (what promote deploys) and its committer time.
-    validated: str = ""
-    validated_time: int = 0
-    #: Commit deployed into config_dir, and the one before it (last known good).
-    deployed: str = ""
-    previous: str = ""
-    #: Commits that passed / failed signature and config checks, with reasons.
-    good: List[str] = field(default_factory=list)
-    refused: Dict[str, str] = field(default_factory=dict)
-    #: Last refresh problem (Git unreachable, newest commit refused, inconclusive test).
-    problem: str = ""
-    fetched_at: float = 0.0
+    __slots__ = tuple(FIELDS)
+
+    def __init__(self, **values) -> None:
+        for name, empty in FIELDS.items():
+            blank = empty() if callable(empty) else empty
+            value = values.get(name)
+            if isinstance(blank, (int, float)) and isinstance(value, (int, float)) \
+                    and not isinstance(value, bool):
+                value = type(blank)(value)
+            elif not isinstance(value, type(blank)):
+                value = blank  # missing or of the wrong type (a hand-edited file)
+            setattr(self, name, value)
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in FIELDS}
 
     def remember_good(self, commit: str) -> None:
         if commit in self.good:
@@ -63,22 +77,18 @@ def load(path: str) -> CacheState:
             data = json.load(fh)
     except (OSError, ValueError):
         return CacheState()
-    known = {k: v for k, v in data.items() if k in CacheState.__dataclass_fields__}
-    try:
-        return CacheState(**known)
-    except TypeError:
-        return CacheState()
+    return CacheState(**data) if isinstance(data, dict) else CacheState()
 
 
 def save(path: str, state: CacheState) -> None:
     """Atomic write (tmp + fsync + rename): a crash never loses the last good state."""
     tmp = f"{path}.tmp.{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(asdict(state), fh, indent=1, sort_keys=True)
+        json.dump(state.as_dict(), fh, indent=1, sort_keys=True)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
-def short(commit: Optional[str]) -> str:
+def short(commit: "Optional[str]") -> str:
     return (commit or "")[:12] or "none"

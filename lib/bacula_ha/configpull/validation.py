@@ -9,10 +9,7 @@ so the result is "inconclusive" and the commit is tried again later.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Callable
 
-from ..ocf.command import CommandTimeout
 from ..ocf.codes import OcfError
 
 #: Output that blames the catalog, not the configuration.
@@ -23,12 +20,15 @@ _CATALOG_TROUBLE = ("Could not open Catalog", "Unable to connect to PostgreSQL",
 _ERROR_MARKERS = ("Config error:", "Fatal error:", "ERR=", "Could not", "Error", "ERROR")
 
 
-@dataclass(frozen=True)
 class Outcome:
-    ok: bool
-    #: True when the failure is the commit's (refuse it); False when inconclusive.
-    conclusive: bool = True
-    message: str = ""
+    """`ok`; when not, `conclusive` says whether the commit is to blame (refuse it)."""
+
+    __slots__ = ("ok", "conclusive", "message")
+
+    def __init__(self, ok: bool, conclusive: bool = True, message: str = "") -> None:
+        self.ok = ok
+        self.conclusive = conclusive
+        self.message = message
 
 
 def error_line(output: str, stage: str) -> str:
@@ -52,9 +52,10 @@ def error_line(output: str, stage: str) -> str:
     return chosen
 
 
-def director_test(run: Callable, binary: str, stage: str, main_config: str,
+def director_test(run, binary: str, stage: str, main_config: str,
                   timeout: float) -> Outcome:
     """Run `binary -t -c <stage>/<main_config>`, bounded by `timeout`."""
+    from ..ocf.command import CommandTimeout
     config = os.path.join(stage, main_config)
     if not os.path.isfile(config):
         return Outcome(False, True, f"{main_config} is missing from the commit")
