@@ -279,6 +279,16 @@ def settle(lab: Lab, timeout: float = 120) -> str:
     lab.heal()
     lab.wait_formed(timeout=timeout)
     lab.cleanup_failures()
+    deadline = time.monotonic() + timeout
+    while True:   # the cleanup re-probes: wait until crm_mon shows a clean, complete stack again
+        obs = lab.observer()
+        st = lab.status_from(obs) if obs else None
+        if st and not st.failures and len(st.running_on(DIRECTOR_RSC)) == 1 \
+                and len(st.running_on("p_vip")) == 1 and sorted(st.online) == sorted(lab.nodes):
+            break
+        if time.monotonic() > deadline:
+            raise LabError(f"cluster not clean after recovery: {st.failures if st else 'no status'}")
+        time.sleep(0.5)
     where = lab.wait_director(timeout=timeout)
     if wait_catalog(lab, timeout=timeout) is None:
         raise LabError("catalog not reachable after recovery")

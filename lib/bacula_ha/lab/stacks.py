@@ -142,7 +142,7 @@ class Stack:
         if self.agents == "ours":
             return (f"primitive p_catalog ocf:bacula:bacula-catalog-check params {catalog} "
                     f"passfile={etc / 'pgpass'} write_check=true connect_timeout=3 "
-                    "op start timeout=60s op stop timeout=20s op monitor interval=10s timeout=30s\n"
+                    "op start timeout=20s op stop timeout=20s op monitor interval=10s timeout=30s\n"
                     f"primitive p_director ocf:bacula:bacula-director params config={conf} "
                     f"console_config={console_conf} address=127.0.0.1 "
                     "op start timeout=60s op stop timeout=60s "
@@ -206,7 +206,7 @@ class DrbdStack(Stack):
             "fstype=ext4 op monitor interval=10s timeout=40s op start timeout=60s op stop timeout=60s\n"
             f"primitive p_pgsql ocf:heartbeat:pgsql params pgctl={PGBIN}/pg_ctl psql={PGBIN}/psql "
             f"pgdata={mnt / 'pgdata'} socketdir=/run/postgresql logfile=/var/log/postgresql/pgsql.log "
-            "op monitor interval=5s timeout=30s op start timeout=60s op stop timeout=60s\n"
+            "op monitor interval=3s timeout=30s op start timeout=60s op stop timeout=60s\n"
             + self.director_primitives(str(layout.etc / "bacula-dir.conf"),
                                        str(layout.etc / "bconsole-local.conf"),
                                        "host=127.0.0.1 port=5432 mode=local")

@@ -1,0 +1,137 @@
+"""The git architecture: configuration from a Git server, catalog on a separate host.
+
+Lab hosts (own namespaces, booted by the PDU like nodes, so they can be
+"powered off" as a fault):
+  git  198.51.100.21  `git daemon` serving bacula-config.git (git:// URL)
+  db   198.51.100.20  PostgreSQL with the Bacula catalog
+Commits are SSH-signed with a lab key; the config-pull agent trusts only that
+key (allowed_signers), so an unsigned commit is refused like a bad one.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from pathlib import Path
+from typing import Dict, List
+
+from . import dirconf
+from .layout import DB_HOST_IP, GIT_HOST_IP, PG_PORT, Layout
+from .netns import connect_in
+from .node import write_host_spec
+from .sh import LabError, run
+from .stacks import PGBIN, Stack, _catalog_script, _ids, load_secrets, write_common
+
+REPO = "bacula-config.git"
+GIT_PORT = 9418
+IDENTITY = ["-c", "user.name=bacula-ha lab", "-c", "user.email=lab@bacula-ha.invalid"]
+
+
+class GitStack(Stack):
+    arch = "git"
+    hosts = ["db", "git"]
+
+    @property
+    def gitdir(self) -> Path:
+        return self.layout.workdir / "git"
+
+    @property
+    def url(self) -> str:
+        return f"git://{GIT_HOST_IP}/{REPO}"
+
+    def catalog_host(self) -> str:
+        return DB_HOST_IP
+
+    def _git(self, *args: str, cwd: Path) -> str:
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(self.gitdir), "GIT_CONFIG_NOSYSTEM": "1"}
+        return run(["git", *IDENTITY, *args], env=env, timeout=60, check=True).stdout \
+            if cwd is None else run(["git", "-C", str(cwd), *IDENTITY, *args], env=env, timeout=60).stdout
+
+    def prepare(self) -> None:
+        if self.agents != "ours":
+            raise LabError("the git architecture needs our agents (bacula-config-pull): use --agents ours")
+        layout = self.layout
+        local_work = str(layout.local / "work")
+        sec = write_common(layout, DB_HOST_IP, local_work)
+        uid, gid = _ids("bacula", "bacula")
+        for n in self.nodes:
+            work = layout.node_dir(n) / "local" / "work"
+            work.mkdir(parents=True, exist_ok=True)
+            os.chown(work, uid, gid)
+            os.chmod(work, 0o750)
+        # catalog host: data directory prepared here, PostgreSQL runs inside the host "db"
+        dbdir = layout.workdir / "db"
+        dbdir.mkdir(parents=True, exist_ok=True)
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LAB_DB_PASSWORD": sec["db"], "HOME": "/root"}
+        run(["sh", "-c", _catalog_script(str(dbdir / "pgdata"), str(dbdir / "setup-sock"), sec["db"])
+             + f"rm -rf {shlex.quote(str(dbdir / 'setup-sock'))}\n"], timeout=180, env=env)
+        write_host_spec(layout, "db", [{
+            "argv": [f"{PGBIN}/postgres", "-D", str(dbdir / "pgdata")], "user": "postgres",
+            "group": "postgres", "log": str(layout.node_dir("db") / "console.log")}],
+            dirs=[["/run/postgresql", "postgres", "postgres", "2775"]])
+        # Git host: a bare repository with one signed commit, served by git daemon
+        self.gitdir.mkdir(parents=True, exist_ok=True)
+        key = self.gitdir / "signer"
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lab@bacula-ha.invalid", "-f", str(key)])
+        pub = (self.gitdir / "signer.pub").read_text().split()
+        (layout.etc / "allowed_signers").write_text(
+            f'lab@bacula-ha.invalid namespaces="git" {pub[0]} {pub[1]}\n')
+        os.chmod(layout.etc / "allowed_signers", 0o644)
+        bare = self.gitdir / REPO
+        run(["git", "init", "-q", "--bare", "-b", "main", str(bare)])
+        work = self.gitdir / "work"
+        run(["git", "init", "-q", "-b", "main", str(work)])
+        self._git("remote", "add", "origin", str(bare), cwd=work)
+        self.commit((layout.etc / "bacula-dir.conf").read_text(), "lab: initial Director configuration")
+        write_host_spec(layout, "git", [{
+            "argv": ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={self.gitdir}",
+                     f"--listen={GIT_HOST_IP}", f"--port={GIT_PORT}", "--informative-errors"],
+            "log": str(layout.node_dir("git") / "console.log"),
+            "env": {"HOME": str(self.gitdir), "GIT_CONFIG_NOSYSTEM": "1"}}])
+
+    def commit(self, text: str, message: str, signed: bool = True) -> str:
+        """Commit bacula-dir.conf with this text to the served repository; returns the commit id."""
+        work = self.gitdir / "work"
+        (work / "bacula-dir.conf").write_text(text)
+        self._git("add", "bacula-dir.conf", cwd=work)
+        sign = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={self.gitdir / 'signer'}"] if signed else []
+        self._git(*sign, "commit", "-q", "--allow-empty", *(["-S"] if signed else ["--no-gpg-sign"]),
+                  "-m", message, cwd=work)
+        self._git("push", "-q", "origin", "main", cwd=work)
+        return self._git("rev-parse", "HEAD", cwd=work).strip()
+
+    def good_config(self) -> str:
+        return (self.layout.etc / "bacula-dir.conf").read_text()
+
+    def wait_hosts(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        for address, port in ((DB_HOST_IP, PG_PORT), (GIT_HOST_IP, GIT_PORT)):
+            while True:
+                sock = connect_in(self.layout.switch_ns, address, port, timeout=1)
+                if sock:
+                    sock.close()
+                    break
+                if time.monotonic() > deadline:
+                    raise LabError(f"lab host {address}:{port} does not answer")
+                time.sleep(0.2)
+
+    def crm(self) -> str:
+        layout = self.layout
+        n = len(self.nodes)
+        local = layout.local
+        return (
+            f"primitive p_cfg ocf:bacula:bacula-config-pull params repository={self.url} branch=main "
+            f"config_dir={local / 'etc'} cache_dir={local / 'cache'} "
+            f"allowed_signers={layout.etc / 'allowed_signers'} fetch_timeout=10 "
+            "op monitor interval=10s timeout=60s role=Unpromoted "
+            "op monitor interval=9s timeout=60s role=Promoted "
+            "op start timeout=120s op promote timeout=120s op demote timeout=30s op stop timeout=30s\n"
+            f"clone ms_cfg p_cfg meta promotable=true promoted-max=1 promoted-node-max=1 clone-max={n}\n"
+            + self.director_primitives(str(local / "etc" / "bacula-dir.conf"),
+                                       str(layout.etc / "bconsole-local.conf"),
+                                       f"host={DB_HOST_IP} port={PG_PORT} mode=external")
+            + self.vip_primitive()
+            + "group g_bacula p_catalog p_director p_vip\n"
+            "colocation col_bacula_on_cfg inf: g_bacula ms_cfg:Promoted\n"
+            "order ord_cfg_then_bacula Mandatory: ms_cfg:promote g_bacula:start\n")
