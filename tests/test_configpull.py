@@ -465,3 +465,16 @@ def test_actions_of_one_instance_are_serialised(tmp_path, repo):
         assert worker.is_alive() and pull.deployed() is None   # promote waits for the lock
     worker.join(timeout=60)
     assert results and results[0].rc == 0 and pull.deployed() == first
+
+
+def test_config_dir_that_is_a_file_fails_promote_with_reason(tmp_path, repo):
+    repo.commit({"bacula-dir.conf": "x\n"})
+    pull = Pull(tmp_path, repo)
+    os.makedirs(os.path.dirname(pull.live))
+    with open(pull.live, "w") as fh:
+        fh.write("a file, not a directory\n")
+    assert pull("start").rc == 0
+    res = pull("promote")
+    assert res.rc == 1 and "cannot deploy commit" in res.reason
+    with open(pull.live) as fh:
+        assert fh.read() == "a file, not a directory\n"

@@ -204,5 +204,7 @@ def _monitor_promoted(ctx, s, engine) -> int:
         engine.prune()
         if changed and not s.push_changes:
             problems = [p for p in problems if not p.startswith("local edits")]
-    _publish_score(ctx, engine, result.fetched and not result.problem.startswith("inconclusive"))
+    # The promoted instance serves a healthy live configuration: it keeps the fresh score even
+    # when only it cannot reach Git, so a Git outage seen by one node never moves the Director.
+    _publish_score(ctx, engine, True)
     return _promoted_code("; ".join(problems))

@@ -250,7 +250,11 @@ class Engine:
         target = s.tree(commit)
         if self.live_target() == target and self.state.deployed == commit:
             return False
-        backup = deploy.swap(s.config_dir, target)
+        try:
+            backup = deploy.swap(s.config_dir, target)
+        except OSError as exc:
+            raise OcfError(Exit.ERR_GENERIC, f"cannot deploy commit {cstate.short(commit)} to "
+                                             f"{s.config_dir}: {exc}") from None
         if backup:
             self.log.warning(f"{s.config_dir} was a real directory: kept as {backup}")
         if self.state.deployed and self.state.deployed != commit:
