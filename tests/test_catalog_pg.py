@@ -60,6 +60,7 @@ def test_lifecycle_probe_start_monitor_stop(agent, catalog):
     assert agent("start").rc == 0                         # idempotent
     assert agent("monitor").rc == 0
     assert agent("monitor", interval_ms=10000).rc == 0
+    assert agent("monitor", interval_ms=10000, host=catalog.pg.sockdir).rc == 0   # over the Unix socket
     rows = catalog.pg.psql("SELECT node FROM bacula_ha_heartbeat", db="bacula")
     assert rows                                           # the committed write, in the agent's own table
     assert catalog.pg.psql("SELECT count(*) FROM Version", db="bacula") == "1"
@@ -85,6 +86,7 @@ def test_precise_reasons(agent, catalog, tmp_path):
         (dict(expected_version=15), "VersionId is 16, expected 15"),
         (dict(expected_version=999), "VersionId is 16, expected 999"),
         (dict(port=free_port(), host="127.0.0.1"), "unreachable"),
+        (dict(host=os.path.join(catalog.dir, "no-socket-here")), "unreachable"),
     ]
     for params, words in cases:
         res = agent("monitor", interval_ms=10000, **params)
