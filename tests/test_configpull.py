@@ -478,3 +478,42 @@ def test_config_dir_that_is_a_file_fails_promote_with_reason(tmp_path, repo):
     assert res.rc == 1 and "cannot deploy commit" in res.reason
     with open(pull.live) as fh:
         assert fh.read() == "a file, not a directory\n"
+
+
+def test_promotion_scores_follow_freshness(tmp_path, repo, signer, monkeypatch):
+    """crm_attribute replaced by a recorder: which scores the agent publishes, and when."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    record = tmp_path / "crm_attribute.log"
+    fake = bindir / "crm_attribute"
+    fake.write_text(f'#!/bin/sh\necho "$OCF_RESOURCE_INSTANCE $*" >> {record}\nexit 0\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+
+    def calls():
+        lines = record.read_text().splitlines() if record.exists() else []
+        record.write_text("")
+        return lines
+
+    repo.commit({"bacula-dir.conf": "x\n"}, ssh=signer["good"])
+    pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+    assert pull("start").rc == 0
+    assert calls() == ["cfg:0 --promotion -v 1000"]
+    assert pull("monitor").rc == 0
+    assert calls() == []                                      # unchanged: not published again
+    os.rename(repo.remote, repo.remote + ".away")
+    assert pull("monitor").rc == 190                          # serving from the cache: lower
+    (line,) = calls()
+    assert line.startswith("cfg:0 --promotion -v ") and 1 <= int(line.split()[-1]) < 1000
+    assert pull("promote").rc == 0
+    assert pull("monitor", role="Promoted").rc == 191         # promoted and healthy keeps 1000
+    assert calls() == ["cfg:0 --promotion -v 1000"]
+    assert pull("stop").rc == 0
+    assert calls() == ["cfg:0 --promotion -D"]
+
+    # a node whose only commits are refused cannot be promoted: its score is deleted
+    unsigned_only = Repo(str(tmp_path / "git2"))
+    unsigned_only.commit({"bacula-dir.conf": "unsigned\n"})
+    nobody = Pull(tmp_path / "nobody", unsigned_only, allowed_signers=signer["allowed"])
+    assert nobody("start").rc == 0
+    assert calls() == ["cfg:0 --promotion -D"]
