@@ -394,3 +394,25 @@ def test_cluster_properties_are_known_to_pacemaker(loaded):
         conf = configuration(loaded.load(arch, variant, "crm")[0])
         assert set(conf["properties"]) <= known, (arch, variant)
         assert {"resource-stickiness", "migration-threshold", "failure-timeout"} <= set(conf["rsc_defaults"])
+
+
+def test_drbd_fence_peer_constraint_keeps_an_outdated_peer_unpromoted(loaded, tmp_path):
+    """drbd-fencing.res: when replication breaks, crm-fence-peer.9.sh (on the Primary) places
+    this constraint; if the Primary then dies, it is fenced and the Outdated peer is NOT
+    promoted, so the group stays stopped rather than run on stale data."""
+    from support.scheduler import run
+    state, _ = _start(tmp_path, loaded.load("drbd", "shipped", "crm")[0], "drbd", ["node1", "node2"])
+    # the constraint exactly as crm-fence-peer.9.sh writes it (id_prefix-master_id, #uname ne self)
+    run(["cibadmin", "-C", "-o", "constraints", "-X",
+         '<rsc_location rsc="ms_drbd" id="drbd-fence-by-handler-ms_drbd">'
+         '<rule role="Promoted" score="-INFINITY" id="drbd-fence-by-handler-rule-ms_drbd">'
+         '<expression attribute="#uname" operation="ne" value="node1" id="drbd-fence-by-handler-expr-ms_drbd"/>'
+         '</rule></rsc_location>'], cib=state)
+    after, graph_file = str(tmp_path / "outdated.xml"), str(tmp_path / "outdated.graph.xml")
+    simulate(state, after, graph_file, node_fail=["node1"])
+    graph = Graph.load(graph_file)
+    graph.one("stonith", node="node1", kind="crm_event")
+    assert graph.find("promote") == []
+    assert [a for a in graph.find("start") if a.rsc in MEMBERS["drbd"]] == []
+    assert promoted_nodes(after, "p_drbd") == set()
+    assert all(on == [] for on in _group_nodes(after, "drbd").values())

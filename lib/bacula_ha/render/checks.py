@@ -160,3 +160,17 @@ def git_url(value: str) -> str:
 
 def score(value: str) -> str:
     return integer(0, 1000000)(value)
+
+
+def word(value: str) -> str:
+    """One word: mount options, comma-separated lists."""
+    plain(value)
+    if re.search(r"\s", value):
+        raise ValueError(f"{value!r} must not contain spaces")
+    return value
+
+
+def relative_path(value: str) -> str:
+    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$", value) or ".." in value.split("/"):
+        raise ValueError(f"{value!r} is not a relative path inside the repository")
+    return value

@@ -53,7 +53,8 @@ def _primitive(p: Primitive, group: str = "") -> List[str]:
 
 
 def emit(config: Config) -> str:
-    out: List[str] = ["#!/bin/sh"] + [f"# {line}".rstrip() for line in config.header]
+    out: List[str] = ["#!/bin/sh", "# shellcheck disable=SC1010  # 'then' is a pcs word here, not sh syntax"]
+    out += [f"# {line}".rstrip() for line in config.header]
     out += [
         "#",
         "# Usage: pcs cluster cib bacula.xml && sh THIS_FILE bacula.xml \\",

@@ -1,0 +1,254 @@
+"""bacula-ha render: site values in, crm/pcs text out, clear errors otherwise.
+
+Pure Python except the shellcheck/drbdadm checks of the shipped files; the
+scheduler proofs of the same text are in test_snippets_scheduler.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+import subprocess
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from bacula_ha.render import ARCHITECTURES, FORMATS, RenderError, render
+from bacula_ha.render.values import parse_file, resolve
+from support.paths import ROOT
+
+SNIPPETS = os.path.join(ROOT, "crm-snippets")
+DRBD = {"nodes": "alpha,beta", "vip": "203.0.113.5", "vip_cidr": "24",
+        "ipmi_address.alpha": "203.0.113.101", "ipmi_address.beta": "203.0.113.102",
+        "ipmi_user": "fence", "ipmi_password_script": "/etc/bacula-ha/pw", "drbd_device": "/dev/drbd0"}
+
+
+def problems(arch: str, values: dict, example: bool = False) -> list:
+    with pytest.raises(RenderError) as info:
+        render(arch, "crm", values, example=example)
+    return info.value.problems
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_shipped_snippets_are_the_example_rendering(arch, fmt):
+    """The files users paste and `bacula-ha render --example` never drift apart."""
+    with open(os.path.join(SNIPPETS, f"{arch}.{fmt}"), encoding="utf-8") as handle:
+        assert handle.read() == render(arch, fmt, {}, example=True)
+
+
+def test_shipped_example_values_are_the_documented_ones():
+    text = render("drbd", "crm", {}, example=True)
+    for value in ("node1", "node2", "ip=192.0.2.10", "cidr_netmask=24", "device=/dev/drbd0"):
+        assert value in text
+
+
+def test_pcs_scripts_pass_shellcheck():
+    scripts = [os.path.join(SNIPPETS, f"{arch}.pcs") for arch in ARCHITECTURES]
+    result = subprocess.run(["shellcheck", "-s", "sh", *scripts], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout
+    assert all(os.stat(s).st_mode & stat.S_IXUSR for s in scripts)
+
+
+def test_drbd_fencing_fragment_parses(tmp_path):
+    """drbdadm parses the documented drbd.conf fragment offline (no kernel module needed)."""
+    with open(os.path.join(SNIPPETS, "drbd-fencing.res"), encoding="utf-8") as handle:
+        text = handle.read()
+    assert "fencing resource-and-stonith;" in text
+    local = tmp_path / "r0.res"   # drbdadm only shows a resource that has an `on <this host>` section
+    local.write_text(text.replace("on node1 {", f"on {os.uname().nodename} {{"))
+    result = subprocess.run(["drbdadm", "-c", str(local), "dump", "r0"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "fencing          resource-and-stonith;" in result.stdout
+    assert "fence-peer       /usr/lib/drbd/crm-fence-peer.9.sh;" in result.stdout
+    assert "unfence-peer     /usr/lib/drbd/crm-unfence-peer.9.sh;" in result.stdout
+    for handler in ("crm-fence-peer.9.sh", "crm-unfence-peer.9.sh"):
+        assert os.access(f"/usr/lib/drbd/{handler}", os.X_OK)
+    bad = tmp_path / "bad.res"
+    bad.write_text(local.read_text().replace("resource-and-stonith", "resource-and-nothing"))
+    assert subprocess.run(["drbdadm", "-c", str(bad), "dump", "r0"], capture_output=True,
+                          timeout=60).returncode != 0
+
+
+def test_every_missing_site_value_is_reported_at_once():
+    found = problems("drbd", {})
+    for key in ("nodes", "vip", "vip_cidr", "ipmi_user", "ipmi_password_script", "drbd_device"):
+        assert any(p.startswith(f"{key}: missing") for p in found), (key, found)
+    found = problems("drbd", {k: v for k, v in DRBD.items() if k != "ipmi_address.beta"})
+    assert found == ["ipmi_address.beta: missing (BMC address of each node (ipmi_address.NODE))"]
+    found = problems("git", {"nodes": "a,b", "vip": "203.0.113.5", "vip_cidr": "24", "fencing": "sbd"})
+    assert {p.split(":")[0] for p in found} == {"sbd_devices", "catalog_host", "git_repository"}
+
+
+def test_complete_values_render():
+    text = render("drbd", "crm", DRBD)
+    assert "ip=203.0.113.5 cidr_netmask=24" in text
+    assert "pcmk_host_list=alpha" in text and "location l_fence_beta_not_on_target fence_beta -INFINITY: beta" in text
+    assert "192.0.2" not in text   # no example value sneaks in
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("nodes", "alpha", "needs exactly 2 node names, got 1"),
+    ("nodes", "alpha,beta,gamma", "needs exactly 2 node names, got 3"),
+    ("nodes", "alpha,alpha", "node names must be unique"),
+    ("nodes", "alpha,be_ta", "'be_ta' is not a valid node name"),
+    ("vip", "203.0.113.300", "'203.0.113.300' is not an IPv4 address"),
+    ("vip", "2001:db8::1", "is not an IPv4 address"),
+    ("vip", "127.0.0.1", "cannot be a service address"),
+    ("vip", "203.0.113.0", "is the network or broadcast address of 203.0.113.0/24"),
+    ("vip", "203.0.113.255", "is the network or broadcast address"),
+    ("vip_cidr", "33", "'33' is not a prefix length (1 to 32)"),
+    ("vip_cidr", "/24", "is not a prefix length"),
+    ("vip_nic", "eth 0", "is not a network interface name"),
+    ("fencing", "ilo", "'ilo' is not one of: ipmilan, sbd, virsh"),
+    ("ipmi_address.alpha", "203.0.113", "neither an IPv4 address nor a host name"),
+    ("ipmi_password_script", "pw.sh", "is not an absolute path"),
+    ("drbd_device", "/dev/sdb1", "is not a DRBD device"),
+    ("drbd_resource", "r 0", "may only contain letters"),
+    ("fstype", "nfs4", "makes no sense on a DRBD device"),
+    ("pgdata", "/var/lib/postgresql/15/main", "is not on the replicated/shared file system"),
+    ("migration_threshold", "0", "is not an integer from 1 to 1000"),
+    ("failure_timeout", "ten minutes", "is not a duration"),
+    ("ipmi_user", "fence$(reboot)", "must not contain quotes"),
+    ("fs_options", "a;b", "must not contain quotes"),
+    ("vipp", "1", "unknown key 'vipp' (did you mean 'vip'?)"),
+    ("ipmi_address", "203.0.113.9", "per-node key, write it as ipmi_address.NODE"),
+    ("vip.alpha", "203.0.113.9", "not a per-node key, write it as vip"),
+    ("ipmi_address.gamma", "203.0.113.9", "'gamma' is not in nodes (alpha, beta)"),
+])
+def test_invalid_values_are_named(key, value, message):
+    found = problems("drbd", {**DRBD, key: value})
+    assert any(message in p and p.startswith(key.split(".")[0]) or message in p for p in found), found
+    assert any(message in p for p in found)
+
+
+@pytest.mark.parametrize("device,fstype,ok", [
+    ("/dev/disk/by-id/wwn-0x5", "xfs", True), ("nfs.example.net:/export/bacula", "nfs4", True),
+    ("/dev/sdb1", "nfs", False), ("nfs.example.net:/export", "ext4", False), ("nfs.example.net:relative", "nfs", False),
+])
+def test_shared_device_must_fit_the_file_system(device, fstype, ok):
+    values = {"nodes": "a,b,c", "vip": "198.51.100.9", "vip_cidr": "24", "fencing": "sbd",
+              "sbd_devices": "/dev/disk/by-id/sbd", "fs_device": device, "fstype": fstype}
+    if ok:
+        assert f"device={device}" in render("shared", "crm", values)
+    else:
+        assert any(p.startswith("fs_device:") for p in problems("shared", values))
+
+
+def test_sbd_device_count():
+    base = {"nodes": "a,b", "vip": "198.51.100.9", "vip_cidr": "24", "fencing": "sbd", "fs_device": "/dev/sdb"}
+    assert problems("shared", {**base, "sbd_devices": "/dev/a,/dev/b,/dev/c,/dev/d"}) == ["sbd_devices: give 1 to 3 devices"]
+    assert "devices=/dev/a,/dev/b" in render("shared", "crm", {**base, "sbd_devices": "/dev/a, /dev/b"})
+
+
+def test_values_file_format():
+    text = """
+# site values
+[bacula-ha]
+nodes = alpha, beta
+vip = "203.0.113.5"   
+; another comment
+ipmi_address.alpha=203.0.113.101
+"""
+    assert parse_file(text) == {"nodes": "alpha, beta", "vip": "203.0.113.5", "ipmi_address.alpha": "203.0.113.101"}
+    with pytest.raises(RenderError) as info:
+        parse_file("[site]\nvip = 1\nvip = 2\njust words\n= x\n", source="site.ini")
+    assert info.value.problems == [
+        "site.ini:1: unknown section [site] (only [bacula-ha] is allowed)",
+        "site.ini:3: vip given twice",
+        "site.ini:4: expected key = value, got 'just words'",
+        "site.ini:5: expected key = value, got '= x'",
+    ]
+
+
+def test_unknown_architecture_and_format():
+    with pytest.raises(RenderError, match="unknown architecture 'nfs'"):
+        render("nfs", "crm", {}, example=True)
+    with pytest.raises(RenderError, match="unknown format 'xml'"):
+        render("drbd", "xml", {}, example=True)
+
+
+# ---------------------------------------------------------------- quoting
+
+SAFE_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), max_codepoint=0x7f), max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(SAFE_TEXT)
+def test_a_value_is_one_word_or_rejected(options):
+    """Whatever a user writes, it ends up as exactly one crm/sh word or is refused."""
+    values = {**DRBD, "fs_options": options}
+    try:
+        pcs_text = render("drbd", "pcs", values)
+        crm_text = render("drbd", "crm", values)
+    except RenderError as exc:
+        assert any(p.startswith("fs_options:") for p in exc.problems)
+        return
+    expected = f"options={options.strip()}"
+    if not options.strip():
+        assert "options=" not in crm_text
+        return
+    pcs_line = next(l for l in pcs_text.splitlines() if "device=/dev/drbd0" in l).rstrip("\\ ")
+    assert expected in shlex.split(pcs_line)
+    crm_line = next(l for l in crm_text.splitlines() if "device=/dev/drbd0" in l).rstrip("\\ ")
+    assert expected in shlex.split(crm_line.replace("params ", "", 1))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.ip_addresses(v=4), st.integers(min_value=8, max_value=30))
+def test_any_usable_ipv4_vip_renders(address, prefix):
+    import ipaddress
+    network = ipaddress.IPv4Network(f"{address}/{prefix}", strict=False)
+    usable = not (address.is_loopback or address.is_multicast or address.is_unspecified or address.is_link_local
+                  or address in (network.network_address, network.broadcast_address)
+                  or str(address) == "255.255.255.255")
+    values = {**DRBD, "vip": str(address), "vip_cidr": str(prefix)}
+    if usable:
+        assert f"ip={address} cidr_netmask={prefix}" in render("drbd", "crm", values)
+    else:
+        assert any(p.startswith("vip:") for p in problems("drbd", values))
+
+
+# ---------------------------------------------------------------- command line
+
+def invoke(*args):
+    from click.testing import CliRunner
+    from bacula_ha.cli import main
+    return CliRunner().invoke(main, ["render", *args])
+
+
+def test_cli_reports_all_problems_and_fails():
+    result = invoke("drbd", "--set", "vip=203.0.113.0", "--set", "nodes=alpha")
+    assert result.exit_code == 1
+    assert "invalid site values:" in result.output
+    assert "nodes: needs exactly 2 node names, got 1" in result.output
+    assert "vip_cidr: missing" in result.output
+
+
+def test_cli_values_file_set_override_and_output(tmp_path):
+    values = tmp_path / "site.ini"
+    values.write_text("\n".join(f"{k} = {v}" for k, v in DRBD.items()) + "\nvip = 203.0.113.77\n".replace(
+        "vip = 203.0.113.77\n", ""))
+    out = tmp_path / "bacula.pcs"
+    result = invoke("drbd", "--values", str(values), "--set", "vip=203.0.113.77", "--format", "pcs", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert text.startswith("#!/bin/sh\n") and "ip=203.0.113.77" in text
+    assert os.stat(out).st_mode & stat.S_IXUSR
+    assert invoke("drbd", "--values", str(tmp_path / "absent.ini")).exit_code == 1
+    shown = invoke("git", "--example")
+    assert shown.exit_code == 0 and "ocf:bacula:bacula-config-pull" in shown.output
+
+
+def test_cli_help_lists_the_keys():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for key in ("nodes:", "vip_cidr:", "ipmi_address.NODE:", "sbd_devices:", "git_repository:"):
+        assert key in result.output
+
+
+def test_resolve_keeps_node_order():
+    values = resolve("git", {"nodes": "c, a ,b"}, example=True)
+    assert values.nodes == ["c", "a", "b"]
