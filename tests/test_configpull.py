@@ -517,3 +517,25 @@ def test_promotion_scores_follow_freshness(tmp_path, repo, signer, monkeypatch):
     nobody = Pull(tmp_path / "nobody", unsigned_only, allowed_signers=signer["allowed"])
     assert nobody("start").rc == 0
     assert calls() == ["cfg:0 --promotion -D"]
+
+
+def test_reload_command_runs_after_a_promoted_deployment(tmp_path, repo):
+    record = tmp_path / "reloads"
+    script = tmp_path / "reload-director"
+    script.write_text(f'#!/bin/sh\nreadlink "$1" >> {record}\nexit ${{RELOAD_RC:-0}}\n')
+    script.chmod(0o755)
+    repo.commit({"bacula-dir.conf": "one\n"})
+    pull = Pull(tmp_path, repo)
+    pull.params["reload_command"] = f"{script} {pull.live}"
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    assert not record.exists()                                # promote: the Director starts after it
+    assert pull("monitor", role="Promoted").rc == 8
+    assert not record.exists()                                # nothing new: no reload
+    second = repo.commit({"bacula-dir.conf": "two\n"})
+    assert pull("monitor", role="Promoted").rc == 8
+    assert record.read_text().split() == [os.path.join(pull.cache, "deploy", second)]
+    script.write_text("#!/bin/sh\necho 'Director not answering' >&2\nexit 3\n")
+    third = repo.commit({"bacula-dir.conf": "three\n"})
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 191 and "reload after deploying" in res.reason and third[:12] in res.reason
+    assert "Director not answering" in res.reason and pull.deployed() == third

@@ -202,6 +202,9 @@ def _monitor_promoted(ctx, s, engine) -> int:
                             f"{s.tree(engine.state.deployed)}")
         engine.deploy(engine.state.validated)
         engine.prune()
+        reload_problem = engine.reload()
+        if reload_problem:
+            problems.append(reload_problem)
         if changed and not s.push_changes:
             problems = [p for p in problems if not p.startswith("local edits")]
     # The promoted instance serves a healthy live configuration: it keeps the fresh score even

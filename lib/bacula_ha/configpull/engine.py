@@ -296,6 +296,22 @@ class Engine:
             except FileNotFoundError:
                 pass
 
+    def reload(self) -> str:
+        """Run reload_command after a deployment; "" when it worked, else the problem."""
+        from ..ocf.command import CommandTimeout
+        argv = self.s.reload_command.split()
+        if not argv:
+            return ""
+        try:
+            result = self.ctx.run(argv, timeout=min(30.0, max(1.0, self.ctx.deadline.remaining() * 0.5)))
+        except (CommandTimeout, OcfError) as exc:
+            return f"reload after deploying {cstate.short(self.state.deployed)} failed: {exc}"
+        if result.returncode != 0:
+            return (f"reload after deploying {cstate.short(self.state.deployed)} failed: "
+                    f"{scrub(result.first_line())}")
+        self.log.info(f"reloaded with {os.path.basename(argv[0])} after deploying {cstate.short(self.state.deployed)}")
+        return ""
+
     # -- drift -----------------------------------------------------------
     def drift(self) -> List[str]:
         """Paths of the live tree that differ from the deployed commit."""

@@ -51,7 +51,7 @@ def _safe(name: str) -> str:
 
 FIELDS = ("repository", "branch", "config_dir", "cache_dir", "main_config", "allowed_signers",
           "gpg_keyring", "validate", "binary", "fetch_timeout", "push_changes", "ssh_key",
-          "known_hosts", "owner", "group", "mode")
+          "known_hosts", "owner", "group", "mode", "reload_command")
 
 
 class Settings:
@@ -144,7 +144,8 @@ def from_params(params, instance: str) -> Settings:
         binary=params.binary.strip(), fetch_timeout=int(params.fetch_timeout),
         push_changes=bool(params.push_changes), ssh_key=params.ssh_key.strip(),
         known_hosts=params.known_hosts.strip(), owner=params.owner.strip() or "root",
-        group=params.group.strip() or "root", mode=mode)
+        group=params.group.strip() or "root", mode=mode,
+        reload_command=params.reload_command.strip())
 
 
 def check_local(s: Settings) -> None:
@@ -156,6 +157,10 @@ def check_local(s: Settings) -> None:
         raise OcfError(Exit.ERR_INSTALLED, f"{s.binary} is not installed (needed by validate=true)")
     if s.gpg_keyring and not shutil.which("gpg", path=os.environ.get("PATH") or "/usr/bin:/bin"):
         raise OcfError(Exit.ERR_INSTALLED, "gpg is not installed (needed by gpg_keyring)")
+    if s.reload_command:
+        program = s.reload_command.split()[0]
+        if not (os.path.isabs(program) and os.access(program, os.X_OK)):
+            raise OcfError(Exit.ERR_INSTALLED, f"reload_command: {program} is not an executable absolute path")
     for name in ("allowed_signers", "gpg_keyring", "ssh_key", "known_hosts"):
         path = getattr(s, name)
         if path and not (os.path.isfile(path) and os.access(path, os.R_OK)):
