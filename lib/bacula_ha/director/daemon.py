@@ -55,11 +55,13 @@ def director_error(output: str) -> Optional[str]:
     if not lines:
         return None
     first = lines[0]
-    if first.startswith("Could not open Catalog") and len(lines) > 1:
-        first = f"{first} {_PREFIX.sub('', lines[1])}"
+    if (first.startswith("Could not open Catalog") or first.endswith(":")) and len(lines) > 1:
+        first = f"{first} {_PREFIX.sub('', lines[1])}"      # the line that says why
     if position:
         first = f"{first} ({position})"
-    if _CATALOG.search(output) and "Version error" not in first:
+    if "read-only transaction" in output:
+        first = f"catalog is read-only (a hot standby?): {first}"
+    elif _CATALOG.search(output) and "Version error" not in first:
         first = f"catalog unreachable: {first}"
     return first
 

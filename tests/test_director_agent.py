@@ -1,0 +1,307 @@
+"""agents/bacula-director against real bacula-dir 9.6 daemons and real PostgreSQL catalogs.
+
+Each test makes its own PostgreSQL cluster and Director (free ports, temp dirs)
+and stops everything at the end, whatever happened.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from support.agents import run_agent
+from support.director import DirectorLab
+from support.net import free_port
+from support.paths import agent_path
+from support.pg import PgCluster
+
+pytestmark = [pytest.mark.daemons, pytest.mark.root]
+
+AGENT = "bacula-director"
+
+
+@pytest.fixture
+def pg():
+    cluster = PgCluster().init().start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def lab(pg, tmp_path):
+    director = DirectorLab(tmp_path, pg)
+    yield director
+    director.cleanup()
+
+
+class Runner:
+    """Runs the agent for one lab with its own HA_RSCTMP and instance name."""
+
+    def __init__(self, lab, rsctmp):
+        self.lab = lab
+        self.rsctmp = str(rsctmp)
+        self.instance = f"dir{lab.port}"
+
+    def __call__(self, action, check_level=None, interval_ms=0, timeout_ms=30000, **overrides):
+        return run_agent(AGENT, action, self.lab.params(**overrides), rsctmp=self.rsctmp,
+                         instance=self.instance, check_level=check_level, interval_ms=interval_ms,
+                         timeout_ms=timeout_ms, wall_timeout=timeout_ms / 1000 + 60)
+
+    def monitor(self, level=0, **kw):
+        return self("monitor", check_level=level, interval_ms=kw.pop("interval_ms", 10000), **kw)
+
+    def probe(self, **kw):
+        return self("monitor", interval_ms=0, **kw)
+
+
+@pytest.fixture
+def agent(lab, tmp_path):
+    return Runner(lab, tmp_path / "rsc")
+
+
+class ArgvSpy:
+    """Polls /proc/*/cmdline in a thread: no process may carry a secret in its argv."""
+
+    def __init__(self, secrets):
+        self.secrets = [s.encode() for s in secrets]
+        self.hits = []
+        self.scans = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                        argv = fh.read()
+                except OSError:
+                    continue
+                if any(s in argv for s in self.secrets):
+                    self.hits.append(argv.replace(b"\0", b" ")[:200])
+            self.scans += 1
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+
+
+def director_answers(lab, command="version", password=None):
+    """An independent check with bconsole itself (config by file, password never in argv)."""
+    proc = subprocess.run(["bconsole", "-c", lab.console_config], input=command + "\n",
+                          capture_output=True, text=True, timeout=60)
+    return proc.returncode == 0 and "1000 OK" in proc.stdout, proc.stdout
+
+
+def test_lifecycle_is_idempotent_and_keeps_secrets_out_of_argv(lab, agent):
+    with ArgvSpy([lab.console_password, lab.db_password, lab.mon_password]) as spy:
+        assert agent("stop").rc == 0                      # stop before any start
+        assert agent.probe().rc == 7
+        first = agent("start")
+        assert first.rc == 0, first.stderr
+        pid = lab.pid()
+        assert pid is not None
+        assert agent("start").rc == 0                     # start twice
+        assert lab.pid() == pid
+        for level in (0, 10, 20):
+            result = agent.monitor(level)
+            assert result.rc == 0, (level, result.stderr)
+        assert agent("reload").rc == 0
+        assert agent("stop").rc == 0
+        assert agent("stop").rc == 0                      # stop twice
+        assert agent.probe().rc == 7
+        assert agent.monitor(10).rc == 7
+    assert spy.scans > 0
+    assert spy.hits == []
+    assert not os.path.exists(lab.pidfile)
+    assert lab.pid() is None
+    assert lab.console_password not in first.stderr
+
+
+def test_director_runs_as_bacula_and_answers_bconsole(lab, agent):
+    assert agent("start").rc == 0
+    with open(f"/proc/{lab.pid()}/status") as fh:
+        uid_line = next(line for line in fh if line.startswith("Uid:"))
+    assert int(uid_line.split()[1]) == __import__("pwd").getpwnam("bacula").pw_uid
+    ok, out = director_answers(lab)
+    assert ok, out
+    assert agent("stop").rc == 0
+
+
+def test_kill9_leaves_stale_pidfile_monitor_fails_then_restart(lab, agent):
+    assert agent("start").rc == 0
+    pid = lab.pid()
+    os.kill(pid, signal.SIGKILL)
+    for _ in range(200):
+        if lab.pid() is None:
+            break
+        time.sleep(0.05)
+    assert os.path.exists(lab.pidfile)                    # bacula-dir leaves it behind
+    recurring = agent.monitor(0)
+    assert recurring.rc == 1
+    assert "died" in recurring.reason
+    assert agent.probe().rc == 7                          # nothing else left: a probe says stopped
+    restart = agent("start")
+    assert restart.rc == 0, restart.stderr
+    assert lab.pid() not in (None, pid)
+    assert agent.monitor(10).rc == 0
+    assert agent("stop").rc == 0
+
+
+def test_sigstop_fails_level10_monitor_inside_its_timeout(lab, agent):
+    assert agent("start").rc == 0
+    pid = lab.pid()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        result = agent.monitor(10, timeout_ms=10000)
+        elapsed = time.monotonic() - began
+        assert result.rc == 1
+        assert "stopped" in result.reason
+        assert elapsed < 10, elapsed                      # never left for Pacemaker to kill
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert agent.monitor(10).rc == 0
+    assert agent("stop").rc == 0
+
+
+def test_port_taken_by_another_process_fails_start_with_reason(lab, agent):
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", lab.port))
+        squatter.listen(5)
+        result = agent("start")
+        assert result.rc == 1
+        assert f"127.0.0.1:{lab.port} is already in use" in result.reason
+        assert f"pid {os.getpid()}" in result.reason
+    assert lab.pid() is None
+
+
+def test_broken_config_is_refused_with_the_directors_error(lab, agent):
+    keyword = lab.break_config()
+    result = agent("start")
+    assert result.rc == 1
+    assert keyword in result.reason
+    assert lab.config in result.reason
+    assert lab.pid() is None
+
+
+def test_catalog_on_read_only_standby_fails_start_with_reason(lab, agent, pg):
+    standby = pg.make_standby()
+    try:
+        lab.write_config(catalog_port=standby.port)
+        result = agent("start", timeout_ms=40000)
+        assert result.rc == 1
+        assert "exited during start-up" in result.reason
+        assert "read-only" in result.reason or "Could not update" in result.reason, result.reason
+        assert lab.pid() is None
+        assert agent("stop").rc == 0
+        assert not os.path.exists(lab.pidfile)
+    finally:
+        standby.stop("immediate")
+
+
+def test_catalog_unreachable_at_start_fails_fast_with_reason(lab, agent):
+    lab.write_config(catalog_port=free_port())
+    result = agent("start")
+    assert result.rc == 1
+    assert result.reason.startswith("catalog unreachable")
+    assert lab.pid() is None
+
+
+def test_catalog_down_while_running_is_degraded_at_level20(lab, agent, pg):
+    assert agent("start").rc == 0
+    pg.stop("immediate")
+    degraded = agent.monitor(20)
+    assert degraded.rc == 190, degraded.stderr
+    assert "catalog unreachable" in degraded.reason
+    assert agent.monitor(10).rc == 0                      # the Director itself is fine
+    assert agent("stop").rc == 0
+
+
+def test_probe_and_stop_work_without_the_config_directory(lab, agent):
+    hidden = lab.etc + ".unmounted"
+    os.rename(lab.etc, hidden)
+    try:
+        assert agent.probe().rc == 7
+        assert agent("stop").rc == 0
+    finally:
+        os.rename(hidden, lab.etc)
+    assert agent("start").rc == 0
+    os.rename(lab.etc, hidden)
+    try:
+        assert agent.probe().rc == 0                      # found from the state of the last start
+        assert agent("stop").rc == 0
+        assert lab.pid() is None
+        assert agent.probe().rc == 7
+    finally:
+        os.rename(hidden, lab.etc)
+
+
+def test_reload_applies_a_good_config_and_refuses_a_bad_one(lab, agent):
+    assert agent("start").rc == 0
+    pid = lab.pid()
+    lab.write_config(extra=f"""Client {{
+  Name = extra-fd
+  Address = 127.0.0.1
+  Catalog = MyCatalog
+  Password = "x"
+}}
+""")
+    with ArgvSpy([lab.console_password, lab.db_password]) as spy:
+        good = agent("reload")
+    assert good.rc == 0, good.stderr
+    assert spy.hits == []
+    ok, out = director_answers(lab, "show clients")
+    assert ok and "extra-fd" in out
+    keyword = lab.break_config()
+    bad = agent("reload")
+    assert bad.rc == 1
+    assert "left unchanged" in bad.reason and keyword in bad.reason
+    assert lab.pid() == pid
+    assert agent.monitor(10).rc == 0
+    ok, out = director_answers(lab, "show clients")
+    assert ok and "extra-fd" in out                       # still the last good configuration
+    assert agent("stop").rc == 0
+
+
+def test_wrong_console_password_fails_start_with_reason(lab, agent, tmp_path):
+    wrong = tmp_path / "bconsole-wrong.conf"
+    wrong.write_text(f'Director {{ Name = {lab.name}; DIRport = {lab.port}; address = 127.0.0.1; '
+                     f'Password = "not-the-password" }}\n')
+    result = agent("start", console_config=str(wrong))
+    assert result.rc == 1
+    assert "refused console" in result.reason
+    assert "not-the-password" not in result.stderr
+    assert lab.pid() is None
+
+
+def test_validate_all(lab, agent):
+    assert agent("validate-all").rc == 0
+    assert agent("validate-all", binary="/nonexistent/bacula-dir").rc == 5
+    assert agent("validate-all", user="no-such-user-bha").rc == 2
+    assert agent("validate-all", console_config=lab.console_config + ".missing").rc == 5
+    relative = agent("validate-all", config="bacula-dir.conf")
+    assert relative.rc == 6 and "absolute" in relative.reason
+
+
+@pytest.mark.compliance
+def test_ocf_tester_passes(lab, tmp_path):
+    env = {**os.environ, "HA_RSCTMP": str(tmp_path / "rsc")}
+    proc = subprocess.run(["ocf-tester", "-n", f"t{lab.port}", "-o", f"config={lab.config}",
+                           "-o", f"console_config={lab.console_config}", agent_path(AGENT)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "passed all tests" in proc.stdout + proc.stderr
+    assert lab.pid() is None
