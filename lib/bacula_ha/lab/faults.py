@@ -24,6 +24,8 @@ RECORD:
     max_directors    most nodes seen running a live Director at one sample (must be <= 1)
     samples          number of DirectorWatch samples
     rows_ok          the row committed before the fault was read back after it
+    console_failures console requests through the VIP that failed during a fault that must
+                     cause no outage (git-bad-commit, git-unsigned-commit); 0 otherwise
     ok               all expectations of the fault held
     note             free text (e.g. the reason crm_mon showed)
 Durations: detection = detected_s; fencing = fenced_s - detected_s; start = started_s - max(fenced_s,
@@ -65,6 +67,7 @@ class FaultResult:
     max_directors: int = 0
     samples: int = 0
     rows_ok: bool = False
+    console_failures: int = 0
     ok: bool = False
     note: str = ""
     violations: List[str] = field(default_factory=list)
@@ -271,6 +274,74 @@ def wait_catalog(lab: Lab, timeout: float = 60) -> Optional[List[str]]:
         if got is not None or time.monotonic() > deadline:
             return got
         time.sleep(0.5)
+
+
+def config_commit(lab: Lab, kind: str, timeout: float = 90,
+                  progress: Optional[Callable[[str], None]] = None) -> FaultResult:
+    """git arch: push a bad (kind="bad") or unsigned (kind="unsigned") commit to the Git server.
+
+    Expected: no outage at all (the Director keeps answering through the VIP the whole time)
+    and the refusal's reason visible in crm_mon; then a good commit restores the branch."""
+    stack = lab.stack
+    good = stack.good_config()
+    if kind == "bad":
+        text, signed = good + "\nDirector {\n  Name = broken-by-lab\n", True
+    elif kind == "unsigned":
+        text, signed = good + "\n# an unsigned change\n", False
+    else:
+        raise ValueError(kind)
+    before = director_nodes(lab.layout, lab.nodes)
+    result = FaultResult(f"git-{kind}-commit", lab.config.arch, len(lab.nodes), lab.config.agents,
+                         before[0] if before else "", before[0] if before else None)
+    label = f"git_{kind}_{int(time.time() * 1000)}"
+    if not add_mark(lab.layout, stack.catalog_host(), lab.db_password(), label):
+        raise LabError("could not commit a catalog row before the fault")
+    password = lab.console_password()
+    with DirectorWatch(lab.layout, lab.nodes) as watch:
+        t0 = time.time()
+        result.injected_at = t0
+        commit = stack.commit(text, f"lab fault: {kind} commit", signed=signed)
+        _tell(progress, f"pushed {kind} commit {commit[:12]}")
+        deadline = time.monotonic() + timeout
+        seen_after = 0
+        while time.monotonic() < deadline and seen_after < 3:
+            ok, _ = console_request(lab.layout, password, "version", timeout=5)
+            if not ok:
+                result.console_failures += 1
+            st = lab.status_from(lab.observer())
+            reasons = [f for f in (st.failures if st else []) if commit[:12] in f]
+            if reasons and result.detected_s is None:
+                result.detected_s = round(time.time() - t0, 2)
+                result.note = reasons[0][:400]
+                _tell(progress, f"+{result.detected_s:5.1f}s crm_mon: {result.note}")
+            if result.detected_s is not None:
+                seen_after += 1
+            time.sleep(0.5)
+        result.answering_s = None
+    result.max_directors = watch.max_seen
+    result.samples = watch.samples
+    result.violations = watch.violations
+    after = director_nodes(lab.layout, lab.nodes)
+    result.director_after = after[0] if len(after) == 1 else (",".join(after) or None)
+    got = wait_catalog(lab, timeout=60)
+    result.rows_ok = bool(got and label in got)
+    result.ok = (result.detected_s is not None and result.console_failures == 0
+                 and result.max_directors <= 1 and result.rows_ok
+                 and result.director_after == result.director_before)
+    record(lab, result)
+    stack.commit(good, "lab: restore a good configuration")
+    return result
+
+
+def git_down_failover(lab: Lab, progress: Optional[Callable[[str], None]] = None) -> FaultResult:
+    """git arch: the Git server is powered off, then the active node crashes: the survivor must
+    promote from its cached, validated configuration."""
+    victim = director_nodes(lab.layout, lab.nodes)[0]
+
+    def inject() -> None:
+        lab.fail("git")
+        lab.fail(victim)
+    return measure(lab, "git-server-down-failover", inject, victim, fenced=True, progress=progress)
 
 
 def settle(lab: Lab, timeout: float = 120) -> str:

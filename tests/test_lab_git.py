@@ -1,0 +1,58 @@
+"""Lab fault suite, git architecture: configuration from a Git server, external catalog host.
+
+A bad or an unsigned commit must cause no outage and show its reason in crm_mon;
+with the Git server down, failover must succeed from the cached configuration.
+"""
+
+import pytest
+
+from bacula_ha.lab import faults
+from bacula_ha.lab.cluster import crm_mon_text
+
+from support.lab import agents_installed, keep_logs_dir, new_lab
+
+pytestmark = [pytest.mark.lab, pytest.mark.root]
+
+
+@pytest.fixture(scope="module")
+def lab(request):
+    assert agents_installed(), "run `make install` first: the nodes use the installed ocf:bacula agents"
+    lab = new_lab("g")
+    failed_before = request.session.testsfailed
+    try:
+        lab.up(2, "git", "ours")
+        yield lab
+    finally:
+        if request.session.testsfailed != failed_before:
+            lab.collect_logs(keep_logs_dir() / lab.layout.name)
+        lab.down()
+
+
+@pytest.fixture
+def healed(lab):
+    faults.settle(lab)
+    yield lab
+    faults.settle(lab)
+
+
+@pytest.mark.parametrize("kind", ["bad", "unsigned"])
+def test_refused_commit_causes_no_outage(healed, kind):
+    result = faults.config_commit(healed, kind)
+    assert result.detected_s is not None, "the refusal never showed in crm_mon"
+    assert "refused" in result.note, result.note
+    assert result.console_failures == 0, "the Director stopped answering"
+    assert result.max_directors <= 1, result.violations
+    assert result.director_after == result.director_before
+    assert result.rows_ok
+    assert result.ok
+
+
+def test_git_server_down_failover_from_cache(healed):
+    result = faults.git_down_failover(healed)
+    assert result.max_directors <= 1, result.violations
+    assert result.fenced_s is not None, "the crashed node was never fenced"
+    assert result.answering_s is not None, result.summary()
+    assert result.director_after not in (None, result.victim)
+    assert result.rows_ok
+    text = crm_mon_text(healed.layout, healed.observer())
+    assert "Promoted" in text
