@@ -252,3 +252,13 @@ def test_cli_help_lists_the_keys():
 def test_resolve_keeps_node_order():
     values = resolve("git", {"nodes": "c, a ,b"}, example=True)
     assert values.nodes == ["c", "a", "b"]
+
+
+def test_readme_documents_every_key_and_file():
+    from bacula_ha.render.values import FIELDS
+    with open(os.path.join(SNIPPETS, "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    for field in FIELDS:
+        assert f"| `{field.key}{'.NODE' if field.per_node else ''}` |" in readme, field.key
+    for name in os.listdir(SNIPPETS):
+        assert f"`{name}`" in readme or name == "README.md", name
