@@ -54,7 +54,7 @@ class Pull:
         self.cache = os.path.join(self.base, "cache")
         self.rsctmp = os.path.join(self.base, "rsctmp")
         self.params = {"repository": repo.url, "config_dir": self.live, "cache_dir": self.cache,
-                       "validate": "false"}
+                       "validate": "false", "test_user": ""}
         self.params.update(params)
 
     def env(self, action: str, role: str = "", interval_ms: Optional[int] = None,
@@ -148,6 +148,7 @@ def test_existing_real_config_dir_is_moved_aside_never_deleted(tmp_path, repo):
         assert fh.read() == "hand made\n"
 
 
+@pytest.mark.root
 def test_deployed_files_have_owner_group_mode(tmp_path, repo):
     repo.commit({"bacula-dir.conf": "x\n", "conf.d/client.conf": "y\n"})
     pull = Pull(tmp_path, repo, owner="root", group="bacula", mode="0640")
@@ -539,3 +540,25 @@ def test_reload_command_runs_after_a_promoted_deployment(tmp_path, repo):
     res = pull("monitor", role="Promoted")
     assert res.rc == 191 and "reload after deploying" in res.reason and third[:12] in res.reason
     assert "Director not answering" in res.reason and pull.deployed() == third
+
+
+@pytest.mark.root
+def test_config_test_runs_as_test_user_not_root(repo):
+    import shutil
+    import tempfile
+    base = tempfile.mkdtemp(prefix="bha-cfgpull-user-")        # traversable by the test user
+    try:
+        os.chmod(base, 0o755)
+        fake = os.path.join(base, "whoami-dir")
+        with open(fake, "w") as fh:
+            fh.write('#!/bin/sh\ntest -r "$3" || { echo "Config error: cannot read $3"; exit 1; }\n'
+                     'echo "Config error: test ran as $(id -un):$(id -gn)"\nexit 1\n')
+        os.chmod(fake, 0o755)
+        commit = repo.commit({"bacula-dir.conf": "x\n"})
+        pull = Pull(base, repo, validate="true", binary=fake, test_user="bacula")
+        assert pull("start").rc == 0
+        res = pull("monitor")
+        assert res.rc == 190 and commit[:12] in res.reason
+        assert "test ran as bacula:bacula" in res.reason
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -190,7 +190,12 @@ class Engine:
                 left = self.ctx.deadline.remaining()
                 if left < MIN_TEST_BUDGET:
                     raise _Inconclusive(f"no time left to test {short}")
-                outcome = validation.director_test(self.ctx.run, s.binary, stage, s.main_config, left)
+                try:
+                    test_uid, test_gid = s.test_ids()
+                except OcfError as exc:
+                    raise _Inconclusive(exc.reason) from None
+                outcome = validation.director_test(self.ctx.run, s.binary, stage, s.main_config, left,
+                                                   test_uid, test_gid)
                 if not outcome.ok:
                     if not outcome.conclusive:
                         raise _Inconclusive(f"config test of {short}: {outcome.message}")

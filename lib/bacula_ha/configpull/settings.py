@@ -51,7 +51,7 @@ def _safe(name: str) -> str:
 
 FIELDS = ("repository", "branch", "config_dir", "cache_dir", "main_config", "allowed_signers",
           "gpg_keyring", "validate", "binary", "fetch_timeout", "push_changes", "ssh_key",
-          "known_hosts", "owner", "group", "mode", "reload_command")
+          "known_hosts", "owner", "group", "mode", "reload_command", "test_user")
 
 
 class Settings:
@@ -104,6 +104,17 @@ class Settings:
             raise OcfError(Exit.ERR_ARGS, f"group {self.group!r} does not exist on this node") from None
         return uid, gid
 
+    def test_ids(self):
+        """(uid, gid) the config test runs as, or (None, None) for the agent's own user."""
+        if not self.test_user:
+            return None, None
+        import pwd
+        try:
+            entry = pwd.getpwnam(self.test_user)
+        except KeyError:
+            raise OcfError(Exit.ERR_ARGS, f"test_user {self.test_user!r} does not exist on this node") from None
+        return entry.pw_uid, entry.pw_gid
+
 
 def _configured(msg: str) -> OcfError:
     return OcfError(Exit.ERR_CONFIGURED, msg)
@@ -145,7 +156,7 @@ def from_params(params, instance: str) -> Settings:
         push_changes=bool(params.push_changes), ssh_key=params.ssh_key.strip(),
         known_hosts=params.known_hosts.strip(), owner=params.owner.strip() or "root",
         group=params.group.strip() or "root", mode=mode,
-        reload_command=params.reload_command.strip())
+        reload_command=params.reload_command.strip(), test_user=params.test_user.strip())
 
 
 def check_local(s: Settings) -> None:
@@ -166,3 +177,5 @@ def check_local(s: Settings) -> None:
         if path and not (os.path.isfile(path) and os.access(path, os.R_OK)):
             raise OcfError(Exit.ERR_ARGS, f"parameter {name}: {path} is not a readable file on this node")
     s.ids()
+    if s.validate:
+        s.test_ids()

@@ -53,14 +53,15 @@ def error_line(output: str, stage: str) -> str:
 
 
 def director_test(run, binary: str, stage: str, main_config: str,
-                  timeout: float) -> Outcome:
-    """Run `binary -t -c <stage>/<main_config>`, bounded by `timeout`."""
+                  timeout: float, uid=None, gid=None) -> Outcome:
+    """Run `binary -t -c <stage>/<main_config>` (as uid:gid when given), bounded by `timeout`."""
     from ..ocf.command import CommandTimeout
     config = os.path.join(stage, main_config)
     if not os.path.isfile(config):
         return Outcome(False, True, f"{main_config} is missing from the commit")
     try:
-        result = run([binary, "-t", "-c", config], timeout=timeout, cwd=stage)
+        as_user = {"user": uid, "group": gid} if uid is not None else {}
+        result = run([binary, "-t", "-c", config], timeout=timeout, cwd=stage, **as_user)
     except CommandTimeout:
         return Outcome(False, False, f"{os.path.basename(binary)} -t did not finish in {timeout:.0f}s "
                                      f"(catalog unreachable?)")
