@@ -52,6 +52,18 @@ def markdown(result: Dict[str, object]) -> str:
             what = r["what"] + (f" (error: {r['reason']})" if r["status"] == "error" else "")
             lines.append(f"| {what} | {r['reference']} | {_ms(r['median_ms'])} | {_ms(r['p95_ms'])} | "
                          f"{_ms(r['ref_median_ms'])} | {ratio} | {r.get('goal') or '–'} | {_met(r)} |")
+        notes = [r for r in section if r.get("note") or r.get("breakdown")]
+        if notes:
+            lines.append("")
+        for r in notes:
+            extra = r.get("note") or ""
+            if r.get("breakdown"):
+                parts = []
+                for who, phases in r["breakdown"].items():
+                    shown = ", ".join(f"{k[:-2]} {v:.2f} s" for k, v in phases.items() if v is not None)
+                    parts.append(f"{who}: {shown}")
+                extra = (extra + "; " if extra else "") + "medians " + " / ".join(parts)
+            lines.append(f"* `{r['id']}`: {extra}")
     missed = [r for r in rows if r.get("met") is False]
     lines += ["", "Goals missed: " + (", ".join(r["id"] for r in missed) if missed else "none") + "."]
     return "\n".join(lines) + "\n"
