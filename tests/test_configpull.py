@@ -552,7 +552,7 @@ def test_config_test_runs_as_test_user_not_root(repo):
         fake = os.path.join(base, "whoami-dir")
         with open(fake, "w") as fh:
             fh.write('#!/bin/sh\ntest -r "$3" || { echo "Config error: cannot read $3"; exit 1; }\n'
-                     'echo "Config error: test ran as $(id -un):$(id -gn)"\nexit 1\n')
+                     'echo "Config error: test ran as $(id -un):$(id -gn) groups $(id -Gn)"\nexit 1\n')
         os.chmod(fake, 0o755)
         commit = repo.commit({"bacula-dir.conf": "x\n"})
         pull = Pull(base, repo, validate="true", binary=fake, test_user="bacula")
@@ -560,5 +560,6 @@ def test_config_test_runs_as_test_user_not_root(repo):
         res = pull("monitor")
         assert res.rc == 190 and commit[:12] in res.reason
         assert "test ran as bacula:bacula" in res.reason
+        assert "root" not in res.reason.split("groups", 1)[1]   # root's supplementary groups dropped
     finally:
         shutil.rmtree(base, ignore_errors=True)

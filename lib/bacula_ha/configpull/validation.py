@@ -52,6 +52,15 @@ def error_line(output: str, stage: str) -> str:
     return chosen
 
 
+def _groups_of(uid: int, gid: int) -> list:
+    """The test user's own supplementary groups (never root's, which Popen would otherwise keep)."""
+    import pwd
+    try:
+        return os.getgrouplist(pwd.getpwuid(uid).pw_name, gid)
+    except (KeyError, OSError):
+        return [gid]
+
+
 def director_test(run, binary: str, stage: str, main_config: str,
                   timeout: float, uid=None, gid=None) -> Outcome:
     """Run `binary -t -c <stage>/<main_config>` (as uid:gid when given), bounded by `timeout`."""
@@ -60,7 +69,7 @@ def director_test(run, binary: str, stage: str, main_config: str,
     if not os.path.isfile(config):
         return Outcome(False, True, f"{main_config} is missing from the commit")
     try:
-        as_user = {"user": uid, "group": gid} if uid is not None else {}
+        as_user = {"user": uid, "group": gid, "extra_groups": _groups_of(uid, gid)} if uid is not None else {}
         result = run([binary, "-t", "-c", config], timeout=timeout, cwd=stage, **as_user)
     except CommandTimeout:
         return Outcome(False, False, f"{os.path.basename(binary)} -t did not finish in {timeout:.0f}s "
