@@ -563,3 +563,31 @@ def test_config_test_runs_as_test_user_not_root(repo):
         assert "root" not in res.reason.split("groups", 1)[1]   # root's supplementary groups dropped
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_signed_rollback_is_not_deployed(tmp_path, repo, signer):
+    old = repo.commit({"bacula-dir.conf": "old, known bad\n"}, ssh=signer["good"])
+    new = repo.commit({"bacula-dir.conf": "new\n"}, ssh=signer["good"])
+    pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    assert pull.deployed() == new
+    git("push", "-q", "--force", "origin", f"{old}:refs/heads/main", cwd=repo.work)
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 191 and old[:12] in res.reason and "does not descend" in res.reason
+    assert pull.deployed() == new and pull.read() == "new\n"
+    git("reset", "-q", "--hard", old, cwd=repo.work)
+    newer = repo.commit({"bacula-dir.conf": "forward again\n"}, ssh=signer["good"])  # on top of `old`
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 191 and newer[:12] in res.reason                 # still not a descendant of `new`
+    git("push", "-q", "--force", "origin", f"{new}:refs/heads/main", cwd=repo.work)
+    assert pull("monitor", role="Promoted").rc == 8 and pull.deployed() == new
+
+
+def test_without_signature_policy_the_branch_is_authoritative(tmp_path, repo):
+    old = repo.commit({"bacula-dir.conf": "old\n"})
+    repo.commit({"bacula-dir.conf": "new\n"})
+    pull = Pull(tmp_path, repo)
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    git("push", "-q", "--force", "origin", f"{old}:refs/heads/main", cwd=repo.work)
+    assert pull("monitor", role="Promoted").rc == 8
+    assert pull.deployed() == old

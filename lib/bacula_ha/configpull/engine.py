@@ -123,7 +123,6 @@ class Engine:
         tip_problem = ""
         for commit in chain:
             if commit in self.state.good:
-                self._choose(commit)
                 break
             reason = self.state.refused.get(commit)
             if reason is None:
@@ -132,15 +131,31 @@ class Engine:
                 except _Inconclusive as exc:
                     return f"inconclusive: {exc}; serving {cstate.short(self.state.validated)}"
             if reason is None:
-                self._choose(commit)
                 break
             if commit == tip:
                 tip_problem = reason
+        else:
+            commit = ""
+        if commit:
+            rollback = self._choose(commit)
+            if rollback:
+                return f"{rollback}; serving {cstate.short(self.state.validated)}"
         if tip_problem:
             return f"newest commit refused: {tip_problem}; serving {cstate.short(self.state.validated)}"
         return ""
 
-    def _choose(self, commit: str) -> None:
+    def _choose(self, commit: str) -> str:
+        """Make `commit` the newest validated one; "" or why not (a roll-back under a signature policy).
+
+        With signatures enforced, someone who can push but not sign could still push an older
+        signed commit (a roll-back to a known-vulnerable configuration) or another branch's.
+        So the validated commit only ever moves forward: to a descendant of the current one.
+        """
+        current = self.state.validated
+        if (commit != current and current and self.policy.enforced
+                and not self.git.is_ancestor(current, commit)):
+            return (f"upstream commit {cstate.short(commit)} does not descend from validated "
+                    f"{cstate.short(current)} (branch rolled back or rewritten): not deployed")
         if commit != self.state.validated:
             self.state.validated = commit
             try:
@@ -148,6 +163,7 @@ class Engine:
             except (GitError, ValueError):
                 self.state.validated_time = int(time.time())
             self.log.info(f"newest validated commit is now {cstate.short(commit)}")
+        return ""
 
     def _evaluate(self, commit: str) -> Optional[str]:
         """None when `commit` passes (its tree is then prepared), else the refusal reason (remembered)."""
