@@ -165,3 +165,64 @@ def test_proc_helpers_on_ourselves(tmp_path):
     assert proc.lock_holder(str(tmp_path / "q")) is None
     assert proc.config_of(["bacula-dir", "-f", "-c", "/a.conf"]) == "/a.conf"
     assert proc.config_of(["bacula-dir", "-c/b.conf"]) == "/b.conf"
+
+
+def test_hmac_md5_matches_the_standard_library():
+    import hmac
+    for key in (b"", b"k", b"0123456789abcdef" * 2, b"x" * 100):
+        for msg in (b"", b"<1.2@h>"):
+            assert console.hmac_md5(key, msg) == hmac.new(key, msg, hashlib.md5).digest()
+
+
+def test_parse_challenge():
+    assert console.parse_challenge("auth cram-md5 <1.2@h> ssl=0\n") == ("<1.2@h>", False, 0)
+    assert console.parse_challenge("auth cram-md5c <1.2@h> ssl=2") == ("<1.2@h>", True, 2)
+    assert console.parse_challenge("1999 Authorization failed.") is None
+
+
+def test_console_times_out_inside_its_budget_on_a_silent_server():
+    """A Director that accepts and never speaks (hung, deadlocked) fails inside the budget."""
+    import socket
+    import time
+    from bacula_ha.ocf.deadline import Deadline
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        began = time.monotonic()
+        with pytest.raises(console.ConsoleTimeout):
+            console.DirectorConsole("127.0.0.1", port, "", "pw", Deadline(2.0)).connect()
+        assert time.monotonic() - began < 10
+
+
+def test_console_refuses_a_peer_that_fails_our_challenge():
+    """Mutual authentication: something on the port that accepts any answer is not our Director."""
+    import socket
+    import struct
+    import threading
+    from bacula_ha.ocf.deadline import Deadline
+
+    def packet(text):
+        data = text.encode()
+        return struct.pack(">i", len(data)) + data
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+
+        def impostor():
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(1000)
+                conn.sendall(packet("auth cram-md5 <1.1@x> ssl=0\n"))
+                conn.recv(1000)
+                conn.sendall(packet("1000 OK auth\n"))
+                conn.recv(1000)
+                conn.sendall(packet("bogus-answer"))
+                conn.recv(1000)
+
+        thread = threading.Thread(target=impostor, daemon=True)
+        thread.start()
+        with pytest.raises(console.ConsoleError, match="answer to our challenge"):
+            console.DirectorConsole("127.0.0.1", server.getsockname()[1], "", "pw", Deadline(10)).connect()
+        thread.join(5)

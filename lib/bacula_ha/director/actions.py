@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Optional, Tuple
+
+if False:  # annotations only (never evaluated): keeps `typing` off the probe's import path
+    from typing import Optional, Tuple
 
 from ..ocf.codes import Exit, OcfError
 from . import proc

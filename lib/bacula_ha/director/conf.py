@@ -18,8 +18,9 @@ way Bacula does: case-insensitively and with spaces removed.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Iterator, List, Optional, Tuple
+
+if False:  # annotations only (never evaluated): keeps `typing` off the probe's import path
+    from typing import Iterator, List, Optional, Tuple
 
 MAX_INCLUDES = 1000
 MAX_DEPTH = 32
@@ -35,14 +36,16 @@ def norm(key: str) -> str:
     return "".join(key.split()).lower()
 
 
-@dataclass
 class Block:
     """A resource or nested block: its type, directives (in order) and sub-blocks."""
 
-    kind: str
-    items: List[Tuple[str, List[str]]] = field(default_factory=list)
-    blocks: List["Block"] = field(default_factory=list)
-    values: List[Tuple[str, "Block"]] = field(default_factory=list)   # key = { ... }
+    __slots__ = ("kind", "items", "blocks", "values")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.items: List[Tuple[str, List[str]]] = []
+        self.blocks: List[Block] = []
+        self.values: List[Tuple[str, Block]] = []     # key = { ... }
 
     def get(self, key: str, default: Optional[str] = None) -> Optional[str]:
         """First value of the last occurrence of `key` (later directives win)."""
@@ -61,14 +64,14 @@ class Block:
         return self.get("name")
 
 
-@dataclass
 class Config:
     """Top-level resources of one configuration file and what it included."""
 
-    path: str
-    resources: List[Block] = field(default_factory=list)
-    files: List[str] = field(default_factory=list)
-    pipes: List[str] = field(default_factory=list)   # `@|"cmd"` includes we did not run
+    def __init__(self, path: str, resources: List[Block], files: List[str], pipes: List[str]) -> None:
+        self.path = path
+        self.resources = resources
+        self.files = files
+        self.pipes = pipes            # `@|"cmd"` includes we did not run
 
     def of(self, kind: str) -> List[Block]:
         wanted = norm(kind)
@@ -85,11 +88,13 @@ class Config:
 WORD, STRING, LBRACE, RBRACE, EQUALS, SEMI, COMMA, EOL = range(8)
 
 
-@dataclass
 class Token:
-    kind: int
-    text: str
-    where: str
+    __slots__ = ("kind", "text", "where")
+
+    def __init__(self, kind: int, text: str, where: str) -> None:
+        self.kind = kind
+        self.text = text
+        self.where = where
 
 
 class _Source:

@@ -23,14 +23,13 @@ Bacula's config parser stores for every Password directive.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import _socket
 import os
-import re
-import socket
 import struct
 import time
-from typing import List, Optional
+
+if False:  # annotations only (never evaluated): keeps `typing` off the monitor's import path
+    from typing import List, Optional
 
 EOD = -1                 # BNET_EOD: end of a command's output
 BNET_COMPRESSED = 1 << 30
@@ -39,7 +38,39 @@ MAX_PACKET = 1 << 24     # a sane bound: status output is a few KB
 TLS_NONE = 0
 
 _DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_CHALLENGE = re.compile(r"auth cram-md5(c?) (\S+) ssl=(\d+)")
+
+
+def _md5(data: bytes) -> "object":
+    # the builtin _md5 module: hashlib (OpenSSL) and hmac cost a monitor ~12 ms of imports
+    try:
+        import _md5 as impl
+        return impl.md5(data)
+    except ImportError:   # an interpreter built without it
+        import hashlib
+        return hashlib.md5(data)
+
+
+def hmac_md5(key: bytes, msg: bytes) -> bytes:
+    """RFC 2104 HMAC with MD5 (block size 64)."""
+    if len(key) > 64:
+        key = _md5(key).digest()
+    key = key.ljust(64, b"\0")
+    inner = _md5(bytes(b ^ 0x36 for b in key) + msg).digest()
+    return _md5(bytes(b ^ 0x5C for b in key) + inner).digest()
+
+
+def parse_challenge(msg: str) -> "Optional[tuple]":
+    """("<chal>", compatible, ssl) from "auth cram-md5[c] <chal> ssl=N", else None."""
+    words = msg.split()
+    if len(words) < 3 or words[0] != "auth" or words[1] not in ("cram-md5", "cram-md5c"):
+        return None
+    ssl = 0
+    if len(words) > 3 and words[3].startswith("ssl="):
+        try:
+            ssl = int(words[3][4:])
+        except ValueError:
+            return None
+    return words[2], words[1] == "cram-md5c", ssl
 
 
 class ConsoleError(Exception):
@@ -81,12 +112,11 @@ def password_key(password: str) -> bytes:
     """The HMAC key Bacula uses: MD5 hex digest of the configured password."""
     if password.startswith("[md5]"):    # already hashed in the config
         return password[5:].encode()
-    return hashlib.md5(password.encode("utf-8")).hexdigest().encode()
+    return _md5(password.encode("utf-8")).hexdigest().encode()
 
 
 def cram_response(challenge: str, key: bytes, compatible: bool) -> str:
-    digest = hmac.new(key, challenge.encode("utf-8"), hashlib.md5).digest()
-    return bacula_base64(digest, compatible)
+    return bacula_base64(hmac_md5(key, challenge.encode("utf-8")), compatible)
 
 
 def bash_spaces(name: str) -> str:
@@ -105,7 +135,7 @@ class DirectorConsole:
         self.name = name or "*UserAgent*"
         self._key = password_key(password)
         self.deadline = deadline
-        self.sock: Optional[socket.socket] = None
+        self.sock = None
         self.greeting = ""
         self.tls_remote = TLS_NONE
 
@@ -124,7 +154,7 @@ class DirectorConsole:
             _quickack(self.sock)
             try:
                 chunk = self.sock.recv(n - len(buf))
-            except socket.timeout:
+            except _socket.timeout:
                 raise ConsoleTimeout(f"Director at {self.host}:{self.port} did not answer in time ({what})") from None
             except OSError as exc:
                 raise ConsoleError(f"connection to Director at {self.host}:{self.port} failed ({what}): {exc.strerror or exc}") from None
@@ -153,7 +183,7 @@ class DirectorConsole:
         self.sock.settimeout(self._budget("sending"))
         try:
             self.sock.sendall(struct.pack(">i", len(data)) + data)
-        except socket.timeout:
+        except _socket.timeout:
             raise ConsoleTimeout(f"Director at {self.host}:{self.port} did not accept data in time") from None
         except OSError as exc:
             raise ConsoleError(f"sending to Director at {self.host}:{self.port} failed: {exc.strerror or exc}") from None
@@ -161,12 +191,12 @@ class DirectorConsole:
     # -- session ---------------------------------------------------------
     def connect(self) -> "DirectorConsole":
         try:
-            self.sock = socket.create_connection((self.host, self.port), timeout=self._budget("connecting"))
-        except socket.timeout:
+            self.sock = _connect(self.host, self.port, self._budget("connecting"))
+        except _socket.timeout:
             raise ConsoleTimeout(f"connecting to Director at {self.host}:{self.port} timed out") from None
         except OSError as exc:
             raise ConsoleError(f"cannot connect to Director at {self.host}:{self.port}: {exc.strerror or exc}") from None
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         self._authenticate()
         return self
 
@@ -174,12 +204,11 @@ class DirectorConsole:
         self.send(f"Hello {bash_spaces(self.name)} calling 0\n")
         # 1. the Director challenges us
         msg = self.recv("waiting for the Director's challenge")
-        match = _CHALLENGE.match(msg) if isinstance(msg, str) else None
-        if not match:
+        parsed = parse_challenge(msg) if isinstance(msg, str) else None
+        if not parsed:
             raise ConsoleError(f"Director did not send an authentication challenge (got {_show(msg)})")
-        compatible = bool(match.group(1))
-        self.tls_remote = int(match.group(3))
-        self.send(cram_response(match.group(2), self._key, compatible))
+        challenge, compatible, self.tls_remote = parsed
+        self.send(cram_response(challenge, self._key, compatible))
         reply = self.recv("waiting for the authentication result")
         if not (isinstance(reply, str) and reply.startswith("1000 OK auth")):
             raise ConsoleError(f"Director refused console {self.name!r}: wrong password or unknown console name")
@@ -228,15 +257,33 @@ class DirectorConsole:
         self.close()
 
 
-_TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", 12)
+_TCP_QUICKACK = getattr(_socket, "TCP_QUICKACK", 12)
 
 
-def _quickack(sock: socket.socket) -> None:
+def _connect(host: str, port: int, timeout: float):
+    """A connected TCP socket; numeric addresses skip `socket` and getaddrinfo (import cost)."""
+    family = _socket.AF_INET6 if ":" in host else _socket.AF_INET
+    try:
+        _socket.inet_pton(family, host)
+    except OSError:
+        import socket
+        return socket.create_connection((host, port), timeout=timeout)
+    sock = _socket.socket(family, _socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _quickack(sock) -> None:
     """ACK at once: the Director writes a command's output and its end-of-data
     signal as two small packets, and Nagle on its side waits for our ACK of the
     first, which Linux delays by 40 ms. The flag resets itself, so set it per read."""
     try:
-        sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+        sock.setsockopt(_socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
     except OSError:
         pass
 

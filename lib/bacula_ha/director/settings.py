@@ -9,12 +9,12 @@ ConfError when a file cannot be read.
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass, field
-from typing import List, Optional, Tuple
 
 from .conf import Block, Config, ConfError, parse_file
+
+if False:  # annotations only (never evaluated): keeps `typing` off the probe's import path
+    from typing import List, Optional, Tuple
 
 DEFAULT_PORT = 9101
 DEFAULT_ADDRESS = "127.0.0.1"
@@ -24,30 +24,37 @@ DEFAULT_WORKING_DIR = "/var/lib/bacula"
 RUNTIME_STATE = "runtime"
 
 
-@dataclass
 class Catalog:
-    name: str
-    dbname: str
-    host: str
-    port: Optional[int]
-    user: str
-    password: str = field(repr=False)
-    socket: str = ""
+    """The Catalog resource: where the Director's database is."""
+
+    def __init__(self, name: str, dbname: str, host: str, port: Optional[int], user: str,
+                 password: str, socket: str = "") -> None:
+        self.name, self.dbname, self.host, self.port = name, dbname, host, port
+        self.user, self.password, self.socket = user, password, socket
+
+    def __repr__(self) -> str:   # never the password
+        return f"Catalog({self.name!r}, {self.host}:{self.port}/{self.dbname})"
 
 
-@dataclass
 class Settings:
-    config: str
-    name: str
-    pidfile: str
-    address: str                       # where checks connect
-    port: int
-    listen: List[Tuple[str, int]]      # where the Director binds (port-taken check)
-    working_dir: str
-    pid_dir: str
-    console_name: str = ""
-    console_password: str = field(default="", repr=False)
-    catalog: Optional[Catalog] = None
+    """One Director as the agent sees it."""
+
+    def __init__(self, config: str, name: str, pidfile: str, address: str, port: int,
+                 listen: List[Tuple[str, int]], working_dir: str, pid_dir: str) -> None:
+        self.config = config
+        self.name = name
+        self.pidfile = pidfile
+        self.address = address              # where checks connect
+        self.port = port
+        self.listen = listen                # where the Director binds (port-taken check)
+        self.working_dir = working_dir
+        self.pid_dir = pid_dir
+        self.console_name = ""
+        self.console_password = ""
+        self.catalog: Optional[Catalog] = None
+
+    def __repr__(self) -> str:   # never the passwords
+        return f"Settings({self.config!r}, pidfile={self.pidfile!r}, {self.address}:{self.port})"
 
 
 def _int(value: Optional[str], what: str) -> Optional[int]:
@@ -155,14 +162,12 @@ def resolve(params, with_console: bool = True, with_catalog: bool = False) -> Se
     return settings
 
 
-@dataclass
 class Located:
     """Just enough to find the process: works without the configuration."""
 
-    pidfile: Optional[str]
-    address: Optional[str]
-    port: Optional[int]
-    source: str
+    def __init__(self, pidfile: Optional[str], address: Optional[str], port: Optional[int],
+                 source: str) -> None:
+        self.pidfile, self.address, self.port, self.source = pidfile, address, port, source
 
 
 def locate(params, state) -> Located:
@@ -186,20 +191,30 @@ def locate(params, state) -> Located:
 def save_runtime(state, settings: Settings) -> None:
     """Remember where this start put the pid file (for stop/probe without the config)."""
     record = {"config": settings.config, "pidfile": settings.pidfile,
-              "address": settings.address, "port": settings.port}
+              "address": settings.address, "port": str(settings.port)}
+    if any("\n" in v for v in record.values()):
+        return
     try:
-        state.write(RUNTIME_STATE, json.dumps(record))
+        state.write(RUNTIME_STATE, "".join(f"{k}={v}\n" for k, v in record.items()))
     except OSError:
         pass   # only an optimisation for later probes; never fail a start for it
 
 
 def load_runtime(state) -> Optional[dict]:
+    """The record save_runtime wrote (key=value lines: json costs a probe milliseconds)."""
     try:
         text = state.read(RUNTIME_STATE)
-        return json.loads(text) if text else None
-    except (OSError, ValueError):
+    except OSError:
         return None
+    if not text:
+        return None
+    record = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    try:
+        record["port"] = int(record["port"]) if record.get("port") else None
+    except ValueError:
+        record["port"] = None
+    return record
 
 
 __all__ = ["Settings", "Catalog", "Located", "resolve", "locate", "save_runtime", "load_runtime",
-           "console_credentials", "catalog_of", "from_director_config", "ConfError", "asdict"]
+           "console_credentials", "catalog_of", "from_director_config", "ConfError"]
