@@ -22,8 +22,8 @@ def _interrupt(signum, frame):
 
 def _lab(name: str, root: str):
     from ..lab.lab import Lab
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, _interrupt)   # also when started with SIGINT ignored (background jobs)
     return Lab(Layout(name, root), say=lambda m: click.echo(m))
 
 

@@ -88,6 +88,16 @@ def kill_namespace_processes(namespaces: List[str], timeout: float = 20) -> None
         time.sleep(0.2)
 
 
+def _lab_loops(layout: Layout) -> List[str]:
+    listing = run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False).stdout
+    devices = []
+    for line in listing.splitlines():
+        dev, _, back = line.strip().partition(" ")
+        if back.strip().startswith(str(layout.workdir) + "/"):
+            devices.append(dev)
+    return devices
+
+
 def teardown(layout: Layout, remove_workdir: bool = True) -> List[str]:
     """Remove everything the lab created; returns what was removed (for the output)."""
     done: List[str] = []
@@ -101,13 +111,16 @@ def teardown(layout: Layout, remove_workdir: bool = True) -> List[str]:
     for ns in ordered:
         run(["ip", "netns", "delete", ns], check=False)
         done.append(f"netns {ns}")
-    # Loop devices whose backing file lies in the workdir (also when it was deleted).
-    listing = run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False).stdout
-    for line in listing.splitlines():
-        dev, _, back = line.strip().partition(" ")
-        if back.strip().startswith(str(layout.workdir) + "/"):
-            run(["losetup", "-d", dev], check=False)
-            done.append(f"loop {dev}")
+    # Loop devices whose backing file lies in the workdir (also when it was deleted).  A device
+    # still mounted in a dying node's mount namespace is detached by the kernel once released.
+    for attempt in range(50):
+        devices = _lab_loops(layout)
+        if not devices:
+            break
+        for dev in devices:
+            if run(["losetup", "-d", dev], check=False).returncode == 0 and attempt == 0:
+                done.append(f"loop {dev}")
+        time.sleep(0.2)
     if remove_workdir and layout.workdir.exists():
         run(["rm", "-rf", "--one-file-system", str(layout.workdir)], check=False, timeout=120)
         done.append(f"dir {layout.workdir}")
