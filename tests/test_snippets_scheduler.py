@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Tuple
 
 import pytest
@@ -76,15 +77,33 @@ class Loaded:
                 handle.write(render(arch, fmt, SITE[arch]))
         return path
 
-    def load(self, arch: str, variant: str, fmt: str) -> Tuple[str, str]:
-        """(CIB file, tool output) for this snippet."""
-        key = (arch, variant, fmt)
-        if key not in self.cache:
+    def _load(self, arch: str, variant: str, fmt: str):
+        try:
             cib = empty_cib(os.path.join(self.base, f"{arch}-{variant}-{fmt}.xml"))
             loader = crm_load if fmt == "crm" else pcs_load
             result = loader(cib, self.snippet(arch, variant, fmt))
-            self.cache[key] = (cib, result.stdout + result.stderr)
-        return self.cache[key]
+            return (cib, result.stdout + result.stderr)
+        except Exception as exc:   # re-raised by the test that asks for this snippet
+            return exc
+
+    def load(self, arch: str, variant: str, fmt: str) -> Tuple[str, str]:
+        """(CIB file, tool output) for this snippet.
+
+        The first request for a format loads every snippet of that format in
+        parallel (a pcs script is ~15 pcs runs of ~0.5 s each); each test still
+        checks only its own result."""
+        key = (arch, variant, fmt)
+        if key not in self.cache:
+            todo = [(a, v, fmt) for a, v in VARIANTS if (a, v, fmt) not in self.cache]
+            for arch_variant in todo:   # render first: not thread-safe to share files
+                self.snippet(arch_variant[0], arch_variant[1], fmt)
+            with ThreadPoolExecutor(max_workers=3) as pool:
+                for todo_key, result in zip(todo, pool.map(lambda k: self._load(*k), todo)):
+                    self.cache[todo_key] = result
+        result = self.cache[key]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +160,8 @@ def _copy(src: str, dst_dir: str, name: str) -> str:
 
 def _start(tmp_path, cib: str, arch: str, nodes: List[str], scores=True) -> Tuple[str, Graph]:
     """Bring every node up; the first node gets the highest promotion score."""
-    up = simulate(_copy(cib, str(tmp_path), "config.xml"), str(tmp_path / "up.xml"), node_up=nodes,
-                  execute=False) and str(tmp_path / "up.xml")
+    up = str(tmp_path / "up.xml")
+    simulate(_copy(cib, str(tmp_path), "config.xml"), up, node_up=nodes, execute=False)
     follows = FOLLOWS[arch]
     if follows and scores:
         for rank, node in enumerate(nodes):
@@ -210,7 +229,7 @@ def test_active_node_failure_fences_before_recovery(loaded, tmp_path, arch):
     graph = Graph.load(graph_file)
     fence = graph.one("stonith", node="node1", kind="crm_event")
     # priority-fencing-delay: the lost node ran the Director, so fencing it waits and it wins a race
-    assert graph.actions and fence.key == "stonith-node1-reboot"
+    assert fence.key == "stonith-node1-reboot"
     assert _fence_delay(graph_file, fence.id) == "15"
     _assert_chain(graph, arch, "node2")
     for rsc in MEMBERS[arch]:
