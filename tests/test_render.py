@@ -262,3 +262,14 @@ def test_readme_documents_every_key_and_file():
         assert f"| `{field.key}{'.NODE' if field.per_node else ''}` |" in readme, field.key
     for name in os.listdir(SNIPPETS):
         assert f"`{name}`" in readme or name == "README.md", name
+
+
+def test_one_values_file_serves_every_architecture():
+    """Keys of the other architectures are accepted (the lab keeps one file); typos are not."""
+    values = {**DRBD, "git_repository": "git://198.51.100.20/bacula-config.git", "catalog_host": "198.51.100.20",
+              "fs_device": "/dev/sdb1", "catalog_sslmode": "disable", "mount_point": "/srv/bacula"}
+    for arch in ARCHITECTURES:
+        text = render(arch, "crm", values)
+        assert "ip=203.0.113.5" in text
+    assert "repository=git://198.51.100.20/bacula-config.git" in render("git", "crm", values)
+    assert "drbd" not in render("git", "crm", values)
