@@ -33,7 +33,9 @@ def markdown(result: Dict[str, object]) -> str:
         f"{facts['loadavg_at_start']}.",
         "",
         "Times in ms (median and p95 of the runs); ratio = median / reference median, both measured "
-        "in the same run, interleaved. Only the ratios mean anything.",
+        "in the same run, interleaved. Only the ratios mean anything. CPU ratio: the same for the CPU "
+        "time (user + system) of the commands, less sensitive to the machine's other load; the goals "
+        "are judged on the wall-clock ratio.",
     ]
     rows: List[Dict[str, object]] = result["rows"]
     for key, title in SECTIONS:
@@ -41,17 +43,18 @@ def markdown(result: Dict[str, object]) -> str:
         if not section:
             continue
         lines += ["", f"#### {title}", "",
-                  "| what | reference | median | p95 | ref. median | ratio | goal | met |",
-                  "|---|---|---:|---:|---:|---:|---|---|"]
+                  "| what | reference | median | p95 | ref. median | ratio | CPU ratio | goal | met |",
+                  "|---|---|---:|---:|---:|---:|---:|---|---|"]
         for r in section:
             if r["status"] == "not measured":
-                lines.append(f"| {r['what']} | {r['reference']} | not measured: {r['reason']} | | | | "
+                lines.append(f"| {r['what']} | {r['reference']} | not measured: {r['reason']} | | | | | "
                              f"{r.get('goal') or '–'} | – |")
                 continue
             ratio = "–" if r.get("ratio") is None else f"{r['ratio']:.2f}"
+            cpu = "–" if r.get("cpu_ratio") is None else f"{r['cpu_ratio']:.2f}"
             what = r["what"] + (f" (error: {r['reason']})" if r["status"] == "error" else "")
             lines.append(f"| {what} | {r['reference']} | {_ms(r['median_ms'])} | {_ms(r['p95_ms'])} | "
-                         f"{_ms(r['ref_median_ms'])} | {ratio} | {r.get('goal') or '–'} | {_met(r)} |")
+                         f"{_ms(r['ref_median_ms'])} | {ratio} | {cpu} | {r.get('goal') or '–'} | {_met(r)} |")
         notes = [r for r in section if r.get("note") or r.get("breakdown")]
         if notes:
             lines.append("")

@@ -4,12 +4,16 @@ Machines here are noisy, so only ratios measured side by side in the same run
 mean anything: every subject of a comparison is timed in the same loop, in a
 rotating order (A B C, B C A, ...), so a burst of load hits all of them alike.
 A sample is `time.perf_counter()` around one `subprocess.run`, spawn included:
-that is what Pacemaker's executor pays too.
+that is what Pacemaker's executor pays too. The CPU time (user + system) of the
+command and its children is recorded beside it: under load, wall time stretches
+with the machine's other work, CPU time much less, so a CPU ratio close to the
+wall ratio says the comparison was fair, and a big gap says "look again".
 """
 
 from __future__ import annotations
 
 import math
+import resource
 import subprocess
 import time
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -38,6 +42,7 @@ class Samples:
     def __init__(self, name: str) -> None:
         self.name = name
         self.ms: List[float] = []
+        self.cpu_ms: List[float] = []
         self.rcs: List[int] = []
 
     @property
@@ -47,6 +52,10 @@ class Samples:
     @property
     def p95(self) -> float:
         return percentile(self.ms, 95)
+
+    @property
+    def cpu_median(self) -> float:
+        return percentile(self.cpu_ms, 50)
 
     def unexpected_rcs(self, expected: Sequence[int]) -> List[int]:
         return sorted({rc for rc in self.rcs if rc not in expected})
@@ -78,11 +87,14 @@ def interleaved(subjects: Mapping[str, Action], runs: int, warmup: int = 1,
         for name in names[shift:] + names[:shift]:
             if name in before:
                 before[name]()
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             rc = subjects[name]()
             elapsed = (time.perf_counter() - t0) * 1000.0
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             if round_no >= warmup:
                 result[name].ms.append(elapsed)
+                result[name].cpu_ms.append((r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1000.0)
                 result[name].rcs.append(rc)
     return result
 
@@ -105,6 +117,8 @@ def row(row_id: str, section: str, what: str, reference: str, target: Samples, r
         "median_ms": round(target.median, 3), "p95_ms": round(target.p95, 3),
         "ref_median_ms": round(ref.median, 3), "ref_p95_ms": round(ref.p95, 3),
         "ratio": round(ratio, 3),
+        "cpu_median_ms": round(target.cpu_median, 3), "ref_cpu_median_ms": round(ref.cpu_median, 3),
+        "cpu_ratio": round(target.cpu_median / ref.cpu_median, 3) if ref.cpu_median > 0 else None,
         "goal": f"<= {goal:g} x" if goal is not None else None,
         "met": (ratio <= goal) if goal is not None else None,
         "note": note,
