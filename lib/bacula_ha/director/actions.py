@@ -26,7 +26,7 @@ if False:  # annotations only (never evaluated): keeps `typing` off the probe's 
 from ..ocf.codes import Exit, OcfError
 from . import proc
 from .conf import ConfError
-from .settings import Settings, locate, resolve
+from .settings import Settings, for_checks, locate, resolve
 
 START_OUTPUT = "start.out"
 CONSOLE_ATTEMPT_S = 5.0      # one console try during start (the Director may take ~1 s to pick it up)
@@ -70,9 +70,13 @@ def _level0(ctx, info: proc.ProcInfo, loc) -> None:
                                          f"does not accept connections: {problem}")
 
 
-def _settings(ctx, with_catalog: bool = False) -> Settings:
+def _settings(ctx, with_catalog: bool = False, fresh: bool = True) -> Settings:
+    """Resolved settings, secrets registered; `fresh=False` may use the last start's record."""
     try:
-        settings = resolve(ctx.params, with_console=True, with_catalog=with_catalog)
+        if fresh or with_catalog:
+            settings = resolve(ctx.params, with_console=True, with_catalog=with_catalog)
+        else:
+            settings = for_checks(ctx.params, ctx.state())
     except ConfError as exc:
         raise OcfError(Exit.ERR_GENERIC, f"cannot read the Director's configuration: {exc}") from None
     ctx.secrets.add(settings.console_password)
@@ -108,7 +112,7 @@ def monitor(ctx) -> int:
     _level0(ctx, info, loc)
     if ctx.env.check_level < 10:
         return Exit.SUCCESS
-    settings = _settings(ctx, with_catalog=ctx.env.check_level >= 20)
+    settings = _settings(ctx, with_catalog=ctx.env.check_level >= 20, fresh=False)
     console_round_trip(ctx, settings)
     if ctx.env.check_level < 20:
         return Exit.SUCCESS

@@ -162,6 +162,21 @@ def resolve(params, with_console: bool = True, with_catalog: bool = False) -> Se
     return settings
 
 
+def for_checks(params, state) -> Settings:
+    """Settings for a console check: the start's record plus the console config (small),
+    so the monitor does not re-read a big Director configuration; resolve() without a record."""
+    record = load_runtime(state)
+    if not (record and record.get("config") == params.config and record.get("pidfile") and record.get("port")):
+        return resolve(params, with_console=True)
+    settings = Settings(config=params.config, name=record.get("name") or "",
+                        pidfile=params.pidfile or record["pidfile"],
+                        address=params.address or record.get("address") or DEFAULT_ADDRESS,
+                        port=params.port or record["port"], listen=[], working_dir="", pid_dir="")
+    settings.console_name, settings.console_password, _a, _p = console_credentials(params.console_config,
+                                                                                 settings.name)
+    return settings
+
+
 class Located:
     """Just enough to find the process: works without the configuration."""
 
@@ -171,9 +186,20 @@ class Located:
 
 
 def locate(params, state) -> Located:
-    """The pid file and check address from the parameters, the config, or the last start."""
+    """The pid file and check address: from the last start's record, else the config.
+
+    The record comes first because it describes the process that runs (the pid
+    file it wrote at start), and because it is cheap: a 10,000-client config is
+    tens of MB that the level-0 monitor should not parse every 20 s. Without a
+    record (node rebooted, HA_RSCTMP cleared) the config is read; without a
+    readable config (not mounted) the caller falls back to a /proc scan.
+    """
     address = params.address or None
     port = params.port or None
+    record = load_runtime(state)
+    if record and record.get("config") == params.config and record.get("pidfile"):
+        return Located(params.pidfile or record["pidfile"], address or record.get("address"),
+                       port or record.get("port"), "state")
     try:
         conf = parse_file(params.config)
         _name, pidfile, cport, listen, _wd, _pd = from_director_config(conf)
@@ -181,17 +207,13 @@ def locate(params, state) -> Located:
                        port or cport, "config")
     except ConfError:
         pass
-    record = load_runtime(state)
-    if record and record.get("config") == params.config:
-        return Located(params.pidfile or record.get("pidfile"), address or record.get("address"),
-                       port or record.get("port"), "state")
     return Located(params.pidfile or None, address, port, "params")
 
 
 def save_runtime(state, settings: Settings) -> None:
     """Remember where this start put the pid file (for stop/probe without the config)."""
     record = {"config": settings.config, "pidfile": settings.pidfile,
-              "address": settings.address, "port": str(settings.port)}
+              "address": settings.address, "port": str(settings.port), "name": settings.name}
     if any("\n" in v for v in record.values()):
         return
     try:
