@@ -123,6 +123,32 @@ def fence_offs(lab: Lab, victim: str, since: float) -> List[float]:
     return times
 
 
+def membership_left(lab: Lab, observer: str, victim: str, since: float) -> Optional[float]:
+    """Epoch time the observer's corosync formed a membership without victim (from its log).
+
+    More precise than polling crm_mon: this is the moment the survivors learn of the loss."""
+    from datetime import datetime
+    log = node.private_dir(lab.layout, observer, "/var/log/corosync") / "corosync.log"
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    nodeid = victim[4:]
+    year = datetime.now().year
+    for line in lines:
+        if "Members left:" not in line:
+            continue
+        if nodeid not in line.split("Members left:", 1)[1].split():
+            continue
+        try:
+            stamp = datetime.strptime(f"{year} {line[:19]}", "%Y %b %d %H:%M:%S.%f").timestamp()
+        except ValueError:
+            continue
+        if stamp >= since:
+            return stamp
+    return None
+
+
 def signal_director(lab: Lab, where: str, sig: int) -> None:
     pids = node.processes(lab.layout, where, "bacula-dir")
     if not pids:
@@ -218,6 +244,12 @@ def measure(lab: Lab, fault: str, inject: Callable[[], None], victim: str, *, fe
     result.violations = watch.violations
     after = director_nodes(lab.layout, lab.nodes)
     result.director_after = after[0] if len(after) == 1 else (",".join(after) or None)
+    if fenced and result.director_after and result.director_after != victim:
+        left = membership_left(lab, result.director_after, victim, t0)
+        if left is not None:
+            result.detected_s = round(left - t0, 2)
+            result.note = (result.note + " " if result.note else "") + \
+                "detected_s from the survivor's corosync membership change"
     got = wait_catalog(lab, timeout=60)
     result.rows_ok = bool(got and label in got)
     result.ok = (result.answering_s is not None and result.max_directors <= 1 and result.rows_ok

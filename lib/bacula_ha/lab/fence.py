@@ -67,13 +67,15 @@ nodes. The PDU is reached over TCP, so a node that lost its network cannot fence
 </resource-agent>
 """
 
+LOG_PATH = "/var/log/pacemaker/fence_bhlab.log"   # inside a node: its private /var/log/pacemaker
+
 _OPTS = {"-o": "action", "--action": "action", "-n": "plug", "--plug": "plug", "-a": "ipaddr",
          "--ip": "ipaddr", "-u": "ipport", "--ipport": "ipport"}
 
 
 def _log(message: str) -> None:
     try:
-        with open("/var/log/pacemaker/fence_bhlab.log", "a") as f:
+        with open(LOG_PATH, "a") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{os.getpid()}] {message}\n")
     except OSError:
         pass
