@@ -40,4 +40,4 @@ bacula-director-pgsql bacula-director-pgsql/dbconfig-install boolean false
 bacula-director-pgsql bacula-director-pgsql/dbconfig-upgrade boolean false
 SEL
 apt-get update -q
-apt_install ca-certificates make git gnupg rsync procps psmisc iproute2 kmod
+apt_install ca-certificates make git gnupg rsync procps psmisc iproute2 iputils-ping kmod

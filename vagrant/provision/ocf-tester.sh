@@ -28,7 +28,7 @@ install -d -m 0750 -o root -g bacula "$base/etc"
 for dir in work run log; do
     install -d -m 0750 -o bacula -g bacula "$base/$dir"
 done
-install -d -m 0755 "$base/cache" "$base/live"
+install -d -m 0755 "$base/cache"   # $base/live: made by config-pull (a symlink it swaps)
 : >"$base/log/bacula.log"
 chown bacula:bacula "$base/log/bacula.log"
 
