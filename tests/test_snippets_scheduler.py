@@ -435,3 +435,37 @@ def test_drbd_fence_peer_constraint_keeps_an_outdated_peer_unpromoted(loaded, tm
     assert [a for a in graph.find("start") if a.rsc in MEMBERS["drbd"]] == []
     assert promoted_nodes(after, "p_drbd") == set()
     assert all(on == [] for on in _group_nodes(after, "drbd").values())
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_failed_node_returning_does_not_pull_the_group_back(loaded, tmp_path, arch):
+    """resource-stickiness: after failover, node1 rejoins, even preferred by the administrator
+    (location 50) and with the better promotion score again; the group stays put (a move
+    would interrupt running jobs)."""
+    from support.scheduler import run
+    state, _ = _start(tmp_path, loaded.load(arch, "shipped", "crm")[0], arch, ["node1", "node2"])
+    failed = str(tmp_path / "failed.xml")
+    simulate(state, failed, node_fail=["node1"])
+    assert _assert_group_together_on_promoted(failed, arch) == "node2"
+    rejoined = str(tmp_path / "rejoined.xml")
+    simulate(failed, rejoined, node_up=["node1"], execute=False)
+    run(["cibadmin", "-C", "-o", "constraints", "-X",
+         '<rsc_location id="l_prefer_node1" rsc="g_bacula" node="node1" score="50"/>'], cib=rejoined)
+    if FOLLOWS[arch]:
+        set_node_attr(rejoined, "node1", f"master-{FOLLOWS[arch][1]}", "100")
+        set_node_attr(rejoined, "node2", f"master-{FOLLOWS[arch][1]}", "90")
+    back, graph_file = str(tmp_path / "back.xml"), str(tmp_path / "back.graph.xml")
+    simulate(rejoined, back, graph_file)
+    graph = Graph.load(graph_file)
+    assert [a for a in graph.rsc_actions(MEMBERS[arch]) if a.operation in ("start", "stop")] == []
+    assert graph.find("demote") == [] and graph.find("stonith") == []
+    assert _assert_group_together_on_promoted(back, arch) == "node2"
+
+
+def test_crm_load_update_is_repeatable(loaded, tmp_path):
+    """Loading the same snippet again (e.g. after editing a value) is an update, not a conflict."""
+    cib = _copy(loaded.load("drbd", "shipped", "crm")[0], str(tmp_path), "again.xml")
+    before = configuration(cib)
+    result = crm_load(cib, os.path.join(SNIPPETS, "drbd.crm"))
+    assert unexpected(result.stdout + result.stderr) == []
+    assert configuration(cib) == before
