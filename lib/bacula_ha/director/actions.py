@@ -184,6 +184,8 @@ def start(ctx) -> int:
     if info is not None:
         _level0(ctx, info, loc)
         console_round_trip(ctx, settings)
+        from .settings import save_runtime
+        save_runtime(ctx.state(), settings)
         ctx.log.info(f"bacula-dir already running (pid {info.pid})")
         return Exit.SUCCESS
 
