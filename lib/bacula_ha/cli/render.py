@@ -15,7 +15,7 @@ def _keys_help() -> str:
     lines = []
     for field in FIELDS:
         key = field.key + (".NODE" if field.per_node else "")
-        default = "required" if field.default is None and not field.optional else f"default {field.default!r}"
+        default = "required" if field.default is None else f"default {field.default!r}"
         lines.append(f"{key}: {field.help} ({default})")
     return "\n".join(lines)
 

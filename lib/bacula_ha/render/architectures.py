@@ -7,7 +7,7 @@ resource use distinct intervals, as Pacemaker requires.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple
 
 from .model import Clone, Colocation, Config, Group, Location, Op, Order, Pairs, Primitive
 from .values import Values
@@ -74,7 +74,7 @@ def _pgsql(v: Values) -> Primitive:
                              "Disable the distribution's postgresql service on every node.")
 
 
-def _fencing(v: Values) -> (List[Primitive], List[Location]):
+def _fencing(v: Values) -> Tuple[List[Primitive], List[Location]]:
     method = v.fencing
     delay: Pairs = (("pcmk_delay_max", f"{v.fence_delay_seconds}s"),) if v.fence_delay == "random" else ()
     monitor = (Op("monitor", "60s", "20s"),)
@@ -104,7 +104,7 @@ def _fencing(v: Values) -> (List[Primitive], List[Location]):
         dev_id = f"fence_{node}"
         devices.append(Primitive(dev_id, agent, params=params + delay, ops=monitor, comment=comment))
         locations.append(Location(f"l_{dev_id}_not_on_target", dev_id, node, "-INFINITY",
-                                  comment=f"A node never runs the device that fences it."))
+                                  comment="A node never runs the device that fences it."))
     return devices, locations
 
 

@@ -40,7 +40,6 @@ class Field:
     arches: frozenset = ALL
     fencing: Optional[str] = None        # only needed with this fencing method
     per_node: bool = False               # written key.NODE
-    optional: bool = False               # may stay empty
 
     def applies(self, arch: str, fencing: str) -> bool:
         return arch in self.arches and (self.fencing is None or self.fencing == fencing)
@@ -264,7 +263,7 @@ def resolve(arch: str, given: Mapping[str, str], example: bool = False) -> Value
                     problems.append(f"{field.key}.{node}: missing ({field.help})")
                     continue
                 try:
-                    per_node[field.key][node] = field.check(value) if value else (field.default or "")
+                    per_node[field.key][node] = field.check(checks.plain(value)) if value else ""
                 except ValueError as exc:
                     problems.append(f"{field.key}.{node}: {exc}")
             continue
@@ -273,7 +272,7 @@ def resolve(arch: str, given: Mapping[str, str], example: bool = False) -> Value
             problems.append(f"{field.key}: missing ({field.help})")
             continue
         try:
-            flat[field.key] = checks.plain(value) and field.check(value) if value else value
+            flat[field.key] = field.check(checks.plain(value)) if value else value
         except ValueError as exc:
             problems.append(f"{field.key}: {exc}")
     problems += _cross_checks(arch, flat)
