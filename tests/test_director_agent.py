@@ -305,3 +305,41 @@ def test_ocf_tester_passes(lab, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "passed all tests" in proc.stdout + proc.stderr
     assert lab.pid() is None
+
+
+HUNG_DIRECTOR = """
+import ctypes, socket, sys, time
+ctypes.CDLL(None).prctl(15, b"bacula-dir", 0, 0, 0)      # PR_SET_NAME: comm is what the agent checks
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen(16)
+with open(sys.argv[2], "w") as fh:
+    fh.write("%d\\n" % __import__("os").getpid())
+held = []
+while True:                                                # accepts, never answers: a deadlock
+    conn, _ = server.accept()
+    held.append(conn)
+"""
+
+
+def test_hung_director_passes_level0_and_fails_level10_inside_its_timeout(lab, agent, tmp_path):
+    """A Director that accepts TCP but never answers (deadlocked, state S, not T)."""
+    script = tmp_path / "hung.py"
+    script.write_text(HUNG_DIRECTOR)
+    hung = subprocess.Popen(["/usr/bin/python3", str(script), str(lab.port), lab.pidfile])
+    try:
+        for _ in range(200):
+            if os.path.exists(lab.pidfile) and os.path.getsize(lab.pidfile):
+                break
+            time.sleep(0.05)
+        assert agent.monitor(0).rc == 0                   # pid, comm, state and port all look fine
+        began = time.monotonic()
+        result = agent.monitor(10, timeout_ms=6000)
+        elapsed = time.monotonic() - began
+        assert result.rc == 1
+        assert "did not answer in time" in result.reason
+        assert elapsed < 6, elapsed                       # failed by the agent, not killed by Pacemaker
+    finally:
+        hung.kill()
+        hung.wait(10)
