@@ -104,3 +104,115 @@ def test_no_machine_paths_or_secrets_committed():
             text = fh.read()
         assert "/work/" not in text and "/root/.pyenv" not in text, path
         assert "PASSWORD=" not in text.replace("BHA_CATALOG_PASSWORD", "").replace("db_password=", ""), path
+
+
+# -- the files provisioning generates (lib.sh), checked with the real parsers --------------------
+
+SETTINGS = {"BHA_NODES": "gitcat=198.51.100.20 dir1=198.51.100.11 dir2=198.51.100.12",
+            "BHA_SUBNET": "198.51.100", "BHA_VIP": "198.51.100.100", "BHA_ARCH": "drbd",
+            "BHA_FENCING": "sbd", "BHA_FENCE_HOST": "203.0.113.1", "BHA_FENCE_USER": "root",
+            "BHA_DOMAIN_PREFIX": "bacula-ha-", "BHA_SBD_DEVICE": "/dev/disk/by-id/virtio-bha-sbd"}
+FAKE_SECRETS = ('load_secrets() { BHA_DRBD_SECRET=drbd-s3cret BHA_CATALOG_PASSWORD="$TEST_DB_PW" '
+                'BHA_DIRECTOR_PASSWORD=dir-pw BHA_MONITOR_PASSWORD=mon-pw; }')
+
+
+def _lib(call: str, **env) -> str:
+    """Run `call` in bash with lib.sh sourced and the secrets stubbed; its stdout."""
+    script = f'set -euo pipefail\n. "$BHA_LIB"\n{FAKE_SECRETS}\n{call}\n'
+    full_env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C",
+                "BHA_LIB": os.path.join(VAGRANT_DIR, "provision", "lib.sh"), "TEST_DB_PW": "x",
+                **SETTINGS, **env}
+    proc = subprocess.run(["bash", "-c", script], env=full_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.parametrize("module, drbdadm, section", [
+    ("8.4.11", "/usr/lib/drbd/drbdadm-84", "disk"),   # Debian 12's in-kernel DRBD
+    ("9.2.5", "/usr/sbin/drbdadm", "net"),
+])
+def test_drbd_resource_parses_with_resource_and_stonith_fencing(tmp_path, module, drbdadm, section):
+    text = _lib('drbd_res "$MOD" /dev/vdb', MOD=module)
+    # drbdadm only dumps the resource for a host it names: let this machine play dir1.
+    res = tmp_path / "r0.res"
+    res.write_text(text.replace("on dir1 {", f"on {os.uname().nodename} {{"))
+    proc = subprocess.run([drbdadm, "-c", str(res), "dump", "r0"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    dump = proc.stdout
+    import re
+    body = re.search(section + r"\s*\{(.*?)\}", dump, re.S)
+    assert body and "fencing" in body.group(1) and "resource-and-stonith" in body.group(1), dump
+    assert "/usr/lib/drbd/crm-fence-peer.9.sh" in dump and "/usr/lib/drbd/crm-unfence-peer.9.sh" in dump
+    assert "/dev/drbd0" in dump and "protocol" in dump and "C;" in dump
+    assert "198.51.100.12:7789" in dump
+
+
+def test_drbd_resource_syntax_errors_are_caught(tmp_path):
+    res = tmp_path / "r0.res"
+    res.write_text(_lib('drbd_res 9.2.5 /dev/vdb').replace("on dir1 {", f"on {os.uname().nodename} {{")
+                   .replace("protocol C;", "protocl C;"))
+    proc = subprocess.run(["/usr/sbin/drbdadm", "-c", str(res), "dump", "r0"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode != 0
+
+
+def test_corosync_conf_two_nodes():
+    text = _lib("corosync_conf")
+    assert text.count("{") == text.count("}")
+    assert "two_node: 1" in text and "provider: corosync_votequorum" in text
+    assert "ring0_addr: 198.51.100.11" in text and "ring0_addr: 198.51.100.12" in text
+    assert "name: dir1" in text and "name: dir2" in text
+    assert "crypto_cipher: aes256" in text and "transport: knet" in text
+
+
+@pytest.mark.parametrize("arch", ["drbd", "git"])
+@pytest.mark.parametrize("fencing", ["sbd", "virsh"])
+def test_render_accepts_the_values_provisioning_gives(tmp_path, arch, fencing):
+    values = tmp_path / "values.conf"
+    values.write_text(_lib("render_values", BHA_ARCH=arch, BHA_FENCING=fencing))
+    proc = subprocess.run(["/usr/bin/python3", "-m", "bacula_ha", "render", arch, "--values", str(values)],
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.path.join(ROOT, "lib"), "LC_ALL": "C.UTF-8"},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    crm = proc.stdout
+    assert "198.51.100.100" in crm
+    assert ("stonith:fence_sbd" in crm) == (fencing == "sbd")
+    assert ("stonith:fence_virsh" in crm) == (fencing == "virsh")
+    if fencing == "virsh":
+        assert "plug=bacula-ha-dir1" in crm and "identity_file=/etc/bacula-ha/fence_key" in crm
+    if arch == "drbd":
+        assert "drbd_resource=r0" in crm and "pgdata=/srv/bacula/postgresql/15/main" in crm
+        assert "console_config=/etc/bacula-ha/bconsole.conf" in crm
+    else:
+        assert "repository=git://198.51.100.20/bacula-config.git" in crm
+        assert "config_dir=/etc/bacula-ha/director-config" in crm
+
+
+@pytest.mark.daemons
+@pytest.mark.root
+def test_director_configuration_passes_the_directors_config_test(tmp_path):
+    """The Director configuration provisioning writes (public part + node-local secrets)
+    is accepted by `bacula-dir -t` against a real catalog."""
+    from support.pg import PgCluster
+    import tempfile
+    base = tempfile.mkdtemp(prefix="bha-vagrant-")  # bacula must traverse it
+    os.chmod(base, 0o755)
+    pg = PgCluster().init().start()
+    try:
+        pg.make_bacula_catalog("vagrant-db-pw")
+        secrets = os.path.join(base, "secrets.conf")
+        conf = os.path.join(base, "bacula-dir.conf")
+        _lib(f'write_director_secrets {secrets} 127.0.0.1 {pg.port}\n'
+             f'director_conf 19101 {base} {base} {base}/bacula.log {secrets} > {conf}',
+             TEST_DB_PW="vagrant-db-pw")
+        with open(conf) as fh:
+            text = fh.read()
+        assert "vagrant-db-pw" not in text and "dir-pw" not in text  # secrets only in the include
+        proc = subprocess.run(["/usr/sbin/bacula-dir", "-t", "-c", conf], capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert stat.S_IMODE(os.stat(secrets).st_mode) == 0o640
+    finally:
+        pg.destroy()
+        import shutil
+        shutil.rmtree(base, ignore_errors=True)

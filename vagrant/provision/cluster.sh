@@ -44,33 +44,7 @@ wait_for 900 "DRBD $res UpToDate on both nodes" bash -c "[[ \$(drbdadm dstate $r
 # --- the CIB ---------------------------------------------------------------------------------
 values=$(mktemp)
 trap 'rm -f "$values"' EXIT
-{
-    echo "nodes = dir1,dir2"
-    echo "vip = $BHA_VIP"
-    echo "vip_cidr = 24"
-    echo "fencing = $BHA_FENCING"
-    echo "console_config = $BHA_ETC/bconsole.conf"
-    echo "catalog_passfile = $BHA_ETC/catalog.pgpass"
-    echo "drbd_resource = $res"
-    echo "drbd_device = $BHA_DRBD_DEVICE"
-    echo "mount_point = $BHA_DATA"
-    echo "pgdata = $BHA_PGDATA"
-    echo "pg_config = $BHA_PGCONF/postgresql.conf"
-    echo "git_repository = git://$gitcat_ip/$BHA_GIT_REPO"
-    echo "config_dir = $BHA_CONFIG_DIR"
-    echo "catalog_host = $gitcat_ip"
-    # lab network: no TLS on the external catalog (use verify-full with real certificates)
-    echo "catalog_sslmode = disable"
-    if [[ $BHA_FENCING == sbd ]]; then
-        echo "sbd_devices = $(cat "$BHA_ETC/sbd-device")"
-    else
-        echo "virsh_host = $BHA_FENCE_HOST"
-        echo "virsh_user = $BHA_FENCE_USER"
-        echo "virsh_identity_file = $BHA_ETC/fence_key"
-        echo "virsh_domain.dir1 = ${BHA_DOMAIN_PREFIX}dir1"
-        echo "virsh_domain.dir2 = ${BHA_DOMAIN_PREFIX}dir2"
-    fi
-} >"$values"
+render_values >"$values"
 cp "$values" "$BHA_ETC/render-values.conf"
 cib=$BHA_ETC/cib-$BHA_ARCH.crm
 log "rendering the $BHA_ARCH architecture (values in $BHA_ETC/render-values.conf)"
