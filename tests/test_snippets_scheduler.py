@@ -249,16 +249,17 @@ def _fence_delay(graph_file: str, action_id: str) -> str:
     return ""
 
 
-def _fail_director(state: str, out: str, graph: str, node: str) -> Graph:
-    simulate(state, out, graph, op_inject=[f"p_director_monitor_20000@{node}=7"])
+def _fail_director(state: str, out: str, graph: str, node: str, interval_ms: int = 20000) -> Graph:
+    simulate(state, out, graph, op_inject=[f"p_director_monitor_{interval_ms}@{node}=7"])
     return Graph.load(graph)
 
 
-@pytest.mark.parametrize("arch", ARCHES)
-def test_director_monitor_failure_restarts_in_place(loaded, tmp_path, arch):
+@pytest.mark.parametrize("arch,interval_ms", [(arch, 20000) for arch in ARCHES] + [("drbd", 60000)])
+def test_director_monitor_failure_restarts_in_place(loaded, tmp_path, arch, interval_ms):
+    """depth 0 (every 20 s) or depth 10 (every 60 s) fails once: restart on the same node."""
     state, _ = _start(tmp_path, loaded.load(arch, "shipped", "crm")[0], arch, ["node1", "node2"])
     after = str(tmp_path / "recovered.xml")
-    graph = _fail_director(state, after, str(tmp_path / "recovered.graph.xml"), "node1")
+    graph = _fail_director(state, after, str(tmp_path / "recovered.graph.xml"), "node1", interval_ms)
     stop, start = graph.one("stop", "p_director", node="node1"), graph.one("start", "p_director", node="node1")
     assert graph.before(stop, start)
     members = MEMBERS[arch]
