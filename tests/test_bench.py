@@ -121,3 +121,31 @@ def test_failing_command_is_an_error_row_not_a_measurement():
     ref.ms, ref.rcs = [5.0, 5.0], [0, 0]
     r = timing.row("x", "agents", "thing", "ref", target, ref, goal=2.0)
     assert r["status"] == "error" and r["met"] is False and "exited [1]" in r["reason"]
+
+
+@pytest.mark.root
+def test_missing_prerequisites_are_rows_not_crashes():
+    """Without root (no PostgreSQL, no Director) the daemon rows say why, and the run still writes."""
+    import pathlib
+    import shutil
+    import tempfile
+    out = pathlib.Path(tempfile.mkdtemp(prefix="bha-bench-nobody-"))  # pytest's tmp_path is 0700
+    os.chmod(out, 0o777)
+    try:
+        _run_as_nobody(out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def _run_as_nobody(out):
+    proc = subprocess.run(["runuser", "-u", "nobody", "--", "/usr/bin/python3", os.path.join(BENCH, "run"),
+                           "--quick", "--only", "director", "--only", "catalog", "--only", "config-pull",
+                           "--output-dir", str(out)],
+                          capture_output=True, text=True, timeout=300, cwd="/")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {r["id"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    for row_id in ("director/monitor-10-vs-bconsole", "catalog/monitor-big-vs-empty", "catalog/monitor-vs-pgsql",
+                   "config-pull/promote-vs-dir-t"):
+        assert rows[row_id]["status"] == "not measured"
+        assert "needs root" in rows[row_id]["reason"]
+    assert "Traceback" not in proc.stderr
