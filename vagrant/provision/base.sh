@@ -30,8 +30,9 @@ sed -i '/# bacula-ha$/d' /etc/hosts
 for entry in $BHA_NODES; do
     printf '%s %s # bacula-ha\n' "${entry#*=}" "${entry%%=*}" >>/etc/hosts
 done
-# Debian boxes map the hostname to 127.0.1.1: corosync must not bind there.
-sed -i "/^127\.0\.1\.1[[:space:]].*$(hostname)/d" /etc/hosts
+# Vagrant maps the hostname to a 127.0.X.1 address: corosync and DRBD must resolve
+# the node names to the private network instead.
+sed -i -E "/^127\.0\.[0-9]+\.1[[:space:]].*\b$(hostname)\b/d" /etc/hosts
 
 # No package configuration dialogs, no catalog made by dbconfig-common: the
 # catalog is made by these scripts, on the DRBD filesystem or on gitcat.
