@@ -32,7 +32,7 @@ for entry in $BHA_NODES; do
 done
 # Vagrant maps the hostname to a 127.0.X.1 address: corosync and DRBD must resolve
 # the node names to the private network instead.
-sed -i -E "/^127\.0\.[0-9]+\.1[[:space:]].*\b$(hostname)\b/d" /etc/hosts
+sed -i -E "/^127\.0\.[1-9][0-9]*\.1[[:space:]].*\b$(hostname)\b/d" /etc/hosts
 
 # No package configuration dialogs, no catalog made by dbconfig-common: the
 # catalog is made by these scripts, on the DRBD filesystem or on gitcat.
