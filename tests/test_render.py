@@ -57,7 +57,8 @@ def test_drbd_fencing_fragment_parses(tmp_path):
         text = handle.read()
     assert "fencing resource-and-stonith;" in text
     local = tmp_path / "r0.res"   # drbdadm only shows a resource that has an `on <this host>` section
-    local.write_text(text.replace("on node1 {", f"on {os.uname().nodename} {{"))
+    local.write_text(text.replace("on node2 {", "on bacula-ha-test-peer {")
+                     .replace("on node1 {", f"on {os.uname().nodename} {{"))
     result = subprocess.run(["drbdadm", "-c", str(local), "dump", "r0"], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr
