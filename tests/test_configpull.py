@@ -591,3 +591,22 @@ def test_without_signature_policy_the_branch_is_authoritative(tmp_path, repo):
     git("push", "-q", "--force", "origin", f"{old}:refs/heads/main", cwd=repo.work)
     assert pull("monitor", role="Promoted").rc == 8
     assert pull.deployed() == old
+
+
+def test_inconclusive_test_is_retried_from_the_cache_while_git_is_down(tmp_path, repo):
+    gate = tmp_path / "catalog-up"
+    fake = tmp_path / "flaky-dir"
+    fake.write_text(f'#!/bin/sh\n[ -e {gate} ] && exit 0\n'
+                    'echo \'Could not open Catalog "MyCatalog", database "bacula".\'\nexit 1\n')
+    fake.chmod(0o755)
+    commit = repo.commit({"bacula-dir.conf": "x\n"})
+    pull = Pull(tmp_path, repo, validate="true", binary=str(fake))
+    assert pull("start").rc == 0
+    res = pull("monitor")
+    assert res.rc == 190 and "inconclusive" in res.reason and "Could not open Catalog" in res.reason
+    assert pull("promote").rc == 1                            # not refused, but not validated either
+    os.rename(repo.remote, repo.remote + ".away")
+    gate.write_text("")
+    res = pull("monitor")
+    assert res.rc == 190 and "Git unreachable" in res.reason and commit[:12] in res.reason
+    assert pull("promote").rc == 0 and pull.deployed() == commit

@@ -93,11 +93,11 @@ class Engine:
         try:
             tip = self.git.fetch(timeout=min(float(self.s.fetch_timeout), max(1.0, budget * 0.5)))
         except (GitError, CommandTimeout) as exc:
-            if not self.state.tip:
-                # Settings changed (verdicts reset) while Git is down: judge what the cache holds.
-                cached = self.git.has_ref(UPSTREAM_REF)
-                if cached:
-                    self._judge(cached)
+            # Judge what the cache holds: after a settings change (verdicts reset), or to retry a
+            # config test that was inconclusive. Cheap when every verdict is already known.
+            cached = self.git.has_ref(UPSTREAM_REF)
+            if cached:
+                self._judge(cached)
             problem = f"Git unreachable ({scrub(str(exc))}); serving cached commit {cstate.short(self.state.validated)}"
             self.state.problem = problem
             self.save()
