@@ -575,6 +575,8 @@ def test_signed_rollback_is_not_deployed(tmp_path, repo, signer):
     res = pull("monitor", role="Promoted")
     assert res.rc == 191 and old[:12] in res.reason and "does not descend" in res.reason
     assert pull.deployed() == new and pull.read() == "new\n"
+    cache_git = os.path.join(pull.cache, "repo.git")
+    assert git("--git-dir", cache_git, "rev-parse", "refs/bha/deployed") == new   # pinned against gc
     git("reset", "-q", "--hard", old, cwd=repo.work)
     newer = repo.commit({"bacula-dir.conf": "forward again\n"}, ssh=signer["good"])  # on top of `old`
     res = pull("monitor", role="Promoted")

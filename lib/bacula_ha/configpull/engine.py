@@ -112,7 +112,22 @@ class Engine:
         self.state.problem = problem
         self.save()
         self.prune()
+        self._housekeeping()
         return Refresh(True, problem, self.state.validated != before)
+
+    def _housekeeping(self) -> None:
+        """Pin the commits the cache serves, then let git pack (after new commits only)."""
+        try:
+            self._pin()
+            left = self.ctx.deadline.remaining()
+            if left > 10:
+                self.git.gc(timeout=min(20.0, left * 0.3))
+        except Exception as exc:  # housekeeping never fails an action
+            self.log.warning(f"cache housekeeping: {scrub(str(exc))}")
+
+    def _pin(self) -> None:
+        st = self.state
+        self.git.pin({"validated": st.validated, "deployed": st.deployed, "previous": st.previous})
 
     def _judge(self, tip: str) -> str:
         """Walk tip's first-parent history; set state.validated; return the tip's problem, if any."""
@@ -282,6 +297,10 @@ class Engine:
             self.state.previous = self.state.deployed
         self.state.deployed = commit
         self.save()
+        try:
+            self._pin()
+        except GitError as exc:
+            self.log.warning(f"cannot pin deployed commit: {exc}")
         self.log.info(f"deployed commit {cstate.short(commit)} to {s.config_dir}"
                       f" (last known good: {cstate.short(self.state.previous)})")
         return True

@@ -232,6 +232,17 @@ class Git:
         return self.out(["commit-tree", tree_id, "-p", parent, "-F", "-"], input=message,
                         what="git commit-tree")
 
+    def pin(self, refs: "Dict[str, str]") -> None:
+        """Point refs/bha/<name> at commits (one call), so gc never drops what the cache serves."""
+        lines = "".join(f"update refs/bha/{name} {commit}\n" for name, commit in refs.items() if commit)
+        if lines:
+            self.run(["update-ref", "--stdin"], input=lines, what="git update-ref")
+
+    def gc(self, timeout: float) -> None:
+        """Pack loose objects when there are many; in the foreground (nothing outlives the action)."""
+        self.run(["-c", "gc.auto=6700", "-c", "gc.autoDetach=false", "-c", "maintenance.auto=false",
+                  "gc", "--auto", "--quiet"], timeout=timeout, check=False)
+
     def push(self, commit: str, branch: str, timeout: float) -> None:
         self.run(["push", "--quiet", "origin", f"{commit}:refs/heads/{branch}"], timeout=timeout,
                  what="git push")
