@@ -206,8 +206,8 @@ def test_catalog_on_read_only_standby_fails_start_with_reason(lab, agent, pg):
         assert "exited during start-up" in result.reason
         assert "read-only" in result.reason or "Could not update" in result.reason, result.reason
         assert lab.pid() is None
+        assert not os.path.exists(lab.pidfile)            # no stale pid file left behind
         assert agent("stop").rc == 0
-        assert not os.path.exists(lab.pidfile)
     finally:
         standby.stop("immediate")
 
@@ -335,11 +335,11 @@ def test_hung_director_passes_level0_and_fails_level10_inside_its_timeout(lab, a
             time.sleep(0.05)
         assert agent.monitor(0).rc == 0                   # pid, comm, state and port all look fine
         began = time.monotonic()
-        result = agent.monitor(10, timeout_ms=6000)
+        result = agent.monitor(10, timeout_ms=4000)
         elapsed = time.monotonic() - began
         assert result.rc == 1
         assert "did not answer in time" in result.reason
-        assert elapsed < 6, elapsed                       # failed by the agent, not killed by Pacemaker
+        assert elapsed < 4, elapsed                       # failed by the agent, not killed by Pacemaker
     finally:
         hung.kill()
         hung.wait(10)

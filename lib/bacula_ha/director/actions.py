@@ -57,6 +57,17 @@ def _stale(pidfile: Optional[str]) -> bool:
     return bool(pidfile) and os.path.exists(pidfile) and proc.lock_holder(pidfile) is None
 
 
+def _remove_stale(pidfile: Optional[str]) -> bool:
+    """Remove a pid file no live daemon holds (bacula-dir leaves it after a crash)."""
+    if not _stale(pidfile):
+        return False
+    try:
+        os.unlink(pidfile)
+        return True
+    except OSError:
+        return False
+
+
 # -- monitor ----------------------------------------------------------------------
 def _level0(ctx, info: proc.ProcInfo, loc) -> None:
     if info.stopped:
@@ -211,11 +222,7 @@ def start(ctx) -> int:
     left = ctx.deadline.remaining()
     daemon.config_test(ctx, p.binary, p.config, p.user, p.group, budget=max(1.0, min(left * 0.6, left - 3.0)))
 
-    if _stale(settings.pidfile):
-        try:
-            os.unlink(settings.pidfile)
-        except OSError:
-            pass
+    _remove_stale(settings.pidfile)
     from .settings import save_runtime
     state = ctx.state()
     save_runtime(state, settings)
@@ -227,6 +234,7 @@ def start(ctx) -> int:
         status = child.poll()
         if status is not None:
             reason = daemon.director_error(daemon.read_output(outfile)) or f"exit status {status}"
+            _remove_stale(settings.pidfile)
             raise OcfError(Exit.ERR_GENERIC, f"bacula-dir exited during start-up: {reason}")
         try:
             console_round_trip(ctx, settings, deadline=_Window(CONSOLE_ATTEMPT_S, ctx.deadline))
@@ -242,6 +250,8 @@ def start(ctx) -> int:
         ctx.deadline.sleep(0.05)
     output = daemon.director_error(daemon.read_output(outfile))
     daemon.signal_pid(child.pid, 9)
+    daemon.wait_gone([child.pid], ctx.deadline, 1.0)
+    _remove_stale(settings.pidfile)
     raise OcfError(Exit.ERR_GENERIC, f"bacula-dir did not answer the console before the start timeout "
                                      f"({last}){': ' + output if output else ''}")
 
@@ -271,12 +281,8 @@ def stop(ctx) -> int:
     if pids:
         ctx.log.info(f"stopping bacula-dir {', '.join(map(str, sorted(pids)))}")
         daemon.terminate(sorted(pids), ctx.deadline, ctx.log)
-    if loc.pidfile and _stale(loc.pidfile):
-        try:
-            os.unlink(loc.pidfile)
-            ctx.log.info(f"removed stale pid file {loc.pidfile}")
-        except OSError as exc:
-            ctx.log.warning(f"cannot remove stale pid file {loc.pidfile}: {exc.strerror}")
+    if _remove_stale(loc.pidfile):
+        ctx.log.info(f"removed stale pid file {loc.pidfile}")
     return Exit.SUCCESS
 
 
