@@ -612,3 +612,17 @@ def test_inconclusive_test_is_retried_from_the_cache_while_git_is_down(tmp_path,
     res = pull("monitor")
     assert res.rc == 190 and "Git unreachable" in res.reason and commit[:12] in res.reason
     assert pull("promote").rc == 0 and pull.deployed() == commit
+
+
+def test_pushed_drift_refused_by_policy_is_not_pushed_again(tmp_path, repo, signer):
+    first = repo.commit({"bacula-dir.conf": "x\n"}, ssh=signer["good"])
+    pull = Pull(tmp_path, repo, push_changes="true", allowed_signers=signer["allowed"])
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    with open(os.path.join(pull.live, "bacula-dir.conf"), "w") as fh:
+        fh.write("edited\n")
+    res = pull("monitor", role="Promoted")
+    pushed = repo.remote_head()
+    assert pushed != first and res.rc == 191 and pushed[:12] in res.reason and "not signed" in res.reason
+    res = pull("monitor", role="Promoted")                    # same drift: no second push
+    assert res.rc == 191 and repo.remote_head() == pushed and "could not be pushed" not in res.reason
+    assert pull.deployed() == first and pull.read() == "edited\n"

@@ -188,7 +188,7 @@ def _monitor_promoted(ctx, s, engine) -> int:
             from ..ocf.command import CommandTimeout
             try:
                 new = engine.push_drift(changed)
-                ctx.log.info(f"local edits in {s.config_dir} ({shown}) pushed as commit {new[:12]}")
+                ctx.log.info(f"local edits in {s.config_dir} ({shown}) are upstream as commit {new[:12]}")
             except (GitError, CommandTimeout, OSError) as exc:
                 problems.append(f"local edits in {s.config_dir} ({shown}) could not be pushed: {exc}")
         else:
@@ -200,13 +200,17 @@ def _monitor_promoted(ctx, s, engine) -> int:
         if changed and not s.push_changes:
             ctx.log.warning(f"deploying {engine.state.validated[:12]} over local edits; they stay in "
                             f"{s.tree(engine.state.deployed)}")
-        engine.deploy(engine.state.validated)
-        engine.prune()
-        reload_problem = engine.reload()
-        if reload_problem:
-            problems.append(reload_problem)
-        if changed and not s.push_changes:
-            problems = [p for p in problems if not p.startswith("local edits")]
+        try:
+            engine.deploy(engine.state.validated)
+        except OcfError as exc:  # the live configuration is untouched: degraded, not failed
+            problems.append(exc.reason)
+        else:
+            engine.prune()
+            reload_problem = engine.reload()
+            if reload_problem:
+                problems.append(reload_problem)
+            if changed and not s.push_changes:
+                problems = [p for p in problems if not p.startswith("local edits")]
     # The promoted instance serves a healthy live configuration: it keeps the fresh score even
     # when only it cannot reach Git, so a Git outage seen by one node never moves the Director.
     _publish_score(ctx, engine, True)

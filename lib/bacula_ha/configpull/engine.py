@@ -361,7 +361,11 @@ class Engine:
         return self.git.changes(self.s.tree(commit), self.s.index(commit))
 
     def push_drift(self, paths: List[str]) -> str:
-        """Commit the live tree on top of the deployed commit and push it; return the new commit."""
+        """Commit the live tree on top of the deployed commit and push it; return the new commit.
+
+        When the upstream tip already is exactly that (pushed by an earlier monitor, perhaps
+        refused since), nothing is pushed again.
+        """
         import shutil
         commit = self.state.deployed
         tmp_index = self.s.index(commit) + f".push-{os.getpid()}"
@@ -371,7 +375,11 @@ class Engine:
             node = self.ctx.env.node or os.uname().nodename
             message = (f"config-pull: local edits on {node}\n\nChanged in {self.s.config_dir}: {shown}\n"
                        f"Recorded on top of {commit}.\n")
-            new = self.git.commit_tree_state(self.s.tree(commit), tmp_index, commit, message)
+            tree_id = self.git.write_live_tree(self.s.tree(commit), tmp_index)
+            tip = self.state.tip
+            if tip and self.git.tree_of(tip) == tree_id and tip != commit:
+                return tip
+            new = self.git.commit_tree(tree_id, commit, message)
         finally:
             try:
                 os.unlink(tmp_index)

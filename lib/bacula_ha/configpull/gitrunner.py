@@ -185,7 +185,8 @@ class Git:
         return self.out(["rev-parse", "--verify", "--quiet", ref + "^{commit}"], what=f"git rev-parse {ref}")
 
     def has_ref(self, ref: str) -> Optional[str]:
-        result = self.run(["rev-parse", "--verify", "--quiet", ref + "^{commit}"], check=False)
+        spec = ref if ref.endswith("}") else ref + "^{commit}"
+        result = self.run(["rev-parse", "--verify", "--quiet", spec], check=False)
         return result.stdout.strip() if result.returncode == 0 else None
 
     def first_parents(self, tip: str, limit: int) -> List[str]:
@@ -223,12 +224,17 @@ class Git:
                 paths.append(entry[3:])
         return paths
 
-    def commit_tree_state(self, tree: str, index_file: str, parent: str, message: str) -> str:
-        """Record the live tree as a new commit on top of `parent` (index updated); return it."""
+    def write_live_tree(self, tree: str, index_file: str) -> str:
+        """The git tree id of the directory `tree` (recorded through `index_file`)."""
         env = {"GIT_INDEX_FILE": index_file}
         self.run(["-c", "core.fileMode=false", "--work-tree", tree, "add", "--all", "."], env=env,
                  what="git add", cwd=tree)
-        tree_id = self.out(["write-tree"], env=env, what="git write-tree")
+        return self.out(["write-tree"], env=env, what="git write-tree")
+
+    def tree_of(self, commit: str) -> "Optional[str]":
+        return self.has_ref(commit + "^{tree}") if commit else None
+
+    def commit_tree(self, tree_id: str, parent: str, message: str) -> str:
         return self.out(["commit-tree", tree_id, "-p", parent, "-F", "-"], input=message,
                         what="git commit-tree")
 
