@@ -159,7 +159,7 @@ def test_kill9_leaves_stale_pidfile_monitor_fails_then_restart(lab, agent):
     assert agent("stop").rc == 0
 
 
-def test_sigstop_fails_level10_monitor_inside_its_timeout(lab, agent):
+def test_sigstop_fails_level10_monitor_inside_its_timeout_and_stop_still_works(lab, agent):
     assert agent("start").rc == 0
     pid = lab.pid()
     os.kill(pid, signal.SIGSTOP)
@@ -170,10 +170,15 @@ def test_sigstop_fails_level10_monitor_inside_its_timeout(lab, agent):
         assert result.rc == 1
         assert "stopped" in result.reason
         assert elapsed < 10, elapsed                      # never left for Pacemaker to kill
+        stop = agent("stop")                              # a stopped Director is continued and terminated
+        assert stop.rc == 0, stop.stderr
+        assert lab.pid() is None
     finally:
-        os.kill(pid, signal.SIGCONT)
-    assert agent.monitor(10).rc == 0
-    assert agent("stop").rc == 0
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    assert agent.probe().rc == 7
 
 
 def test_port_taken_by_another_process_fails_start_with_reason(lab, agent):
@@ -308,7 +313,8 @@ def test_ocf_tester_passes(lab, tmp_path):
 
 
 HUNG_DIRECTOR = """
-import ctypes, socket, sys, time
+import ctypes, signal, socket, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)              # and ignores SIGTERM: stop must escalate
 ctypes.CDLL(None).prctl(15, b"bacula-dir", 0, 0, 0)      # PR_SET_NAME: comm is what the agent checks
 server = socket.socket()
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -323,7 +329,7 @@ while True:                                                # accepts, never answ
 """
 
 
-def test_hung_director_passes_level0_and_fails_level10_inside_its_timeout(lab, agent, tmp_path):
+def test_hung_director_fails_level10_inside_its_timeout_and_stop_escalates_to_sigkill(lab, agent, tmp_path):
     """A Director that accepts TCP but never answers (deadlocked, state S, not T)."""
     script = tmp_path / "hung.py"
     script.write_text(HUNG_DIRECTOR)
@@ -338,6 +344,11 @@ def test_hung_director_passes_level0_and_fails_level10_inside_its_timeout(lab, a
         assert result.rc == 1
         # the agent's own deadline fired (a kill from outside would leave no reason)
         assert "did not answer in time" in result.reason
+        stop = agent("stop", timeout_ms=4000)
+        assert stop.rc == 0, stop.stderr
+        assert "SIGKILL" in stop.stderr
+        assert hung.wait(10) == -signal.SIGKILL
+        assert not os.path.exists(lab.pidfile)
     finally:
         hung.kill()
         hung.wait(10)
