@@ -466,6 +466,10 @@ def test_actions_of_one_instance_are_serialised(tmp_path, repo):
         assert worker.is_alive() and pull.deployed() is None   # promote waits for the lock
     worker.join(timeout=60)
     assert results and results[0].rc == 0 and pull.deployed() == first
+    with instance_lock(lock, Deadline(30)):                   # a hung action: stop still succeeds
+        res = pull("stop", timeout_ms=4000)
+    assert res.rc == 0 and "without the lock" in res.log
+    assert pull("monitor").rc == 7 and pull.deployed() == first
 
 
 def test_config_dir_that_is_a_file_fails_promote_with_reason(tmp_path, repo):
