@@ -5,7 +5,6 @@ and stops everything at the end, whatever happened.
 """
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
