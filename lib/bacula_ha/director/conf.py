@@ -89,12 +89,17 @@ WORD, STRING, LBRACE, RBRACE, EQUALS, SEMI, COMMA, EOL = range(8)
 
 
 class Token:
-    __slots__ = ("kind", "text", "where")
+    __slots__ = ("kind", "text", "path", "line")
 
-    def __init__(self, kind: int, text: str, where: str) -> None:
+    def __init__(self, kind: int, text: str, path: str, line: int) -> None:
         self.kind = kind
         self.text = text
-        self.where = where
+        self.path = path
+        self.line = line
+
+    @property
+    def where(self) -> str:   # formatted only for an error message (per-token cost otherwise)
+        return f"{self.path}:{self.line}"
 
 
 class _Source:
@@ -131,7 +136,7 @@ class _Source:
                 continue
             if tok is None:
                 self.stack.pop()
-                yield Token(EOL, "\n", f"{path}:{line}")
+                yield Token(EOL, "\n", path, line)
                 continue
             yield tok
 
@@ -164,7 +169,7 @@ def _next_token(text: str, pos: int, line: int, path: str):
     while pos < n:
         ch = text[pos]
         if ch == "\n":
-            return Token(EOL, "\n", f"{path}:{line}"), pos + 1, line + 1, None
+            return Token(EOL, "\n", path, line), pos + 1, line + 1, None
         if ch.isspace():      # every Unicode space: a WORD must never be empty
             pos += 1
             continue
@@ -172,7 +177,6 @@ def _next_token(text: str, pos: int, line: int, path: str):
             end = text.find("\n", pos)
             pos = n if end < 0 else end
             continue
-        where = f"{path}:{line}"
         if ch == "@":
             pos += 1
             if text.startswith("|", pos):
@@ -193,17 +197,17 @@ def _next_token(text: str, pos: int, line: int, path: str):
                     pos += 1
                 value = text[start:pos]
             if not value:
-                raise ConfError(f"empty @include in {where}")
+                raise ConfError(f"empty @include in {path}:{line}")
             return None, pos, line, ("file", value)
         if ch in _SPECIAL:
-            return Token(_SPECIAL[ch], ch, where), pos + 1, line, None
+            return Token(_SPECIAL[ch], ch, path, line), pos + 1, line, None
         if ch == '"':
             value, pos, line = _quoted(text, pos, line, path)
-            return Token(STRING, value, where), pos, line, None
+            return Token(STRING, value, path, line), pos, line, None
         start = pos
         while pos < n and not text[pos].isspace() and text[pos] not in _SPECIAL and text[pos] not in '"#':
             pos += 1
-        return Token(WORD, text[start:pos], where), pos, line, None
+        return Token(WORD, text[start:pos], path, line), pos, line, None
     return None, pos, line, None
 
 
