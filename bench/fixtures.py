@@ -18,8 +18,9 @@ from typing import Callable, Dict, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(ROOT, "tests")
-if TESTS not in sys.path:
-    sys.path.insert(0, TESTS)
+for _path in (TESTS, os.path.join(ROOT, "lib")):   # tests/support, and the checkout's bacula_ha
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 PYTHON = "/usr/bin/python3"
 PYTHON_BASELINE = (PYTHON, "-I", "-S", "-c", "pass")

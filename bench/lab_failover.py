@@ -1,10 +1,12 @@
 """Lab failover with our stack vs the same lab with stock agents only.
 
-Not measured here: the lab's fault suite (lib/bacula_ha/lab/faults.py, run as
-root by `bacula-ha lab` / `pytest -m lab`) records every fault's recovery times in
-its results file, and this module summarises them. Goal (issue 8): our stack adds
-at most 1 s to "fault -> Director answering on the VIP" compared with a plain
-Director resource without our checks (records with agents = "stock").
+The lab's fault suite (lib/bacula_ha/lab/faults.py, run as root by the
+`lab`-marked tests) records every fault's recovery times in its results file;
+this module summarises them. With `bench/run --lab-runs N` it makes its own
+records first: one 2-node drbd lab with our agents, then one with stock agents
+(a plain Director resource), each taking N x (kill -9 of bacula-dir, node crash),
+into a results file of this run only. Goal (issue 8): our stack adds at most
+1 s to "fault -> Director answering on the VIP".
 """
 
 from __future__ import annotations
@@ -44,7 +46,38 @@ def _phases(records: List[dict]) -> Dict[str, Optional[float]]:
             "detection_to_answering_s": med(after)}
 
 
-def run(bench, explicit_path: Optional[str] = None) -> List[dict]:
+def measure(bench, runs: int) -> str:
+    """Run the faults in fresh labs (ours, then stock); returns this run's results file."""
+    import uuid
+    from bacula_ha.lab import faults
+    from bacula_ha.lab.lab import Lab
+    from bacula_ha.lab.layout import Layout
+    path = bench.path("lab", "fault-results.json")
+    os.environ["BACULA_HA_LAB_RESULTS"] = path   # faults.record() appends there
+    for agents in ("ours", "stock"):
+        lab = Lab(Layout(f"bhb{agents[0]}{uuid.uuid4().hex[:4]}"), say=lambda m: bench.log(f"lab: {m}"))
+        try:
+            bench.log(f"lab: up, 2 nodes, drbd, {agents} agents")
+            lab.up(2, "drbd", agents)
+            for i in range(runs):
+                for fault in (faults.director_kill9, faults.node_crash):
+                    faults.settle(lab)
+                    result = fault(lab)
+                    bench.log(f"lab ({agents}, run {i + 1}/{runs}): {result.summary()}")
+        finally:
+            lab.down()
+    return path
+
+
+def run(bench, explicit_path: Optional[str] = None, runs: int = 0) -> List[dict]:
+    if runs > 0:
+        bench.require_root()
+        try:
+            explicit_path = measure(bench, runs)
+        except Exception as exc:  # the lab is heavy machinery: report, do not lose the run
+            return [not_measured(f"lab/{fault}", SECTION, what, "same lab, stock agents only",
+                                 f"lab run failed: {exc.__class__.__name__}: {exc}", GOAL_TEXT)
+                    for fault, what in FAULTS]
     path = results_path(explicit_path)
     rows: List[dict] = []
     try:
