@@ -48,7 +48,10 @@ def check(cat: Catalog, timeout: float) -> Optional[str]:
                                connect_timeout=max(2, int(timeout)),
                                options=f"-c statement_timeout={max(100, int(timeout * 1000))}")
     except psycopg.Error as exc:
-        return f"catalog unreachable: {where(cat)}: {_first_line(exc)}"
+        text = _first_line(exc)
+        if "authentication failed" in text or "does not exist" in text:
+            return f"catalog refuses the Director's Catalog settings: {where(cat)}: {text}"
+        return f"catalog unreachable: {where(cat)}: {text}"
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT VersionId FROM Version")
@@ -67,4 +70,4 @@ def check(cat: Catalog, timeout: float) -> Optional[str]:
 
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return " ".join(text[0].split()) if text else type(exc).__name__
