@@ -298,6 +298,13 @@ def test_validate_all(lab, agent):
     assert agent("validate-all", console_config=lab.console_config + ".missing").rc == 5
     relative = agent("validate-all", config="bacula-dir.conf")
     assert relative.rc == 6 and "absolute" in relative.reason
+    # bacula-dir -t accepts a WorkingDirectory the run user cannot write; the start must not
+    os.chown(lab.workdir, 0, 0)
+    os.chmod(lab.workdir, 0o755)
+    unwritable = agent("start")
+    assert unwritable.rc == 2
+    assert "not writable by bacula" in unwritable.reason
+    assert lab.pid() is None
 
 
 @pytest.mark.compliance
