@@ -225,8 +225,33 @@ def test_signature_formats_cannot_cross_policies(tmp_path, repo, signer):
         both = Pull(tmp_path / "c", repo, allowed_signers=signer["allowed"], gpg_keyring=key["public"])
         assert both("start").rc == 0 and both("monitor").rc == 0
         assert both("promote").rc == 0 and both.deployed() == gpg_signed
+
+        stranger = gpg_key(str(tmp_path), "Somebody Else")
+        try:
+            foreign = repo.commit({"bacula-dir.conf": "foreign gpg\n"}, gpg=stranger)
+        finally:
+            gpg_stop(stranger)
+        res = gpg_only("monitor", role="Promoted")
+        assert res.rc == 191 and foreign[:12] in res.reason and "unknown key" in res.reason
+        assert gpg_only.deployed() == gpg_signed
     finally:
         gpg_stop(key)
+
+
+def test_signature_format_and_director_error_line():
+    from bacula_ha.configpull.signature import signature_format
+    from bacula_ha.configpull.validation import error_line
+    head = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n"
+    assert signature_format(head + "\nmessage\n") is None
+    assert signature_format(head + "gpgsig -----BEGIN SSH SIGNATURE-----\n U1NI\n -----END SSH SIGNATURE-----\n\nm\n") == "ssh"
+    assert signature_format(head + "gpgsig -----BEGIN PGP SIGNATURE-----\n x\n\nm\n") == "openpgp"
+    assert signature_format(head + "\ngpgsig -----BEGIN SSH SIGNATURE----- (in the message)\n") is None
+    out = ("bacula-dir: ERROR TERMINATION at parse_conf.c:1172\n"
+           'Config error: Attempt to define second "Client" resource named "lab-fd" is not permitted.\n'
+           "            : line 40, col 1 of file /c/deploy/.stage-abc-1/bacula-dir.conf\n  Client {\n")
+    line = error_line(out, "/c/deploy/.stage-abc-1")
+    assert line.startswith('Config error: Attempt to define second "Client"')
+    assert "line 40, col 1 of file bacula-dir.conf" in line and ".stage" not in line
 
 
 # -- validation ----------------------------------------------------------------
