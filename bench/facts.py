@@ -54,6 +54,25 @@ def _loadavg() -> Optional[str]:
         return None
 
 
+def _installed_matches_checkout() -> Optional[bool]:
+    """Do the installed agents' library files equal the checkout's? (The lab nodes run the installed ones.)"""
+    import filecmp
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    checkout = os.path.join(root, "lib", "bacula_ha")
+    installed = "/usr/lib/ocf/lib/bacula/bacula_ha"
+    if not os.path.isdir(installed):
+        return None
+    for base, dirs, files in os.walk(checkout):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            if name.endswith(".py"):
+                rel = os.path.relpath(os.path.join(base, name), checkout)
+                other = os.path.join(installed, rel)
+                if not os.path.isfile(other) or not filecmp.cmp(os.path.join(base, name), other, shallow=False):
+                    return False
+    return True
+
+
 def collect() -> Dict[str, object]:
     python = _out(["/usr/bin/python3", "--version"])
     return {
@@ -69,4 +88,5 @@ def collect() -> Dict[str, object]:
         "bacula_director": _deb("bacula-director"),
         "postgresql": _deb("postgresql-15") or _deb("postgresql"),
         "git": _deb("git"),
+        "installed_agents_match_checkout": _installed_matches_checkout(),
     }

@@ -37,6 +37,9 @@ def markdown(result: Dict[str, object]) -> str:
         "time (user + system) of the commands, less sensitive to the machine's other load; the goals "
         "are judged on the wall-clock ratio.",
     ]
+    if facts.get("installed_agents_match_checkout") is False:
+        lines += ["", "Note: the installed agents (`make install`, used by the lab nodes) differ from this "
+                      "checkout; the agent rows measure the checkout's."]
     rows: List[Dict[str, object]] = result["rows"]
     for key, title in SECTIONS:
         section = [r for r in rows if r["section"] == key]
