@@ -459,7 +459,7 @@ def test_git_calls_carry_no_url_or_key_in_argv(tmp_path, repo, monkeypatch):
     key, known = tmp_path / "deploy_key", tmp_path / "known_hosts"
     key.write_text("not really a key\n")
     known.write_text("")
-    pull = Pull(tmp_path, repo, repository="ssh://deployer@config.invalid/srv/cfg.git",
+    pull = Pull(tmp_path, repo, repository="ssh://deployer@127.0.0.1:1/srv/cfg.git",
                 ssh_key=str(key), known_hosts=str(known), fetch_timeout="10")
     assert pull("start").rc == 0
     assert pull("monitor").rc == 190
@@ -467,7 +467,7 @@ def test_git_calls_carry_no_url_or_key_in_argv(tmp_path, repo, monkeypatch):
     fetches = [(argv, env) for argv, env in git_calls if "fetch" in argv]
     assert fetches
     for argv, env in git_calls:
-        assert not any("config.invalid" in a or str(key) in a for a in argv), argv
+        assert not any("deployer@" in a or str(key) in a for a in argv), argv
         assert env["GIT_TERMINAL_PROMPT"] == "0"
     ssh_cmd = fetches[0][1]["GIT_SSH_COMMAND"]
     assert f"-i {key}" in ssh_cmd and f"UserKnownHostsFile={known}" in ssh_cmd
