@@ -28,8 +28,7 @@ class Instance:
         self.path = path
         self.params = params
         self.instance = instance
-        self.rsctmp = bench.path("rsctmp", name, "x").rsplit("/", 1)[0]
-        os.makedirs(self.rsctmp, exist_ok=True)
+        self.rsctmp = bench.dir("rsctmp", name)
 
     def action(self, action: str, interval_ms: int = 0, check_level=None) -> Action:
         env = ocf_env(self.params, rsctmp=self.rsctmp, instance=self.instance, interval_ms=interval_ms,

@@ -93,8 +93,7 @@ def run(bench: Bench) -> List[dict]:
         repo = bench.git_repo("promote")
     except Unavailable as exc:
         return [not_measured(row_id, SECTION, what, ref_label, str(exc), f"<= {GOAL:g} x")]
-    work = bench.path("promote", "work", "x").rsplit("/", 1)[0]
-    os.makedirs(work, exist_ok=True)
+    work = bench.dir("promote", "work")
     catalog_conf = bench.path("promote", "catalog.conf")
     with open(catalog_conf, "w") as fh:
         fh.write(f'Catalog {{\n  Name = MyCatalog\n  dbname = "bacula"; DB Address = "127.0.0.1"; '
@@ -105,7 +104,7 @@ def run(bench: Bench) -> List[dict]:
     bench.log(f"config-pull: committing {clients:,} client files")
     repo.commit(files, "bench tree")
     pull = Instance(bench, "config-pull-promote", bench.agent("bacula-config-pull"), {
-        "repository": repo.url, "config_dir": live, "cache_dir": bench.path("promote", "cache", "x").rsplit("/", 1)[0],
+        "repository": repo.url, "config_dir": live, "cache_dir": bench.dir("promote", "cache"),
         "validate": "true", "binary": BACULA_DIR}, instance="bench-promote:0")
     for action in ("start", "promote"):
         rc = pull.action(action)()

@@ -59,8 +59,15 @@ class Bench:
         return 1 if self.quick else 3
 
     def path(self, *parts: str) -> str:
+        """A file path in the scratch directory (its directory made)."""
         path = os.path.join(self.tmp, *parts)
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        return path
+
+    def dir(self, *parts: str) -> str:
+        """A directory in the scratch directory, made (mode 0755: daemons' users traverse it)."""
+        path = os.path.join(self.tmp, *parts)
+        os.makedirs(path, mode=0o755, exist_ok=True)
         return path
 
     def agent(self, name: str) -> str:
@@ -134,7 +141,7 @@ class Bench:
                 raise Unavailable(f"tests/support/gitrepo.py not importable: {exc}")
             if shutil.which("git") is None:
                 raise Unavailable("git not installed")
-            return Repo(self.path("git", name, "x").rsplit("/", 1)[0])
+            return Repo(self.dir("git", name))
         return self._once(f"git:{name}", make)
 
 
