@@ -655,3 +655,12 @@ def test_pushed_drift_refused_by_policy_is_not_pushed_again(tmp_path, repo, sign
     res = pull("monitor", role="Promoted")                    # same drift: no second push
     assert res.rc == 191 and repo.remote_head() == pushed and "could not be pushed" not in res.reason
     assert pull.deployed() == first and pull.read() == "edited\n"
+
+
+def test_stop_succeeds_even_when_ha_rsctmp_is_unusable(tmp_path, repo):
+    repo.commit({"bacula-dir.conf": "x\n"})
+    pull = Pull(tmp_path, repo)
+    pull.rsctmp = str(tmp_path / "not-a-dir")
+    with open(pull.rsctmp, "w") as fh:
+        fh.write("a file where HA_RSCTMP should be\n")
+    assert pull("stop").rc == 0

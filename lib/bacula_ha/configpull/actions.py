@@ -106,16 +106,24 @@ def start(ctx) -> int:
 
 
 def stop(ctx) -> int:
+    """Forget the role; the live configuration stays. Always succeeds: a failed stop gets the
+    node fenced, and nothing here runs that could still be running."""
     try:
         with _locked(ctx, ctx.deadline.sub(0.5)):
             ctx.state().remove(ROLE)
-    except OcfError as exc:  # stop always succeeds: never fence a node over a lock
-        ctx.log.warning(f"stop without the lock: {exc.reason}")
-        ctx.state().remove(ROLE)
-    if ctx.state().read(SCORE) not in (None, ""):
-        from ..ocf import attributes
-        attributes.delete_promotion_score(ctx.deadline, ctx.log, ctx.env.instance)
-    ctx.state().remove(SCORE)
+    except Exception as exc:
+        ctx.log.warning(f"stop without the lock: {getattr(exc, 'reason', exc)}")
+        try:
+            ctx.state().remove(ROLE)
+        except OSError as err:
+            ctx.log.warning(f"stop: cannot remove the role marker: {err}")
+    try:
+        if ctx.state().read(SCORE) not in (None, ""):
+            from ..ocf import attributes
+            attributes.delete_promotion_score(ctx.deadline, ctx.log, ctx.env.instance)
+        ctx.state().remove(SCORE)
+    except OSError as err:
+        ctx.log.warning(f"stop: {err}")
     return Exit.SUCCESS
 
 
