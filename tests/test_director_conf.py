@@ -226,3 +226,15 @@ def test_console_refuses_a_peer_that_fails_our_challenge():
         with pytest.raises(console.ConsoleError, match="answer to our challenge"):
             console.DirectorConsole("127.0.0.1", server.getsockname()[1], "", "pw", Deadline(10)).connect()
         thread.join(5)
+
+
+def test_listens_sees_our_own_listening_socket_without_connecting():
+    import socket
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        assert proc.listens(os.getpid(), port) is False   # bound, not listening yet
+        server.listen(1)
+        assert proc.listens(os.getpid(), port) is True
+        assert proc._listen_inodes_netlink(port) == proc._listen_inodes(port)
+        assert proc.listener_of(port) == f"pid {os.getpid()} ({proc.proc_info(os.getpid()).comm})"

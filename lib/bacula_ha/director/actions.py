@@ -75,6 +75,12 @@ def _level0(ctx, info: proc.ProcInfo, loc) -> None:
                                          "it cannot serve (SIGSTOP or traced)")
     host = ctx.params.address or loc.address or "127.0.0.1"
     port = ctx.params.port or loc.port or 9101
+    listening = proc.listens(info.pid, port)
+    if listening:
+        return
+    if listening is False:
+        raise OcfError(Exit.ERR_GENERIC, f"bacula-dir pid {info.pid} runs but does not listen on port {port}")
+    # /proc/PID/fd not readable (not root): fall back to a TCP connect
     problem = proc.port_accepts(host, port, ctx.deadline.bound(PORT_CHECK_S))
     if problem:
         raise OcfError(Exit.ERR_GENERIC, f"bacula-dir pid {info.pid} runs but {host}:{port} "

@@ -184,8 +184,58 @@ def port_in_use(address: str, port: int) -> bool:
     return False
 
 
-def listener_of(port: int) -> Optional[str]:
-    """'pid N (comm)' of the process listening on TCP `port`, best effort, for exit reasons."""
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST_DUMP = 0x1 | 0x300
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_TCP_LISTEN = 10
+
+
+def _listen_inodes_netlink(port: int) -> set:
+    """LISTEN socket inodes on `port` via sock_diag: the kernel walks only listeners.
+
+    /proc/net/tcp lists every socket (TIME-WAIT included) and cost 14 ms on a busy
+    test machine; this costs a fraction of a millisecond.
+    """
+    import _socket
+    inodes = set()
+    sock = _socket.socket(16, _socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG)   # AF_NETLINK
+    try:
+        sock.settimeout(1.0)
+        for seq, family in enumerate((_socket.AF_INET, _socket.AF_INET6), start=1):
+            req = struct.pack("=BBBBI", family, 6, 0, 0, 1 << _TCP_LISTEN) + bytes(48)  # inet_diag_req_v2
+            sock.sendto(struct.pack("=IHHII", 16 + len(req), _SOCK_DIAG_BY_FAMILY,
+                                    _NLM_F_REQUEST_DUMP, seq, 0) + req, (0, 0))
+            done = False
+            while not done:
+                data = sock.recv(65536)
+                off = 0
+                while off + 16 <= len(data):
+                    length, mtype, _flags, _seq, _pid = struct.unpack_from("=IHHII", data, off)
+                    if length < 16:
+                        done = True
+                        break
+                    if mtype == _NLMSG_DONE:
+                        done = True
+                    elif mtype == _NLMSG_ERROR:
+                        raise OSError("sock_diag request refused")
+                    elif mtype == _SOCK_DIAG_BY_FAMILY and length >= 16 + 72:
+                        body = off + 16
+                        sport = struct.unpack_from(">H", data, body + 4)[0]
+                        if sport == port:
+                            inodes.add(str(struct.unpack_from("=I", data, body + 68)[0]))
+                    off += (length + 3) & ~3
+    finally:
+        sock.close()
+    return inodes
+
+
+def _listen_inodes(port: int) -> set:
+    """Socket inodes in LISTEN state on TCP `port` (any address, IPv4 and IPv6)."""
+    try:
+        return _listen_inodes_netlink(port)
+    except OSError:
+        pass
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -197,17 +247,53 @@ def listener_of(port: int) -> Optional[str]:
                         inodes.add(fields[9])
         except (OSError, ValueError):
             continue
+    return inodes
+
+
+def _socket_inodes(pid: int) -> set:
+    """Inodes of the sockets `pid` holds (PermissionError when we may not look)."""
+    found = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            found.add(target[8:-1])
+    return found
+
+
+def listens(pid: int, port: int) -> Optional[bool]:
+    """Does `pid` hold a listening socket on TCP `port`? None when /proc does not tell us.
+
+    Why not connect(): every TCP connection that never says Hello ties up one of
+    the Director's console worker threads for ~5 s (measured: 40 bare connects
+    delayed the next console login by 10 s). Reading /proc costs the Director
+    nothing, and proves that *this* process (not some other one) owns the port.
+    """
+    inodes = _listen_inodes(port)
+    if not inodes:
+        return False
+    try:
+        return bool(inodes & _socket_inodes(pid))
+    except PermissionError:
+        return None
+    except OSError:
+        return False
+
+
+def listener_of(port: int) -> Optional[str]:
+    """'pid N (comm)' of the process listening on TCP `port`, best effort, for exit reasons."""
+    inodes = _listen_inodes(port)
     if not inodes:
         return None
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            for fd in os.listdir(f"/proc/{entry}/fd"):
-                target = os.readlink(f"/proc/{entry}/fd/{fd}")
-                if target.startswith("socket:[") and target[8:-1] in inodes:
-                    info = proc_info(int(entry))
-                    return f"pid {entry} ({info.comm if info else '?'})"
+            if inodes & _socket_inodes(int(entry)):
+                info = proc_info(int(entry))
+                return f"pid {entry} ({info.comm if info else '?'})"
         except OSError:
             continue
     return None
