@@ -54,5 +54,5 @@ def test_git_server_down_failover_from_cache(healed):
     assert result.answering_s is not None, result.summary()
     assert result.director_after not in (None, result.victim)
     assert result.rows_ok
-    text = crm_mon_text(healed.layout, healed.observer())
-    assert "Promoted" in text
+    st = healed.status_from(result.director_after)
+    assert st.roles["p_cfg"].get(result.director_after) == "Promoted", crm_mon_text(healed.layout, result.director_after)

@@ -51,12 +51,21 @@ def console_request(layout: Layout, password: str, command: str = "status dir",
         return False, str(exc)
 
 
+def _is_config_test(pid: int) -> bool:
+    """`bacula-dir -t` (config-pull's validation, the agent's checks) is not a Director."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"-t" in f.read().split(b"\0")
+    except OSError:
+        return True
+
+
 def director_nodes(layout: Layout, nodes: List[str]) -> List[str]:
-    """Nodes with a bacula-dir process that can answer (not SIGSTOPped, not a zombie)."""
+    """Nodes with a bacula-dir daemon that can answer (not SIGSTOPped, not a zombie, not -t)."""
     found = []
     for n in nodes:
         for pid in nodes_mod.processes(layout, n, "bacula-dir"):
-            if nodes_mod.proc_state(pid) not in ("T", "t", "Z", "X"):
+            if nodes_mod.proc_state(pid) not in ("T", "t", "Z", "X") and not _is_config_test(pid):
                 found.append(n)
                 break
     return found

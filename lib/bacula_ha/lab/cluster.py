@@ -68,11 +68,18 @@ def write_node_config(layout: Layout, nodes: List[str]) -> None:
 
 
 def base_crm(nodes: List[str]) -> str:
-    """Cluster properties and the fence device (crmsh syntax)."""
+    """Cluster properties and the fence device (crmsh syntax).
+
+    load-threshold: every node reads the one shared kernel's load average, so a busy machine
+    (other tests, other labs) would put every node into Pacemaker's "high load" throttle,
+    which allows one action at a time: a Director start then waits for an unrelated monitor.
+    stonith-timeout + cluster-delay bound a stalled transition: with Pacemaker 2.1.5 we saw a
+    new DC's first transition (fence the old DC, cancel an Unpromoted monitor the old DC had
+    started) hang until its timer fired, 120 s with the defaults, 40 s with these."""
     return (
         "property cib-bootstrap-options: stonith-enabled=true stonith-action=reboot "
-        "stonith-timeout=60s no-quorum-policy=stop cluster-recheck-interval=1min "
-        "start-failure-is-fatal=false\n"
+        "stonith-timeout=30s cluster-delay=10s no-quorum-policy=stop cluster-recheck-interval=1min "
+        "start-failure-is-fatal=false load-threshold=1000%\n"
         "rsc_defaults rsc-options: resource-stickiness=100 migration-threshold=3 failure-timeout=0\n"
         f"primitive st-pdu stonith:{FENCE_AGENT} params ipaddr={SWITCH_IP} ipport={PDU_PORT} "
         f"pcmk_host_list=\"{' '.join(nodes)}\" op monitor interval=60s timeout=20s\n")
