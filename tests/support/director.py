@@ -7,15 +7,18 @@
     ...
     lab.cleanup()         # kills every bacula-dir started with lab.config (idempotent)
 
-Layout under `<tmpdir>/dir` (tmpdir must be reachable by the bacula user):
+Layout under `<tmpdir>/dir` (when every ancestor of tmpdir is searchable by the bacula
+user; otherwise, e.g. pytest's 0700 tmp_path, under a private /tmp/bha-dir-* that
+cleanup() removes):
 `etc/bacula-dir.conf` (Director, Messages, small Job/Client/Storage/Pool set),
 `etc/catalog.conf` (the Catalog resource, pulled in with `@`), `etc/bconsole.conf`
 (default console, Director password), `etc/bconsole-mon.conf` (restricted console
 `mon`, CommandACL status/.status/version), `work/` (WorkingDirectory) and `run/`
 (PidDirectory) owned by bacula, `log/bacula.log` (the `append` target).
 
-The API (DirectorLab, its attributes `config`, `console_config`, `pidfile`,
-`port`, `name`, `console_password`, `db_password`, methods `params()`,
+The API (DirectorLab, its attributes `config`, `console_config`, `mon_console_config`,
+`pidfile`, `port`, `address`, `name`, `workdir`, `logfile`, `console_password`,
+`mon_password`, `db_password`, methods `params()`,
 `write_config()`, `break_config()`, `pid()`, `director_pids()`, `start_direct()`,
 `cleanup()`) is used by lab/ and bench/: keep it stable.
 """
@@ -71,7 +74,12 @@ class DirectorLab:
     """Configuration, catalog and directories for one bacula-dir on 127.0.0.1:`port`."""
 
     def __init__(self, tmpdir: str, pg, port: Optional[int] = None, name: Optional[str] = None,
-                 make_catalog: bool = True, catalog_port: Optional[int] = None) -> None:
+                 make_catalog: bool = True, catalog_port: Optional[int] = None,
+                 address: str = "127.0.0.1", catalog_host: str = "127.0.0.1",
+                 db_password: Optional[str] = None) -> None:
+        """`address`: DirAddress (and where consoles connect); `catalog_host`: the Catalog's
+        DB Address (e.g. a VIP in a namespace lab); `make_catalog=False` (with the catalog's
+        `db_password`) when `pg` already holds the catalog; `pg` may be None."""
         self.owns_base = not _traversable(str(tmpdir))
         # bacula-dir drops to the bacula user: every ancestor must be searchable by it
         # (pytest's tmp_path is under a 0700 directory, so fall back to a private /tmp dir).
@@ -79,10 +87,11 @@ class DirectorLab:
         self.pg = pg
         self.port = port or free_port()
         self.name = name or f"t{self.port}-dir"
-        self.address = "127.0.0.1"
+        self.address = address
+        self.catalog_host = catalog_host
         self.console_password = "cons-" + secrets.token_hex(12)
         self.mon_password = "mon-" + secrets.token_hex(12)
-        self.db_password = "db-" + secrets.token_hex(12)
+        self.db_password = db_password or "db-" + secrets.token_hex(12)
         self.etc = os.path.join(self.base, "etc")
         self.workdir = os.path.join(self.base, "work")
         self.rundir = os.path.join(self.base, "run")
@@ -97,6 +106,7 @@ class DirectorLab:
         self._make_dirs()
         if make_catalog and pg is not None:
             pg.make_bacula_catalog(self.db_password)
+
         self.write_config()
 
     # -- files -----------------------------------------------------------
@@ -223,7 +233,7 @@ Pool {{
     def catalog_text(self, port: Optional[int] = None, password: Optional[str] = None) -> str:
         return f"""Catalog {{
   Name = MyCatalog
-  dbname = "bacula"; DB Address = "127.0.0.1"; DB Port = {port or self.catalog_port}
+  dbname = "bacula"; DB Address = "{self.catalog_host}"; DB Port = {port or self.catalog_port}
   dbuser = "bacula"; dbpassword = "{password or self.db_password}"
 }}
 """
