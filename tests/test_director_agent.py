@@ -278,6 +278,14 @@ def test_reload_applies_a_good_config_and_refuses_a_bad_one(lab, agent):
     assert agent.monitor(10).rc == 0
     ok, out = director_answers(lab, "show clients")
     assert ok and "extra-fd" in out                       # still the last good configuration
+    # a new console password reaches the Director only by the reload itself (SIGHUP fallback)
+    lab.console_password = "cons-new-" + lab.console_password[-8:]
+    lab.write_config()
+    changed = agent("reload")
+    assert changed.rc == 0, changed.stderr
+    assert "SIGHUP" in changed.stderr
+    assert lab.pid() == pid
+    assert agent.monitor(10).rc == 0
     assert agent("stop").rc == 0
 
 

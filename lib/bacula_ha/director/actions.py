@@ -307,10 +307,28 @@ def reload(ctx) -> int:
     except OcfError as exc:
         raise OcfError(exc.code, f"reload refused, running Director left unchanged: {exc.reason}") from None
     settings = _settings(ctx)
-    output = console_round_trip(ctx, settings, command="reload")
-    if output.strip():
-        ctx.log.info(f"reload: {' '.join(output.split())[:300]}")
-    console_round_trip(ctx, settings)    # still answering after the reload
+    # the running Director listens where it was started, even if the new config moves DIRport
+    settings.address = p.address or loc.address or settings.address
+    settings.port = p.port or loc.port or settings.port
+    try:
+        output = console_round_trip(ctx, settings, command="reload")
+        if output.strip():
+            ctx.log.info(f"reload: {' '.join(output.split())[:300]}")
+    except OcfError as exc:
+        if "refused console" not in exc.reason:
+            raise
+        # new credentials the running Director learns only by reloading: SIGHUP reloads too
+        ctx.log.warning(f"{exc.reason}; the new console password may not be loaded yet: sending SIGHUP")
+        import signal
+        os.kill(info.pid, signal.SIGHUP)
+    for attempt in range(3):      # still answering (with the new credentials) after the reload
+        try:
+            console_round_trip(ctx, settings, deadline=_Window(CONSOLE_ATTEMPT_S, ctx.deadline))
+            break
+        except OcfError:
+            if attempt == 2 or ctx.deadline.remaining() < 1.0:
+                raise
+            ctx.deadline.sleep(0.5)
     ctx.log.info(f"bacula-dir pid {info.pid} reloaded {p.config}")
     return Exit.SUCCESS
 
