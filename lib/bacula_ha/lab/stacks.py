@@ -174,8 +174,11 @@ class DrbdStack(Stack):
         run(["mkfs.ext4", "-q", "-F", "-L", "bhlab", str(layout.disk_image)], timeout=120)
         device = run(["losetup", "-f", "--show", str(layout.disk_image)]).stdout.strip()
         self.write_device(device)
+        # umount is retried: right after `pg_ctl stop -w` the exiting postmaster may still hold it
+        unmount = (f"cleanup() {{ i=0; until umount {shlex.quote(str(mnt))}; do i=$((i+1)); "
+                   "[ $i -lt 50 ] || exit 1; sleep 0.2; done; }\n")
         script = (f"set -e\nmount {shlex.quote(device)} {shlex.quote(str(mnt))}\n"
-                  "trap 'umount " + shlex.quote(str(mnt)) + "' EXIT\n"
+                  + unmount + "trap cleanup EXIT\n"
                   + _catalog_script(str(mnt / "pgdata"), str(mnt / "setup-sock"), sec["db"])
                   + f"rm -rf {shlex.quote(str(mnt / 'setup-sock'))}\n"
                   + f"install -d -o bacula -g bacula -m 750 {shlex.quote(str(mnt / 'bacula'))}\n")
