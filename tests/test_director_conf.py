@@ -238,3 +238,11 @@ def test_listens_sees_our_own_listening_socket_without_connecting():
         assert proc.listens(os.getpid(), port) is True
         assert proc._listen_inodes_netlink(port) == proc._listen_inodes(port)
         assert proc.listener_of(port) == f"pid {os.getpid()} ({proc.proc_info(os.getpid()).comm})"
+
+
+@pytest.mark.parametrize("text", ['Director {\n  Password "s3cr3t-value" }\n', 's3cr3t-value\n',
+                                  'Director { Name = d }\nPassword s3cr3t-value = x\n'])
+def test_reader_errors_never_quote_values(tmp_path, text):
+    with pytest.raises(conf.ConfError) as err:
+        conf.parse_file(write(tmp_path, "bad.conf", text))
+    assert "s3cr3t" not in str(err.value)

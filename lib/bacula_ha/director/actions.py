@@ -89,13 +89,19 @@ def _level0(ctx, info: proc.ProcInfo, loc) -> None:
 
 def _settings(ctx, with_catalog: bool = False, fresh: bool = True) -> Settings:
     """Resolved settings, secrets registered; `fresh=False` may use the last start's record."""
-    try:
-        if fresh or with_catalog:
-            settings = resolve(ctx.params, with_console=True, with_catalog=with_catalog)
-        else:
-            settings = for_checks(ctx.params, ctx.state())
-    except ConfError as exc:
-        raise OcfError(Exit.ERR_GENERIC, f"cannot read the Director's configuration: {exc}") from None
+    for attempt in (1, 2):
+        try:
+            if fresh or with_catalog:
+                settings = resolve(ctx.params, with_console=True, with_catalog=with_catalog)
+            else:
+                settings = for_checks(ctx.params, ctx.state())
+            break
+        except ConfError as exc:
+            # a config deployment may swap the directory under us: look once more before failing
+            if attempt == 1 and ctx.deadline.remaining() > 2.0:
+                ctx.deadline.sleep(0.5)
+                continue
+            raise OcfError(Exit.ERR_GENERIC, f"cannot read the Director's configuration: {exc}") from None
     ctx.secrets.add(settings.console_password)
     if settings.catalog is not None:
         ctx.secrets.add(settings.catalog.password)

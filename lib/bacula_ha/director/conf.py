@@ -244,9 +244,9 @@ class _Parser:
             words = self.words_until_brace_or_equals()
             tok = self.next()
             if tok is None or tok.kind != LBRACE:
-                got = "end of file" if tok is None else repr(tok.text)
-                raise ConfError(f"expected '{{' after resource type {' '.join(words)!r}, got {got}"
-                                f"{'' if tok is None else ' at ' + tok.where}")
+                # name only the first word and the position: a stray line may hold a password
+                raise ConfError(f"expected '{{' after resource type {_first(words)!r}"
+                                f"{' at end of file' if tok is None else ' at ' + tok.where}")
             blocks.append(self.block(" ".join(words), 1))
 
     def words_until_brace_or_equals(self) -> List[str]:
@@ -282,7 +282,8 @@ class _Parser:
                 block.blocks.append(self.block(" ".join(words), depth + 1))
                 continue
             if tok is None or tok.kind != EQUALS:
-                raise ConfError(f"expected '=' after {' '.join(words)!r}")
+                where = "end of file" if tok is None else tok.where
+                raise ConfError(f"expected '=' after keyword {_first(words)!r} at {where}")
             nxt = self.peek()
             if nxt is not None and nxt.kind == LBRACE:
                 self.next()
@@ -311,6 +312,11 @@ class _Parser:
         if current or values:
             values.append(" ".join(current))
         return values
+
+
+def _first(words: List[str]) -> str:
+    """The keyword of a directive, for messages (never the rest: it may be a secret)."""
+    return words[0][:40] if words else ""
 
 
 def _read_file(path: str) -> str:
