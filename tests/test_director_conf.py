@@ -246,3 +246,10 @@ def test_reader_errors_never_quote_values(tmp_path, text):
     with pytest.raises(conf.ConfError) as err:
         conf.parse_file(write(tmp_path, "bad.conf", text))
     assert "s3cr3t" not in str(err.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=400))
+def test_director_error_never_crashes_and_is_one_line(text):
+    line = daemon.director_error(text)
+    assert line is None or "\n" not in line
