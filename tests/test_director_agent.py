@@ -225,6 +225,18 @@ def test_catalog_unreachable_at_start_fails_fast_with_reason(lab, agent):
     assert lab.pid() is None
 
 
+def test_wrong_catalog_password_fails_start_fast_with_reason(lab, agent):
+    """bacula-dir -t would retry for 30 s and only say "Unable to connect"."""
+    good = lab.db_password
+    lab.db_password = "wrong-" + good[-6:]
+    lab.write_config()
+    result = agent("start", timeout_ms=20000)             # less than -t's 30 s of retries
+    assert result.rc == 1
+    assert "password authentication failed" in result.reason
+    assert lab.db_password not in result.stderr
+    assert lab.pid() is None
+
+
 def test_catalog_down_while_running_is_degraded_at_level20(lab, agent, pg):
     assert agent("start").rc == 0
     pg.stop("immediate")

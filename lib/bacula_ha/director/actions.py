@@ -226,8 +226,13 @@ def start(ctx) -> int:
 
     from . import daemon
     if settings.catalog is not None:
-        from .catalog import reachable
+        from .catalog import check, reachable
         problem = reachable(settings.catalog, ctx.deadline.bound(3.0))
+        if problem is None:
+            try:
+                problem = check(settings.catalog, ctx.deadline.bound(5.0), full=False)
+            except OcfError as exc:     # psycopg missing: bacula-dir -t still judges the catalog
+                ctx.log.warning(f"catalog login pre-check skipped: {exc.reason}")
         if problem:
             raise OcfError(Exit.ERR_GENERIC, problem)
     # bound -t: it retries an unreachable catalog for ~30 s; keep room for the real start
