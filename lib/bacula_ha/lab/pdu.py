@@ -71,7 +71,9 @@ class Pdu:
 
     def boot(self, machine: str, via: str) -> None:
         with self.lock:
-            self.pending.pop(machine, None)
+            timer = self.pending.pop(machine, None)
+            if timer and timer is not threading.current_thread():
+                timer.cancel()   # booted now: a pending delayed power-on must not fire later
             if self.is_on(machine):
                 return
             self.children.append(node.boot(self.layout, machine))
