@@ -22,7 +22,8 @@ AGENTS = ("bacula-director", "bacula-catalog-check", "bacula-config-pull")
 AGENT_KEYS = ("probe", "meta-data", "validate-all", "monitor-0", "monitor-10", "monitor-20", "start", "stop")
 EXPECTED = ([f"agent/{a}/{k}" for a in AGENTS for k in AGENT_KEYS]
             + [f"agent/{a}/{k}/vs-dummy" for a in AGENTS for k in AGENT_KEYS]
-            + ["director/monitor-10-vs-bconsole", "catalog/monitor-big-vs-empty", "catalog/monitor-vs-pgsql",
+            + ["director/monitor-10-vs-bconsole", "director/probe-big-config", "director/probe-big-vs-small-config",
+               "catalog/monitor-big-vs-empty", "catalog/monitor-vs-pgsql",
                "config-pull/promote-vs-dir-t"])
 LAB = ["lab/node-crash", "lab/director-kill9"]
 NUMERIC = ("median_ms", "p95_ms", "ref_median_ms", "ref_p95_ms", "ratio")
