@@ -16,7 +16,7 @@ gitcat_ip=$(node_ip gitcat)
 # --- packages and this project ---------------------------------------------------
 packages=(pacemaker corosync crmsh resource-agents fence-agents drbd-utils postgresql
           bacula-director bacula-director-pgsql bacula-console
-          python3-click python3-psycopg python3-lxml libxml2-utils e2fsprogs)
+          python3-click python3-psycopg python3-lxml libxml2-utils e2fsprogs openssh-client)
 if [[ $BHA_FENCING == sbd ]]; then
     packages+=(sbd)
 fi
