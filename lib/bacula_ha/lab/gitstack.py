@@ -14,14 +14,12 @@ import os
 import shlex
 import time
 from pathlib import Path
-from typing import Dict, List
 
-from . import dirconf
-from .layout import DB_HOST_IP, GIT_HOST_IP, PG_PORT, Layout
+from .layout import DB_HOST_IP, GIT_HOST_IP, PG_PORT
 from .netns import connect_in
 from .node import write_host_spec
 from .sh import LabError, run
-from .stacks import PGBIN, Stack, _catalog_script, _ids, load_secrets, write_common
+from .stacks import PGBIN, Stack, _catalog_script, _ids, write_common
 
 REPO = "bacula-config.git"
 GIT_PORT = 9418
@@ -45,8 +43,7 @@ class GitStack(Stack):
 
     def _git(self, *args: str, cwd: Path) -> str:
         env = {"PATH": "/usr/bin:/bin", "HOME": str(self.gitdir), "GIT_CONFIG_NOSYSTEM": "1"}
-        return run(["git", *IDENTITY, *args], env=env, timeout=60, check=True).stdout \
-            if cwd is None else run(["git", "-C", str(cwd), *IDENTITY, *args], env=env, timeout=60).stdout
+        return run(["git", "-C", str(cwd), *IDENTITY, *args], env=env, timeout=60).stdout
 
     def prepare(self) -> None:
         if self.agents != "ours":

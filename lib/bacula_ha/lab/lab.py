@@ -15,7 +15,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 
 from . import cluster, fence, netns, node, pdu, registry
 from .checks import console_request, director_nodes

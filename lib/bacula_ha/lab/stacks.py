@@ -24,12 +24,10 @@ import os
 import pwd
 import secrets
 import shlex
-from pathlib import Path
 from typing import Dict, List
 
 from . import dirconf
-from .layout import DB_HOST_IP, GIT_HOST_IP, PG_PORT, VIP, Layout
-from .node import write_host_spec
+from .layout import PG_PORT, VIP, Layout
 from .registry import Registry
 from .sh import LabError, run
 
