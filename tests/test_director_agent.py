@@ -379,3 +379,17 @@ def test_hung_director_fails_level10_inside_its_timeout_and_stop_escalates_to_si
     finally:
         hung.kill()
         hung.wait(10)
+
+
+def test_probe_finds_a_director_started_outside_the_cluster(lab, agent):
+    """No start record on this node (HA_RSCTMP cleared), yet a bacula-dir runs: the probe must say
+    so, or Pacemaker would start a second Director elsewhere while this one keeps running."""
+    assert agent.probe().rc == 7
+    pid = lab.start_direct()
+    assert pid
+    result = agent.probe()
+    assert result.rc == 0, result.stderr
+    result = agent("stop")
+    assert result.rc == 0, result.stderr
+    assert lab.director_pids() == []
+    assert agent.probe().rc == 7

@@ -108,27 +108,28 @@ def config_of(argv: Sequence[str]) -> Optional[str]:
     return None
 
 
-def directors_using(config: str) -> List[ProcInfo]:
-    """Live bacula-dir processes started with `-c config` (a /proc scan, ~1 ms).
-
-    The fallback when neither the pid file nor the configuration can be read
-    (config directory not mounted on this node yet).
-    """
+def live_directors() -> List[ProcInfo]:
+    """Every live bacula-dir process on this node (a /proc scan, ~1 ms)."""
     found = []
     try:
         entries = os.listdir("/proc")
     except OSError:
         return found
     for entry in entries:
-        if not entry.isdigit():
-            continue
-        info = proc_info(int(entry))
-        if info is None or info.comm != COMM or not info.alive:
-            continue
-        argv = cmdline(info.pid)
-        if argv and config_of(argv) == config:
-            found.append(info)
+        if entry.isdigit():
+            info = proc_info(int(entry))
+            if info is not None and info.comm == COMM and info.alive:
+                found.append(info)
     return found
+
+
+def directors_using(config: str) -> List[ProcInfo]:
+    """Live bacula-dir processes started with `-c config` (a /proc scan, ~1 ms).
+
+    The fallback when neither the pid file nor the configuration can be read
+    (config directory not mounted on this node yet).
+    """
+    return [info for info in live_directors() if config_of(cmdline(info.pid)) == config]
 
 
 def port_accepts(host: str, port: int, timeout: float) -> Optional[str]:
