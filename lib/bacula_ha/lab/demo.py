@@ -15,6 +15,19 @@ from .layout import VIP
 from .sh import run
 
 
+def _ancestors() -> set:
+    """This process and its parents: their command lines name the lab, but they are not leftovers."""
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
 def leftovers(lab: Lab) -> List[str]:
     """What of this lab still exists: processes, namespaces, loop devices, mounts, files."""
     found = []
@@ -23,8 +36,9 @@ def leftovers(lab: Lab) -> List[str]:
     listing = run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False).stdout
     found += [f"loop {line.split()[0]}" for line in listing.splitlines()
               if str(lab.layout.workdir) in line]
+    mine = _ancestors()
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not entry.isdigit() or int(entry) in mine:
             continue
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
