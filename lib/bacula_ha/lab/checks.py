@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import List, Optional, Tuple
 from . import node as nodes_mod
 from .dirconf import DIRECTOR_NAME
 from .layout import DIR_PORT, PG_PORT, VIP, Layout
-from .netns import connect_in, netns_exec
+from .netns import entered, netns_exec
 from .sh import run
 
 PSQL = "/usr/lib/postgresql/15/bin/psql"
@@ -32,23 +31,15 @@ def console_request(layout: Layout, password: str, command: str = "status dir",
     from ..director.console import ConsoleError, DirectorConsole
     from ..ocf.deadline import Deadline
 
-    ns = layout.switch_ns
-
-    class LabConsole(DirectorConsole):
-        def connect(self):  # the client lives in the switch namespace
-            sock = connect_in(ns, self.host, self.port, timeout=max(0.5, self.deadline.remaining()))
-            if sock is None:
-                raise ConsoleError(f"cannot connect to Director at {self.host}:{self.port}")
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.sock = sock
-            self._authenticate()
-            return self
-
+    console = DirectorConsole(address, DIR_PORT, "", password, Deadline(timeout))
     try:
-        with LabConsole(address, DIR_PORT, "", password, Deadline(timeout)) as console:
-            return True, console.command(command)
+        with entered(layout.switch_ns):   # the client lives in the switch namespace
+            console.connect()
+        return True, console.command(command)
     except ConsoleError as exc:
         return False, str(exc)
+    finally:
+        console.close()
 
 
 def _is_config_test(pid: int) -> bool:

@@ -12,7 +12,8 @@ import ctypes
 import os
 import socket
 import threading
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 from .layout import PREFIXLEN, SWITCH_IP, Layout, node_ip
 from .registry import Registry
@@ -69,6 +70,25 @@ def set_cable(layout: Layout, host: str, plugged: bool) -> None:
 
 def netns_exec(layout: Layout, host: str) -> list:
     return ["ip", "netns", "exec", layout.netns(host)]
+
+
+@contextmanager
+def entered(ns_name: str) -> Iterator[None]:
+    """Run the body with this thread in network namespace ns_name (sockets created there stay there)."""
+    with _setns_lock:
+        own = os.open(f"/proc/self/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
+        target = os.open(f"/run/netns/{ns_name}", os.O_RDONLY)
+        try:
+            if _libc.setns(target, _CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), f"setns {ns_name} failed")
+            try:
+                yield
+            finally:
+                if _libc.setns(own, _CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns back failed")
+        finally:
+            os.close(own)
+            os.close(target)
 
 
 def connect_in(ns_name: str, address: str, port: int, timeout: float = 2.0) -> Optional[socket.socket]:
