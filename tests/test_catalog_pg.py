@@ -231,3 +231,20 @@ def test_a_commit_waiting_for_a_missing_synchronous_standby_is_not_ready(agent, 
         catalog.pg.psql("ALTER SYSTEM RESET synchronous_standby_names")
         catalog.pg.psql("SELECT pg_reload_conf()")
     assert agent("monitor", interval_ms=10000).rc == 0
+
+
+def test_local_start_does_not_wait_for_a_dead_server_but_external_does(agent, catalog):
+    """mode=local: pgsql is ordered before us, so a dead server at our start means waiting would only
+    hold up the transition that restarts it. mode=external: the catalog may be failing over; wait."""
+    closed = dict(port=free_port(), host="127.0.0.1")
+    began = time.monotonic()
+    res = agent("start", timeout_ms=40000, **closed)
+    local_took = time.monotonic() - began
+    assert res.rc == 1 and "unreachable" in res.reason and "mode=local" in res.reason
+    began = time.monotonic()
+    res = agent("start", timeout_ms=12000, mode="external", **closed)
+    external_took = time.monotonic() - began
+    assert res.rc == 1 and "unreachable" in res.reason and "attempts" in res.reason
+    # Behaviour, not speed: local gave up well before its budget; external used most of its own.
+    assert local_took < 30
+    assert external_took > 8

@@ -29,6 +29,11 @@ MARKER = "started"
 RETRY_PAUSE_S = 1.0
 #: No retry begins with less time left than this.
 MIN_ATTEMPT_S = 1.0
+#: mode=local: the catalog's own resource (pgsql) is ordered before us and its start returns only
+#: once the server accepts connections, so an unreachable server at our start will not come back by
+#: waiting. Waiting would hold the transition that has to restart PostgreSQL (measured in the lab:
+#: a PostgreSQL kill -9 took 65 s to recover). Fail after this grace instead.
+LOCAL_UNREACHABLE_GRACE_S = 5.0
 
 
 # -- shared pieces -------------------------------------------------------------
@@ -109,7 +114,7 @@ def start(ctx: Context) -> int:
     import json
 
     from .checks import check
-    from .errors import CheckFailure
+    from .errors import UNREACHABLE, CheckFailure
     expected = expected_version(ctx)
     settings = _settings(ctx, expected)
     began, attempts, last, logged = time.monotonic(), 0, None, None
@@ -124,6 +129,10 @@ def start(ctx: Context) -> int:
             last = failure
             if failure.permanent:
                 raise OcfError(Exit.ERR_GENERIC, failure.reason) from None
+            if (ctx.params.mode == "local" and failure.kind == UNREACHABLE
+                    and time.monotonic() - began >= LOCAL_UNREACHABLE_GRACE_S):
+                raise OcfError(Exit.ERR_GENERIC, f"{failure.reason} (mode=local: the catalog's own "
+                                                 "resource should be running; not waiting)") from None
             if failure.reason != logged:
                 ctx.log.info(f"catalog not ready yet: {failure.reason}")
                 logged = failure.reason
