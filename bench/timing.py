@@ -13,8 +13,10 @@ wall ratio says the comparison was fair, and a big gap says "look again".
 from __future__ import annotations
 
 import math
+import os
 import resource
 import subprocess
+import threading
 import time
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -24,14 +26,32 @@ Action = Callable[[], int]
 
 def command(argv: Sequence[str], env: Optional[Mapping[str, str]] = None, stdin: Optional[str] = None,
             timeout: float = 120, cwd: Optional[str] = None) -> Action:
-    """An Action running `argv` (output discarded); returns its exit code."""
+    """An Action running `argv` (output discarded); returns its exit code.
+
+    Waits with a blocking wait4(), never `subprocess.run(timeout=...)`: with a
+    timeout, Popen.wait() polls with doubling sleeps (0.5, 1, 2, 4, ... 50 ms),
+    which rounds every measured time up to the next step (7.5, 15.5, 31.5 ms...)
+    and makes ratios of fast commands meaningless. A timer kills a hung command.
+    """
     data = stdin.encode() if stdin is not None else None
 
     def run() -> int:
-        proc = subprocess.run(list(argv), env=dict(env) if env is not None else None, input=data,
-                              stdin=None if data is not None else subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout,
-                              cwd=cwd)
+        proc = subprocess.Popen(list(argv), env=dict(env) if env is not None else None,
+                                stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
+        try:
+            if data is not None:
+                try:
+                    proc.stdin.write(data)
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    pass
+            _, status, _ = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
         return proc.returncode
     return run
 
