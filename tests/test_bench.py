@@ -150,3 +150,10 @@ def _run_as_nobody(out):
         assert rows[row_id]["status"] == "not measured"
         assert "needs root" in rows[row_id]["reason"]
     assert "Traceback" not in proc.stderr
+
+
+def test_hung_command_is_killed_and_stdin_is_fed():
+    _, timing = _bench_modules()
+    assert timing.command(["/bin/sleep", "60"], timeout=0.2)() == -9
+    assert timing.command(["/bin/sh", "-c", 'read line && test "$line" = hello'], stdin="hello\n")() == 0
+    assert timing.command(["/bin/sh", "-c", "exit 3"])() == 3
