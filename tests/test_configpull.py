@@ -664,3 +664,59 @@ def test_stop_succeeds_even_when_ha_rsctmp_is_unusable(tmp_path, repo):
     with open(pull.rsctmp, "w") as fh:
         fh.write("a file where HA_RSCTMP should be\n")
     assert pull("stop").rc == 0
+
+
+class SilentGitServer:
+    """Accepts TCP connections on 127.0.0.1 and never answers: a blackholed Git server."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+def test_monitors_back_off_after_a_fetch_timed_out(tmp_path, repo):
+    """A silent remote would hold every monitor for fetch_timeout; after a timeout, monitors serve
+    the cache without fetching until the backoff ends (fast failures are not backed off)."""
+    import json
+    server = SilentGitServer()
+    try:
+        pull = Pull(tmp_path, repo, repository=f"git://127.0.0.1:{server.port}/cfg.git", fetch_timeout="2")
+        assert pull("start").rc == 0                      # degraded start: nothing cached yet
+        assert len(server.accepted) == 1
+        res = pull("monitor")
+        assert res.rc == 190 and "next fetch in" in res.reason
+        assert len(server.accepted) == 1                  # no second fetch during the backoff
+        state_file = os.path.join(pull.cache, "state.json")
+        with open(state_file) as fh:
+            state = json.load(fh)
+        assert state["fetch_timeouts"] == 1 and state["retry_at"] > 0
+        state["retry_at"] = 0                              # the backoff has run out
+        with open(state_file, "w") as fh:
+            json.dump(state, fh)
+        res = pull("monitor")
+        assert res.rc == 190 and "next fetch in" not in res.reason
+        assert len(server.accepted) == 2
+        with open(state_file) as fh:
+            assert json.load(fh)["fetch_timeouts"] == 2
+    finally:
+        server.close()

@@ -173,7 +173,7 @@ def monitor(ctx) -> int:
         if role != PROMOTED:
             if ctx.env.is_probe:
                 return Exit.SUCCESS
-            result = engine.refresh()
+            result = engine.refresh(allow_backoff=True)
             _publish_score(ctx, engine, result.fetched and not result.problem.startswith("inconclusive"))
             if result.problem:
                 raise OcfError(Exit.DEGRADED, result.problem)
@@ -201,7 +201,7 @@ def _monitor_promoted(ctx, s, engine) -> int:
                 problems.append(f"local edits in {s.config_dir} ({shown}) could not be pushed: {exc}")
         else:
             problems.append(f"local edits in {s.config_dir} not in Git: {shown}")
-    result = engine.refresh()
+    result = engine.refresh(allow_backoff=True)
     if result.problem:
         problems.insert(0, result.problem)
     if engine.state.validated and engine.state.validated != engine.state.deployed:

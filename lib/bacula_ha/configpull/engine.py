@@ -26,6 +26,9 @@ MAX_WALK = 20
 KEEP_EXTRA_TREES = 3
 #: Seconds of budget a config test is not started without.
 MIN_TEST_BUDGET = 2.0
+#: Backoff of monitors after a fetch timed out: 30 s, doubling, at most 4 min.
+FETCH_BACKOFF_S = 30.0
+FETCH_BACKOFF_MAX_S = 240.0
 #: Promotion scores: a node that just confirmed it holds the newest validated commit,
 #: and the ceiling for a node serving from its cache (older commits score lower).
 FRESH_SCORE = 1000
@@ -75,8 +78,17 @@ class Engine:
         self.git.ensure(self.s.repository, self.s.branch)
 
     # -- refresh -------------------------------------------------------
-    def refresh(self) -> Refresh:
-        """Fetch, judge new commits, remember the newest validated one. Never raises for Git trouble."""
+    def refresh(self, allow_backoff: bool = False) -> Refresh:
+        """Fetch, judge new commits, remember the newest validated one. Never raises for Git trouble.
+
+        With `allow_backoff` (monitors), a remote whose last fetches timed out is not fetched again
+        until `retry_at`: a silent remote would otherwise hold every monitor for fetch_timeout, and
+        long-running monitors delay Pacemaker's transitions (seen in the lab after a fencing).
+        Fast failures (connection refused, no such repository) cost nothing and are retried every time.
+        """
+        if allow_backoff and self.state.retry_at > time.time() and self.state.problem:
+            wait = self.state.retry_at - time.time()
+            return Refresh(False, f"{self.state.problem} (next fetch in {wait:.0f}s)")
         self.ensure_cache()
         fp = self.policy_fingerprint()
         if self.state.policy != fp:
@@ -93,6 +105,12 @@ class Engine:
         try:
             tip = self.git.fetch(timeout=min(float(self.s.fetch_timeout), max(1.0, budget * 0.5)))
         except (GitError, CommandTimeout) as exc:
+            if isinstance(exc, CommandTimeout):
+                self.state.fetch_timeouts += 1
+                self.state.retry_at = time.time() + min(FETCH_BACKOFF_MAX_S,
+                                                        FETCH_BACKOFF_S * 2 ** (self.state.fetch_timeouts - 1))
+            else:
+                self.state.fetch_timeouts, self.state.retry_at = 0, 0.0
             # Judge what the cache holds: after a settings change (verdicts reset), or to retry a
             # config test that was inconclusive. Cheap when every verdict is already known.
             cached = self.git.has_ref(UPSTREAM_REF)
@@ -103,6 +121,7 @@ class Engine:
             self.save()
             return Refresh(False, problem)
         self.state.fetched_at = time.time()
+        self.state.fetch_timeouts, self.state.retry_at = 0, 0.0
         if tip == self.state.tip and not self.state.problem.startswith(("inconclusive", "Git unreachable")):
             self.save()
             return Refresh(True, self.state.problem)

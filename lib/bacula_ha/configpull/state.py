@@ -29,6 +29,8 @@ FIELDS = {
     "refused": dict,       # commit -> reason
     "problem": "",         # last refresh problem ("" = healthy)
     "fetched_at": 0.0,
+    "fetch_timeouts": 0,   # consecutive fetches that ran out of time (a silent, blackholed remote)
+    "retry_at": 0.0,       # monitors skip fetching until then (backoff after a timeout)
 }
 
 
