@@ -21,7 +21,7 @@ SECTION = "lab"
 DEFAULT_RESULTS = "/var/lib/bacula-ha-lab/fault-results.json"
 FAULTS = (("node-crash", "node crash -> Director answering on the VIP"),
           ("director-kill9", "kill -9 of bacula-dir -> Director answering again"))
-GOAL_TEXT = "<= reference + 1 s"
+GOAL_TEXT = "<= reference + 1 s (after detection)"
 ALLOWANCE_MS = 1000.0
 
 
@@ -80,6 +80,8 @@ def run(bench, explicit_path: Optional[str] = None, runs: int = 0) -> List[dict]
                     for fault, what in FAULTS]
     path = results_path(explicit_path)
     rows: List[dict] = []
+    if bench is not None and runs > 0:
+        bench.lab_records_path = path   # bench/run keeps this run's own records in results.json
     try:
         with open(path) as fh:
             records = json.load(fh).get("results", [])
@@ -109,16 +111,28 @@ def run(bench, explicit_path: Optional[str] = None, runs: int = 0) -> List[dict]
         o = [r["answering_s"] * 1000.0 for r in ours]
         s = [r["answering_s"] * 1000.0 for r in stock]
         o_med, s_med = percentile(o, 50), percentile(s, 50)
+        # The goal is judged on detection -> answering: both stacks monitor at the same interval,
+        # so when a kill is noticed depends on where it falls in that interval (0 to 5 s), which
+        # with a handful of runs would decide the comparison on its own. What our agents add
+        # (their start checks, the Director's readiness) is all after detection.
+        o_after = [(r["answering_s"] - r["detected_s"]) * 1000.0 for r in ours if r.get("detected_s") is not None]
+        s_after = [(r["answering_s"] - r["detected_s"]) * 1000.0 for r in stock if r.get("detected_s") is not None]
+        met = None
+        if o_after and s_after:
+            met = percentile(o_after, 50) - percentile(s_after, 50) <= ALLOWANCE_MS
         rows.append({
             "id": row_id, "section": SECTION, "what": what, "reference": reference,
             "status": "measured", "runs": len(o), "ref_runs": len(s),
             "median_ms": round(o_med, 1), "p95_ms": round(percentile(o, 95), 1),
             "ref_median_ms": round(s_med, 1), "ref_p95_ms": round(percentile(s, 95), 1),
             "ratio": round(o_med / s_med, 3) if s_med > 0 else None,
-            "goal": GOAL_TEXT, "met": (o_med - s_med) <= ALLOWANCE_MS,
+            "after_detection_median_ms": round(percentile(o_after, 50), 1) if o_after else None,
+            "ref_after_detection_median_ms": round(percentile(s_after, 50), 1) if s_after else None,
+            "goal": GOAL_TEXT, "met": met,
             "breakdown": {"ours": _phases(ours), "stock": _phases(stock)},
-            "note": f"from the lab results file ({len(o)} runs ours, {len(s)} stock)" + (
-                "; few runs: detection depends on where the fault falls in the monitor interval, "
-                "compare detection_to_answering_s in the breakdown" if min(len(o), len(s)) < 5 else ""),
+            "note": f"from the lab results file ({len(o)} runs ours, {len(s)} stock); goal judged on "
+                    "detection -> answering (medians: ours "
+                    + (f"{percentile(o_after, 50) / 1000:.2f} s, stock {percentile(s_after, 50) / 1000:.2f} s)"
+                       if o_after and s_after else "n/a)"),
         })
     return rows
