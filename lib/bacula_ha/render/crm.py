@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List
 
-from .model import Clone, Colocation, Config, Group, Location, Op, Order, Pairs, Primitive
+from .model import Clone, Colocation, Config, Group, Location, Order, Pairs, Primitive, comment_lines
 from .quoting import crm_value
 
 INDENT = "    "
@@ -14,27 +14,14 @@ def _pairs(pairs: Pairs) -> str:
     return " ".join(f"{k}={crm_value(v)}" for k, v in pairs)
 
 
-def _comment(text: str) -> List[str]:
-    return [f"# {line}".rstrip() for line in text.splitlines()] if text else []
-
-
-def _op(op: Op) -> str:
-    words = [f"op {op.name}", f"interval={op.interval}", f"timeout={op.timeout}"]
-    if op.role:
-        words.append(f"role={op.role}")
-    if op.check_level is not None:
-        words.append(f"OCF_CHECK_LEVEL={op.check_level}")
-    return " ".join(words)
-
-
 def _primitive(p: Primitive) -> List[str]:
     parts = [f"primitive {p.id} {p.agent}"]
     if p.params:
         parts.append("params " + _pairs(p.params))
     if p.meta:
         parts.append("meta " + _pairs(p.meta))
-    parts.extend(_op(op) for op in p.ops)
-    return _comment(p.comment) + [(" \\\n" + INDENT).join(parts)]
+    parts.extend(op.words() for op in p.ops)
+    return comment_lines(p.comment) + [(" \\\n" + INDENT).join(parts)]
 
 
 def _with_meta(head: str, meta: Pairs) -> str:
@@ -49,15 +36,15 @@ def emit(config: Config) -> str:
             out += _primitive(res)
         elif isinstance(res, Clone):
             out += _primitive(res.child)
-            out += _comment(res.comment) + [_with_meta(f"clone {res.id} {res.child.id}", res.meta)]
+            out += comment_lines(res.comment) + [_with_meta(f"clone {res.id} {res.child.id}", res.meta)]
         elif isinstance(res, Group):
             for member in res.members:
                 out += _primitive(member)
             members = " ".join(m.id for m in res.members)
-            out += _comment(res.comment) + [_with_meta(f"group {res.id} {members}", res.meta)]
+            out += comment_lines(res.comment) + [_with_meta(f"group {res.id} {members}", res.meta)]
         out.append("")
     for c in config.constraints:
-        out += _comment(c.comment)
+        out += comment_lines(c.comment)
         if isinstance(c, Colocation):
             target = f"{c.with_rsc}:{c.with_role}" if c.with_role else c.with_rsc
             out.append(f"colocation {c.id} {c.score}: {c.rsc} {target}")
@@ -67,9 +54,9 @@ def emit(config: Config) -> str:
             out.append(f"location {c.id} {c.rsc} {c.score}: {c.node}")
     out.append("")
     if config.properties:
-        out += _comment(config.properties_comment)
+        out += comment_lines(config.properties_comment)
         out.append("property " + _pairs(config.properties))
     if config.rsc_defaults:
-        out += _comment(config.defaults_comment)
+        out += comment_lines(config.defaults_comment)
         out.append("rsc_defaults " + _pairs(config.rsc_defaults))
     return "\n".join(out).rstrip("\n") + "\n"

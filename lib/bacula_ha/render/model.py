@@ -21,6 +21,20 @@ class Op:
     role: Optional[str] = None          # "Promoted" / "Unpromoted"
     check_level: Optional[int] = None   # OCF_CHECK_LEVEL (monitor depth)
 
+    def words(self) -> str:
+        """The op as both crm shell and pcs write it: `op NAME interval=.. timeout=.. [role=..]`."""
+        words = [f"op {self.name}", f"interval={self.interval}", f"timeout={self.timeout}"]
+        if self.role:
+            words.append(f"role={self.role}")
+        if self.check_level is not None:
+            words.append(f"OCF_CHECK_LEVEL={self.check_level}")
+        return " ".join(words)
+
+
+def comment_lines(text: str) -> List[str]:
+    """`# ` comment lines for a snippet (crm shell and sh share the syntax)."""
+    return [f"# {line}".rstrip() for line in text.splitlines()] if text else []
+
 
 @dataclass
 class Primitive:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import List
 
-from .model import Clone, Colocation, Config, Group, Location, Op, Order, Pairs, Primitive
+from .model import Clone, Colocation, Config, Group, Location, Order, Pairs, Primitive, comment_lines
 from .quoting import sh_word
 
 INDENT = "    "
@@ -17,19 +17,6 @@ PCS = 'pcs -f "$cib"'
 
 def _pairs(pairs: Pairs) -> List[str]:
     return [sh_word(f"{k}={v}") for k, v in pairs]
-
-
-def _comment(text: str) -> List[str]:
-    return [f"# {line}".rstrip() for line in text.splitlines()] if text else []
-
-
-def _op(op: Op) -> str:
-    words = [f"op {op.name}", f"interval={op.interval}", f"timeout={op.timeout}"]
-    if op.role:
-        words.append(f"role={op.role}")
-    if op.check_level is not None:
-        words.append(f"OCF_CHECK_LEVEL={op.check_level}")
-    return " ".join(words)
 
 
 def _command(head: str, lines: List[str]) -> str:
@@ -42,14 +29,14 @@ def _primitive(p: Primitive, group: str = "") -> List[str]:
     else:
         head = f"{PCS} resource create {p.id} {p.agent}"
     lines = [" ".join(_pairs(p.params))]
-    lines += [_op(op) for op in p.ops]
+    lines += [op.words() for op in p.ops]
     if p.meta:
         lines.append("meta " + " ".join(_pairs(p.meta)))
     tail = "" if p.is_stonith else "--no-default-ops"
     if group:
         tail += f" --group {group}"
     lines.append(tail.strip())
-    return _comment(p.comment) + [_command(head, lines)]
+    return comment_lines(p.comment) + [_command(head, lines)]
 
 
 def emit(config: Config) -> str:
@@ -68,7 +55,7 @@ def emit(config: Config) -> str:
             out += _primitive(res)
         elif isinstance(res, Clone):
             out += _primitive(res.child)
-            out += _comment(res.comment)
+            out += comment_lines(res.comment)
             # pcs sets promotable=true itself
             out.append(_command(f"{PCS} resource promotable {res.child.id} {res.id}",
                                 [" ".join(_pairs([(k, v) for k, v in res.meta if k != "promotable"]))]))
@@ -76,11 +63,11 @@ def emit(config: Config) -> str:
             for member in res.members:
                 out += _primitive(member, group=res.id)
             if res.meta:
-                out += _comment(res.comment)
+                out += comment_lines(res.comment)
                 out.append(f"{PCS} resource meta {res.id} " + " ".join(_pairs(res.meta)))
         out.append("")
     for c in config.constraints:
-        out += _comment(c.comment)
+        out += comment_lines(c.comment)
         if isinstance(c, Colocation):
             role = f"{c.with_role} " if c.with_role else ""
             out.append(f"{PCS} constraint colocation add {c.rsc} with {role}{c.with_rsc} {c.score} id={c.id}")
@@ -92,9 +79,9 @@ def emit(config: Config) -> str:
             out.append(f"{PCS} -- constraint location add {c.id} {c.rsc} {c.node} {c.score}")
     out.append("")
     if config.properties:
-        out += _comment(config.properties_comment)
+        out += comment_lines(config.properties_comment)
         out.append(f"{PCS} property set " + " ".join(_pairs(config.properties)))
     if config.rsc_defaults:
-        out += _comment(config.defaults_comment)
+        out += comment_lines(config.defaults_comment)
         out.append(f"{PCS} resource defaults update " + " ".join(_pairs(config.rsc_defaults)))
     return "\n".join(out).rstrip("\n") + "\n"
