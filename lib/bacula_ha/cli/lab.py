@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 
@@ -27,8 +28,15 @@ def _lab(name: str, root: str):
     return Lab(Layout(name, root), say=lambda m: click.echo(m))
 
 
-def _fail(exc: Exception) -> None:
-    raise click.ClickException(str(exc))
+def _lab_errors(command):
+    """A LabError ends the command with its message (click's "Error: ..."), not a traceback."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except LabError as exc:
+            raise click.ClickException(str(exc)) from None
+    return wrapper
 
 
 @click.group()
@@ -46,72 +54,60 @@ def lab() -> None:
               help="Seconds the PDU waits before powering a fenced node back on.")
 @name_option
 @root_option
+@_lab_errors
 def up(nodes: str, arch: str, agents: str, boot_delay: float, name: str, root: str) -> None:
     """Create the lab and start the cluster with the Director stack."""
-    try:
-        _lab(name, root).up(int(nodes), arch, agents, boot_delay)
-    except LabError as exc:
-        _fail(exc)
+    _lab(name, root).up(int(nodes), arch, agents, boot_delay)
 
 
 @lab.command()
 @name_option
 @root_option
+@_lab_errors
 def status(name: str, root: str) -> None:
     """Power state, Director processes and crm_mon of the lab."""
-    try:
-        click.echo(_lab(name, root).status_text())
-    except LabError as exc:
-        _fail(exc)
+    click.echo(_lab(name, root).status_text())
 
 
 @lab.command()
 @click.argument("node")
 @name_option
 @root_option
+@_lab_errors
 def fail(node: str, name: str, root: str) -> None:
     """Crash NODE: power and network gone at once (the cluster must fence and recover)."""
-    try:
-        _lab(name, root).fail(node)
-        click.echo(f"{node} crashed")
-    except LabError as exc:
-        _fail(exc)
+    _lab(name, root).fail(node)
+    click.echo(f"{node} crashed")
 
 
 @lab.command()
 @click.argument("node")
 @name_option
 @root_option
+@_lab_errors
 def partition(node: str, name: str, root: str) -> None:
     """Pull NODE's network cable (it keeps running, cut off from the others and the PDU)."""
-    try:
-        _lab(name, root).partition(node)
-        click.echo(f"{node}'s cable pulled")
-    except LabError as exc:
-        _fail(exc)
+    _lab(name, root).partition(node)
+    click.echo(f"{node}'s cable pulled")
 
 
 @lab.command()
 @name_option
 @root_option
+@_lab_errors
 def heal(name: str, root: str) -> None:
     """Plug all cables back and power on nodes that are off."""
-    try:
-        done = _lab(name, root).heal()
-        click.echo("healed" + (f": {', '.join(done)}" if done else ""))
-    except LabError as exc:
-        _fail(exc)
+    done = _lab(name, root).heal()
+    click.echo("healed" + (f": {', '.join(done)}" if done else ""))
 
 
 @lab.command()
 @name_option
 @root_option
+@_lab_errors
 def down(name: str, root: str) -> None:
     """Remove the lab completely (also the leftovers of a killed earlier run)."""
-    try:
-        _lab(name, root).down()
-    except LabError as exc:
-        _fail(exc)
+    _lab(name, root).down()
 
 
 @lab.command()
