@@ -144,6 +144,16 @@ class _Source:
 _SPECIAL = {"{": LBRACE, "}": RBRACE, "=": EQUALS, ";": SEMI, ",": COMMA}
 
 
+def _include_target(text: str, pos: int, line: int, path: str) -> "Tuple[str, int, int]":
+    """What follows `@` or `@|`: a quoted string or a word up to white space."""
+    if text.startswith('"', pos):
+        return _quoted(text, pos, line, path)
+    start = pos
+    while pos < len(text) and not text[pos].isspace():
+        pos += 1
+    return text[start:pos], pos, line
+
+
 def _quoted(text: str, pos: int, line: int, path: str) -> Tuple[str, int, int]:
     """A "..." string starting at text[pos] == '"'; returns (value, new pos, line)."""
     out = []
@@ -180,22 +190,9 @@ def _next_token(text: str, pos: int, line: int, path: str):
         if ch == "@":
             pos += 1
             if text.startswith("|", pos):
-                pos += 1
-                if text.startswith('"', pos):
-                    value, pos, line = _quoted(text, pos, line, path)
-                else:
-                    start = pos
-                    while pos < n and not text[pos].isspace():
-                        pos += 1
-                    value = text[start:pos]
+                value, pos, line = _include_target(text, pos + 1, line, path)
                 return None, pos, line, ("pipe", value)
-            if text.startswith('"', pos):
-                value, pos, line = _quoted(text, pos, line, path)
-            else:
-                start = pos
-                while pos < n and not text[pos].isspace():
-                    pos += 1
-                value = text[start:pos]
+            value, pos, line = _include_target(text, pos, line, path)
             if not value:
                 raise ConfError(f"empty @include in {path}:{line}")
             return None, pos, line, ("file", value)
