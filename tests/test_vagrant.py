@@ -99,9 +99,10 @@ def test_scripts_are_strict_and_executable(script):
 
 
 def test_no_machine_paths_or_secrets_committed():
-    # Paths that exist only on the machine running the tests: the checkout's parent and the home
+    # Paths that exist only on the machine running the tests: the checkout itself and the home
     # directory's hidden tool trees (pyenv and the like). Provisioning runs on fresh VMs.
-    machine_paths = [os.path.dirname(ROOT) + os.sep, os.path.join(os.path.expanduser("~"), ".")]
+    # (Not the checkout's parent: a clone under /tmp would forbid /tmp, which the scripts use.)
+    machine_paths = [ROOT + os.sep, os.path.join(os.path.expanduser("~"), ".")]
     for path in SCRIPTS + [os.path.join(VAGRANT_DIR, "Vagrantfile")]:
         with open(path) as fh:
             text = fh.read()
