@@ -9,23 +9,14 @@ import pytest
 from bacula_ha.lab import faults
 from bacula_ha.lab.cluster import crm_mon_text
 
-from support.lab import agents_installed, keep_logs_dir, new_lab
+from support.lab import running_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 
 
 @pytest.fixture(scope="module")
 def lab(request):
-    assert agents_installed(), "run `make install` first: the nodes use the installed ocf:bacula agents"
-    lab = new_lab("g")
-    failed_before = request.session.testsfailed
-    try:
-        lab.up(2, "git", "ours")
-        yield lab
-    finally:
-        if request.session.testsfailed != failed_before:
-            lab.collect_logs(keep_logs_dir() / lab.layout.name)
-        lab.down()
+    yield from running_lab(request, "g", 2, "git")
 
 
 @pytest.fixture

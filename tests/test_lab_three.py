@@ -9,23 +9,14 @@ import pytest
 from bacula_ha.lab import faults
 from bacula_ha.lab.checks import director_nodes
 
-from support.lab import agents_installed, keep_logs_dir, new_lab
+from support.lab import running_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 
 
 @pytest.fixture(scope="module")
 def lab(request):
-    assert agents_installed(), "run `make install` first: the nodes use the installed ocf:bacula agents"
-    lab = new_lab("t")
-    failed_before = request.session.testsfailed
-    try:
-        lab.up(3, "drbd", "ours")
-        yield lab
-    finally:
-        if request.session.testsfailed != failed_before:
-            lab.collect_logs(keep_logs_dir() / lab.layout.name)
-        lab.down()
+    yield from running_lab(request, "t", 3, "drbd")
 
 
 def test_partition_three_nodes_majority_keeps_director(lab):

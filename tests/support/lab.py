@@ -25,3 +25,18 @@ def agents_installed() -> bool:
 def keep_logs_dir() -> Path:
     """Where a failing module's node logs go (pytest's basetemp is removed; this is not)."""
     return Path(os.environ.get("BACULA_HA_LAB_LOGS_DIR", "/var/tmp/bacula-ha-lab-logs"))
+
+
+def running_lab(request, tag: str, nodes: int, arch: str):
+    """Body of a module-scoped lab fixture: up with our agents, logs kept when a test of the
+    module failed, always torn down. Use as `yield from running_lab(request, "d", 2, "drbd")`."""
+    assert agents_installed(), "run `make install` first: the nodes use the installed ocf:bacula agents"
+    lab = new_lab(tag)
+    failed_before = request.session.testsfailed
+    try:
+        lab.up(nodes, arch, "ours")
+        yield lab
+    finally:
+        if request.session.testsfailed != failed_before:
+            lab.collect_logs(keep_logs_dir() / lab.layout.name)
+        lab.down()
