@@ -109,16 +109,10 @@ def parse(argv: List[str], stdin_text: Optional[str]) -> Dict[str, str]:
 def pdu(opts: Dict[str, str], line: str) -> str:
     address = opts.get("ipaddr", "198.51.100.254")
     port = int(opts.get("ipport", "7777"))
+    from .pdu import exchange
     with socket.create_connection((address, port), timeout=3) as sock:
         sock.settimeout(10)
-        sock.sendall((line + "\n").encode())
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(512)
-            if not chunk:
-                break
-            data += chunk
-    answer = data.decode().strip()
+        answer = exchange(sock, line)
     if not answer.startswith("OK"):
         raise RuntimeError(answer or "no answer")
     return answer[3:]

@@ -97,20 +97,8 @@ def connect_in(ns_name: str, address: str, port: int, timeout: float = 2.0) -> O
     setns(CLONE_NEWNET) changes only the calling thread; the socket keeps the
     namespace it was created in, so no subprocess is needed per check.
     """
-    with _setns_lock:
-        own = os.open(f"/proc/self/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
-        target = os.open(f"/run/netns/{ns_name}", os.O_RDONLY)
-        try:
-            if _libc.setns(target, _CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns failed")
-            try:
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            finally:
-                if _libc.setns(own, _CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns back failed")
-        finally:
-            os.close(own)
-            os.close(target)
+    with entered(ns_name):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         sock.connect((address, port))

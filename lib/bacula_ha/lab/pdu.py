@@ -195,19 +195,24 @@ def serve(layout: Layout, boot_delay: float) -> None:
         pdu.reap()
 
 
+def exchange(sock: socket.socket, line: str) -> str:
+    """The PDU protocol, client side: one request line out, one answer line back (stripped)."""
+    sock.sendall((line + "\n").encode())
+    answer = b""
+    while not answer.endswith(b"\n"):
+        chunk = sock.recv(512)
+        if not chunk:
+            break
+        answer += chunk
+    return answer.decode().strip()
+
+
 def request(layout: Layout, line: str, timeout: float = 30) -> str:
     """Send one request to the PDU over its Unix socket; returns the answer without "OK "."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(str(layout.pdu_socket))
-        sock.sendall((line + "\n").encode())
-        answer = b""
-        while not answer.endswith(b"\n"):
-            chunk = sock.recv(512)
-            if not chunk:
-                break
-            answer += chunk
-    text = answer.decode().strip()
+        text = exchange(sock, line)
     if not text.startswith("OK"):
         from .sh import LabError
         raise LabError(f"PDU: {line}: {text or 'no answer'}")
