@@ -105,10 +105,6 @@ class Context:
         from .state import StateDir
         return StateDir(self.env.rsctmp, self.agent.name, self.env.clone_free_instance)
 
-    def fail(self, code: int, reason: str) -> OcfError:
-        """Build the exception that ends the action (`raise ctx.fail(...)`)."""
-        return OcfError(code, reason)
-
 
 class Agent:
     """Declaration of one OCF agent; `main()` runs it."""

@@ -23,13 +23,6 @@ class Exit:
     DEGRADED = 190          # running, but a dependency is not healthy
     DEGRADED_PROMOTED = 191
 
-    @classmethod
-    def name_of(cls, code: int) -> str:
-        for name, value in vars(cls).items():
-            if name.isupper() and value == code:
-                return name
-        return f"UNKNOWN({code})"
-
 
 VALID_CODES = frozenset(v for k, v in vars(Exit).items() if k.isupper())
 
@@ -51,12 +44,3 @@ class OcfError(Exception):
         self.code = int(code)
         self.reason = reason
 
-
-def degraded(promoted: bool) -> int:
-    """The degraded code that fits the instance's role."""
-    return Exit.DEGRADED_PROMOTED if promoted else Exit.DEGRADED
-
-
-def running(promoted: bool) -> int:
-    """The healthy-running code that fits the instance's role."""
-    return Exit.RUNNING_PROMOTED if promoted else Exit.SUCCESS
