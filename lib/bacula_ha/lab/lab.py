@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from . import cluster, fence, netns, node, pdu, registry
-from .checks import console_request, director_nodes
+from .observe import console_request, director_nodes
 from .layout import LIBDIR, PYTHON, VIP, Layout, env_for_children, node_names
 from .sh import LabError, run
 from .stacks import Stack, load_secrets, make_stack

@@ -65,7 +65,7 @@ def write_common(layout: Layout, db_address: str, working_dir: str) -> Dict[str,
     sec = {"db": secrets.token_hex(12), "console": secrets.token_hex(12)}
     (etc / "secrets.json").write_text(json.dumps(sec))
     os.chmod(etc / "secrets.json", 0o600)
-    settings = dirconf.DirectorSettings(working_dir=working_dir, db_address=db_address,
+    settings = dirconf.LabDirectorConf(working_dir=working_dir, db_address=db_address,
                                         db_password=sec["db"], console_password=sec["console"])
     files = {
         "bacula-dir.conf": dirconf.director_conf(settings),
