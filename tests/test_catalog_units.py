@@ -10,8 +10,8 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from bacula_ha.catalog import errors, passfile, version
-from bacula_ha.catalog.connection import GuardTimeout, bounded, conninfo_params
+from bacula_ha.agents.catalog import errors, passfile, version
+from bacula_ha.agents.catalog.connection import GuardTimeout, bounded, conninfo_params
 from bacula_ha.ocf.codes import VALID_CODES, Exit
 from bacula_ha.ocf.state import StateDir
 from support.agents import load_agent, ocf_env

@@ -239,8 +239,8 @@ def test_signature_formats_cannot_cross_policies(tmp_path, repo, signer):
 
 
 def test_signature_format_and_director_error_line():
-    from bacula_ha.configpull.signature import signature_format
-    from bacula_ha.configpull.validation import error_line
+    from bacula_ha.agents.configpull.signature import signature_format
+    from bacula_ha.agents.configpull.validation import error_line
     head = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n"
     assert signature_format(head + "\nmessage\n") is None
     assert signature_format(head + "gpgsig -----BEGIN SSH SIGNATURE-----\n U1NI\n -----END SSH SIGNATURE-----\n\nm\n") == "ssh"
@@ -377,12 +377,12 @@ def test_missing_key_file_is_this_nodes_problem(tmp_path, repo):
 
 
 def test_stale_scores_order_by_commit_age():
-    from bacula_ha.configpull.engine import FRESH_SCORE, Engine
+    from bacula_ha.agents.configpull.engine import FRESH_SCORE, Engine
     import time
 
     class _E(Engine):
         def __init__(self, validated, when):
-            from bacula_ha.configpull.state import CacheState
+            from bacula_ha.agents.configpull.state import CacheState
             self.state = CacheState(validated=validated, validated_time=when)
 
     now = int(time.time())
@@ -430,7 +430,7 @@ def test_probe_of_an_instance_not_started_here_stays_light(tmp_path):
     rc, mods = imported_modules("bacula-config-pull", "monitor", env)
     assert rc == 7
     assert not {"subprocess", "json", "dataclasses", "typing", "shutil",
-                "bacula_ha.configpull.engine"} & mods
+                "bacula_ha.agents.configpull.engine"} & mods
 
 
 def test_changed_trust_anchors_are_applied_from_the_cache_with_git_down(tmp_path, repo, signer):

@@ -19,7 +19,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from bacula_ha.render import render
+from bacula_ha.admin.render import render
 from support.paths import ROOT
 from support.scheduler import (Graph, configuration, crm_load, empty_cib, pcs_load, placement,
                                promoted_nodes, set_node_attr, simulate, unexpected, verify_errors)
