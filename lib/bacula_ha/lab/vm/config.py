@@ -109,10 +109,10 @@ def render_values(nodes: List[str]) -> Dict[str, str]:
 
 def crm_config(nodes: List[str], pdu_port: int) -> str:
     """`bacula-ha render drbd` with the lab's values, fence_ipmilan swapped for fence_bhlab."""
-    from ...render import resolve
-    from ...render import crm as crm_emitter
-    from ...render.architectures import BUILDERS
-    from ...render.model import Primitive
+    from ...admin.render import resolve
+    from ...admin.render import crm as crm_emitter
+    from ...admin.render.architectures import BUILDERS
+    from ...admin.render.model import Primitive
     from ..fence import NAME as FENCE_AGENT
 
     values = resolve("drbd", render_values(nodes))

@@ -15,7 +15,7 @@ from .lab import REAL, VmLab
 
 def leftovers(lab: VmLab) -> List[str]:
     """What of this VM lab still exists: QEMU or PDU processes, the overlays and disks, network devices."""
-    found = [f"QEMU process {pid}" for pid in lab._stray_qemu()]
+    found = [f"QEMU process {pid}" for pid in lab.stray_qemu()]
     marker = str(lab.workdir)
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():

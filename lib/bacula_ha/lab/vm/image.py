@@ -245,10 +245,10 @@ def build(say: Callable[[str], None] = print) -> Image:
     # a hard-linked copy: the few files changed below are replaced, never written in place
     run(["cp", "-al", str(base), str(tree)], timeout=300)
     (tree / ".done").unlink()
-    from ...install import install
+    from ...admin.install import install
     for path in (tree / "usr/lib/ocf/lib/bacula", tree / "usr/lib/ocf/resource.d/bacula"):
         shutil.rmtree(path, ignore_errors=True)
-    install(destdir=str(tree), ocf_root="/usr/lib/ocf", prefix="/usr/local")
+    install(destdir=str(tree), ocf_root="/usr/lib/ocf", prefix="/usr/local", with_lab=True)
     from ..fence import write_executable
     fence = write_executable(work / "fence", "/usr/lib/ocf/lib/bacula")
     shutil.copyfile(fence, tree / "usr/sbin" / fence.name)

@@ -137,7 +137,7 @@ class VmLab:
         missing = [c for c in REQUIRED if not shutil.which(c)]
         if missing:
             raise LabError(f"missing commands: {', '.join(missing)} (run `make deps`)")
-        if self.workdir.exists() or self._stray_qemu():
+        if self.workdir.exists() or self.stray_qemu():
             self.say(f"[vm] removing leftovers of an earlier VM lab {self.layout.name!r}")
             self.down(quiet=True)
         try:
@@ -267,7 +267,7 @@ class VmLab:
 
     def _init_catalog(self, spec: machine.MachineSpec) -> None:
         """ext4 on /dev/drbd0 and the Bacula catalog in it, on the Primary; then back to Secondary."""
-        from ..stacks import _catalog_script as catalog_script
+        from ..stacks import catalog_script
         self.say("[vm] making ext4 on /dev/drbd0 and the Bacula catalog on it (PostgreSQL 15, in node1)")
         data = "/srv/bacula/postgresql/15/main"
         guest.script(spec, f"""
@@ -380,7 +380,7 @@ drbdadm secondary r0
             lines.append(self.crm_mon_text(obs).rstrip())
         return "\n".join(lines)
 
-    def _stray_qemu(self) -> List[int]:
+    def stray_qemu(self) -> List[int]:
         """QEMU processes of this lab (their command line names the lab directory)."""
         found = []
         marker = str(self.workdir) + "/"
@@ -410,14 +410,14 @@ drbdadm secondary r0
         if pdu_pid and _is_ours(pdu_pid, "bacula_ha.lab.vm.power", str(self.workdir)):
             os.kill(pdu_pid, signal.SIGKILL)
             removed.append("PDU")
-        for pid in self._stray_qemu():
+        for pid in self.stray_qemu():
             try:
                 os.kill(pid, signal.SIGKILL)
                 removed.append(f"QEMU {pid}")
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + 10
-        while self._stray_qemu() and time.monotonic() < deadline:
+        while self.stray_qemu() and time.monotonic() < deadline:
             time.sleep(0.1)
         if self.workdir.exists():
             shutil.rmtree(self.workdir)
