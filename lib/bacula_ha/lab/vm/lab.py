@@ -27,7 +27,7 @@ from typing import Callable, Dict, List, Optional
 
 from .. import pdu
 from ..cluster import SEED_CIB, Status, parse_crm_mon
-from ..dirconf import DirectorSettings, console_conf, director_conf
+from ..dirconf import LabDirectorConf, console_conf, director_conf
 from ..layout import LIBDIR, PYTHON, Layout, node_names
 from ..sh import LabError
 from . import config, guest, image, machine
@@ -230,7 +230,7 @@ class VmLab:
         """Every node: corosync, DRBD resource, seeded CIB, Director and console configuration."""
         names = [s.name for s in specs]
         sec = self.state.secrets
-        dirconf = director_conf(DirectorSettings(working_dir="/var/lib/bacula", db_address="localhost",
+        dirconf = director_conf(LabDirectorConf(working_dir="/var/lib/bacula", db_address="localhost",
                                                  db_password=sec["db"], console_password=sec["console"]))
         for spec in specs:
             guest.write(spec, "/etc/corosync/corosync.conf", config.corosync(self.layout.name, names,
