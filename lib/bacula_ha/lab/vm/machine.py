@@ -119,7 +119,8 @@ def command(spec: MachineSpec, image: Image) -> List[str]:
         "-device", f"virtio-net-pci,netdev=mgmt,mac={MGMT_MAC.format(spec.index)}",
         "-netdev", f"socket,id=link,udp=127.0.0.1:{spec.peer_link_port},localaddr=127.0.0.1:{spec.link_port}",
         "-device", f"virtio-net-pci,netdev=link,mac={LINK_MAC.format(spec.index)}",
-        "-display", "none", "-serial", f"file:{spec.console}", "-monitor", f"unix:{spec.monitor},server,nowait",
+        "-display", "none", "-chardev", f"file,id=console,path={spec.console},append=on",
+        "-serial", "chardev:console", "-monitor", f"unix:{spec.monitor},server,nowait",
         "-pidfile", str(spec.pidfile), "-daemonize",
     ]
 
