@@ -14,7 +14,7 @@ DEB_PACKAGES = pacemaker corosync crmsh pcs resource-agents fence-agents postgre
 	hyperfine shellcheck vagrant \
 	qemu-system-x86 qemu-utils debootstrap
 
-.PHONY: all deps install install-lab uninstall test test-quick demo bench clean
+.PHONY: all deps install install-lab uninstall test test-quick test-vm demo demo-vm bench clean
 
 all:
 	@echo "targets: deps install uninstall test demo bench"
@@ -32,9 +32,18 @@ install-lab:
 uninstall:
 	PYTHONPATH=lib $(PYTHON) -m bacula_ha.admin.install uninstall --destdir "$(DESTDIR)" --prefix "$(PREFIX)" --ocf-root "$(OCF_ROOT)"
 
-# The README's test command: everything, real daemons included.
+# The README's test command: everything, real daemons and the VM lab included
+# (deselect the VMs with: make test PYTEST_ARGS="-m 'not vm'").
 test: deps install-lab
-	$(PYTHON) -m pytest -p no:cacheprovider tests
+	$(PYTHON) -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests
+
+# Only the VM fault suite (two QEMU VMs, real DRBD; the image is cached in /var/cache/bacula-ha-lab/vm).
+test-vm: deps
+	$(PYTHON) -m pytest -p no:cacheprovider -m vm tests
+
+# The VM demo: two QEMU VMs with real DRBD, crash of the Primary, failover, the node back.
+demo-vm: deps install-lab
+	$(PREFIX)/sbin/bacula-ha lab demo --machines vm
 
 demo: deps install-lab
 	$(PREFIX)/sbin/bacula-ha lab demo
