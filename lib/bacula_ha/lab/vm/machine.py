@@ -97,14 +97,17 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
-def create_disks(spec: MachineSpec, image: Image, drbd_mb: int) -> None:
+def create_disks(spec: MachineSpec, image: Image, drbd_mb: int, backing: Optional[Path] = None) -> None:
+    """The VM's root overlay (on the image, or on a booted snapshot's disk) and its empty DRBD disk."""
     spec.dir.mkdir(parents=True, exist_ok=True)
-    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.qcow2), str(spec.overlay)])
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(backing or image.qcow2),
+         str(spec.overlay)])
     with open(spec.drbd_disk, "wb") as f:
         f.truncate(drbd_mb * 1024 * 1024)
 
 
-def command(spec: MachineSpec, image: Image) -> List[str]:
+def command(spec: MachineSpec, image: Image, resume: Optional[Path] = None) -> List[str]:
+    """QEMU's argv; with `resume`, the VM continues from that saved state instead of booting."""
     accel = "kvm" if spec.accel == "kvm" else "tcg,thread=multi,tb-size=128"
     cpu = "host" if spec.accel == "kvm" else "max"
     return [
@@ -112,7 +115,7 @@ def command(spec: MachineSpec, image: Image) -> List[str]:
         "-m", str(MEMORY_MB), "-smp", "1", "-no-reboot",
         "-kernel", str(image.kernel), "-initrd", str(image.initrd),
         "-append", f"root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.hostname={spec.name} "
-                   "quiet systemd.show_status=0 panic=-1",
+                   "loglevel=4 systemd.show_status=1 panic=-1",
         "-drive", f"file={spec.overlay},if=virtio,format=qcow2,cache=unsafe",
         "-drive", f"file={spec.drbd_disk},if=virtio,format=raw,cache=none,aio=threads",
         "-netdev", f"user,id=mgmt,hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22",
@@ -122,7 +125,7 @@ def command(spec: MachineSpec, image: Image) -> List[str]:
         "-display", "none", "-chardev", f"file,id=console,path={spec.console},append=on",
         "-serial", "chardev:console", "-monitor", f"unix:{spec.monitor},server,nowait",
         "-pidfile", str(spec.pidfile), "-daemonize",
-    ]
+    ] + (["-incoming", f"exec:cat {resume}"] if resume else [])
 
 
 def pid(spec: MachineSpec) -> Optional[int]:
@@ -140,15 +143,16 @@ def pid(spec: MachineSpec) -> Optional[int]:
     return value
 
 
-def start(spec: MachineSpec, image: Image) -> None:
-    """Power on: QEMU daemonizes once the VM exists (the guest then boots on its own)."""
+def start(spec: MachineSpec, image: Image, resume: Optional[Path] = None) -> None:
+    """Power on: QEMU daemonizes once the VM exists (the guest then boots on its own, or
+    continues from `resume`, a state saved by :func:`save_state`)."""
     if pid(spec) is not None:
         return
     spec.pidfile.unlink(missing_ok=True)
     spec.monitor.unlink(missing_ok=True)
     with open(spec.console, "ab") as log:
         log.write(f"\n==== power on {time.strftime('%H:%M:%S')} ====\n".encode())
-    run(command(spec, image), timeout=60)
+    run(command(spec, image, resume), timeout=60)
 
 
 def kill(spec: MachineSpec, timeout: float = 10) -> bool:
@@ -189,6 +193,21 @@ def monitor(spec: MachineSpec, line: str, timeout: float = 5) -> str:
             if out.count(b"(qemu)") >= 2:
                 break
     return out.decode(errors="replace")
+
+
+def save_state(spec: MachineSpec, target: Path, timeout: float = 300) -> None:
+    """Stop the VM and write its RAM and device state to `target` (QEMU migration to a file)."""
+    monitor(spec, "stop")
+    monitor(spec, f'migrate -d "exec:cat > {target}"')
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = monitor(spec, "info migrate")
+        if "Migration status: completed" in info:
+            return
+        if "Migration status: failed" in info:
+            raise LabError(f"{spec.name}: saving its state failed: {info.strip()[-200:]}")
+        time.sleep(0.5)
+    raise LabError(f"{spec.name}: saving its state took longer than {timeout:g}s")
 
 
 def set_link(spec: MachineSpec, up: bool) -> None:
