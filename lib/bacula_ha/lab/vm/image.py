@@ -21,6 +21,7 @@ never written to.  Everything lives under CACHE (never in the checkout).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -60,6 +61,8 @@ BOOT_TRIMMED_UNITS = ("exim4.service", "exim4-base.timer", "logd.service", "dpkg
 IMAGE_SIZE_MB = 3072
 #: bump when the build steps change (part of the base tree's cache key)
 RECIPE = "4"
+#: bump when the image stage changes (part of the image's cache key)
+IMAGE_RECIPE = "1"
 
 #: the two NICs of a node: management (QEMU user networking, ssh and PDU) and the
 #: cluster/replication link (corosync, DRBD, the VIP), matched by MAC in the image
@@ -101,6 +104,13 @@ def base_key() -> str:
                     " ".join(DISABLED_UNITS + MASKED_UNITS).encode()])
 
 
+def image_key() -> str:
+    """The bootable image: the package tree plus what the image stage writes (not our code:
+    a changed checkout is pushed into the guests by `lab up`, see :func:`stage_agents`)."""
+    return _digest([base_key().encode(), IMAGE_RECIPE.encode(), POSTGRES_CONF.encode(),
+                    " ".join(BOOT_TRIMMED_UNITS).encode(), json.dumps(NETWORK_UNITS).encode()])
+
+
 def code_key() -> str:
     """Hash of what the image carries from this checkout: the library and the agents."""
     lib = Path(LIBDIR) / "bacula_ha"
@@ -122,6 +132,13 @@ class Image:
 
     def complete(self) -> bool:
         return all(p.is_file() for p in (self.qcow2, self.kernel, self.initrd, self.dir / "done"))
+
+    def agents_current(self) -> bool:
+        """Do the agents installed in the image come from this checkout's code?"""
+        try:
+            return (self.dir / "code-key").read_text().strip() == code_key()
+        except OSError:
+            return False
 
 
 def _chroot_script(tree: Path, script: str, timeout: float) -> None:
@@ -236,9 +253,19 @@ max_connections = 40
 """
 
 
+def stage_agents(root: Path) -> None:
+    """Our agents and library (`make install WITH_LAB=1` layout) and the lab fence agent under root."""
+    from ...admin.install import install
+    from ..fence import write_executable
+    install(destdir=str(root), ocf_root="/usr/lib/ocf", prefix="/usr/local", with_lab=True)
+    sbin = root / "usr/sbin"
+    sbin.mkdir(parents=True, exist_ok=True)
+    write_executable(sbin, "/usr/lib/ocf/lib/bacula")
+
+
 def build(say: Callable[[str], None] = print) -> Image:
     """The bootable image for this checkout, built or taken from the cache."""
-    image = Image(CACHE / f"image-{base_key()}-{code_key()}")
+    image = Image(CACHE / f"image-{image_key()}")
     if image.complete():
         say(f"image: cached {image.qcow2}")
         return image
@@ -252,14 +279,10 @@ def build(say: Callable[[str], None] = print) -> Image:
     # a hard-linked copy: the few files changed below are replaced, never written in place
     run(["cp", "-al", str(base), str(tree)], timeout=300)
     (tree / ".done").unlink()
-    from ...admin.install import install
     for path in (tree / "usr/lib/ocf/lib/bacula", tree / "usr/lib/ocf/resource.d/bacula"):
         shutil.rmtree(path, ignore_errors=True)
-    install(destdir=str(tree), ocf_root="/usr/lib/ocf", prefix="/usr/local", with_lab=True)
-    from ..fence import write_executable
-    fence = write_executable(work / "fence", "/usr/lib/ocf/lib/bacula")
-    shutil.copyfile(fence, tree / "usr/sbin" / fence.name)
-    (tree / "usr/sbin" / fence.name).chmod(0o755)
+    stage_agents(tree)
+    (work / "code-key").write_text(code_key() + "\n")
     ssh_dir = tree / "root/.ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     auth = ssh_dir / "authorized_keys"

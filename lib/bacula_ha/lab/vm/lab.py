@@ -37,6 +37,10 @@ DEFAULT_NAME = "bhvm"
 DRBD_MB = 256
 BOOT_TIMEOUT = 420
 REQUIRED = ("qemu-system-x86_64", "qemu-img", "debootstrap", "mkfs.ext4", "ssh", "ssh-keygen")
+#: cluster properties the lab adds to the rendered snippet (see docs/lab.md, "VM lab settings"):
+#: an emulated CPU makes a guest's load average high, and Pacemaker's throttle would then run one
+#: action at a time; cluster-delay bounds a stalled transition as in the namespace lab
+LAB_PROPERTIES = ("load-threshold=1000%", "cluster-delay=20s", "stonith-timeout=60s")
 REAL = ("REAL: Debian 12 kernels in two QEMU VMs, DRBD 8.4 replication between them (protocol C), "
         "corosync, Pacemaker, PostgreSQL, bacula-dir and the ocf:bacula agents inside them, power cuts "
         "(the VM's QEMU process is killed). EMULATED: the hardware (QEMU), the PDU (a host daemon), the "
@@ -189,6 +193,8 @@ class VmLab:
         self.state.timings["boot_s"] = round(time.monotonic() - t_boot, 1)
         self.say(f"[vm] both VMs running in {self.state.timings['boot_s']:.0f} s; kernel "
                  f"{guest.out(specs[0], 'uname -r').strip()}")
+        if not img.agents_current():
+            self._push_agents(specs)
         self._configure(specs)
         t_drbd = time.monotonic()
         self._init_drbd(specs)
@@ -206,6 +212,7 @@ class VmLab:
         t_cfg = time.monotonic()
         guest.write(specs[0], "/root/bacula-ha-drbd.crm", config.crm_config(names, self.state.pdu_port))
         guest.run(specs[0], "crm configure load update /root/bacula-ha-drbd.crm", timeout=180)
+        guest.run(specs[0], "crm configure property " + " ".join(LAB_PROPERTIES), timeout=120)
         where = self.wait_director(timeout=300)
         self.state.timings["stack_s"] = round(time.monotonic() - t_cfg, 1)
         self.state.timings["up_s"] = round(time.monotonic() - t0, 1)
@@ -231,6 +238,26 @@ class VmLab:
             except (OSError, LabError):
                 time.sleep(0.1)
         raise LabError(f"the PDU did not start (see {self.workdir / 'pdu.log'})")
+
+    def _push_agents(self, specs: List[machine.MachineSpec]) -> None:
+        """The checkout changed since the image was built: install its agents into the guests (the
+        image's package tree stays cached; this is a file copy, not apt)."""
+        import base64
+        import tarfile
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp) / "root"
+            image.stage_agents(root)
+            archive = Path(tmp) / "agents.tar.gz"
+            with tarfile.open(archive, "w:gz") as tar:
+                for entry in sorted(root.iterdir()):
+                    tar.add(entry, arcname=entry.name)
+            payload = base64.b64encode(archive.read_bytes()).decode()
+        for spec in specs:
+            guest.run(spec, "rm -rf /usr/lib/ocf/lib/bacula/bacula_ha && base64 -d | tar -C / -xzf - "
+                            "--no-same-owner --no-overwrite-dir", input=payload, timeout=120)
+        self.say("[vm] the checkout differs from the image's agents: installed this checkout's agents and "
+                 "library in both guests (a file copy; packages come from the image only)")
 
     def _configure(self, specs: List[machine.MachineSpec]) -> None:
         """Every node: corosync, DRBD resource, seeded CIB, Director and console configuration."""
