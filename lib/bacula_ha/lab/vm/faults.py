@@ -59,7 +59,7 @@ def _constraint(lab: VmLab, node: str) -> bool:
     return guest.ok(lab.spec(node), f"cibadmin -Q -o constraints | grep -q {CONSTRAINT}", timeout=30)
 
 
-def wait_back(lab: VmLab, node: str, t0: float, timeout: float = 420,
+def wait_back(lab: VmLab, node: str, t0: float, timeout: float = 720,
               progress: Callable[[str], None] = lambda m: None) -> float:
     """Wait until `node` runs again, is online in the cluster and DRBD shows it an UpToDate,
     connected Secondary; seconds since t0."""
@@ -189,7 +189,7 @@ def partition(lab: VmLab, progress: Callable[[str], None] = lambda m: None,
     return result
 
 
-def heal(lab: VmLab, progress: Callable[[str], None] = lambda m: None, timeout: float = 420) -> VmFaultResult:
+def heal(lab: VmLab, progress: Callable[[str], None] = lambda m: None, timeout: float = 720) -> VmFaultResult:
     """Plug the cables back (and power on what is off): the fenced node must rejoin as a Secondary,
     resync, the fence-peer constraint must go (after-resync-target handler), no split brain."""
     primary = lab.director_node()

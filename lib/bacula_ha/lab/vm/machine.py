@@ -153,6 +153,21 @@ def start(spec: MachineSpec, image: Image, resume: Optional[Path] = None) -> Non
     with open(spec.console, "ab") as log:
         log.write(f"\n==== power on {time.strftime('%H:%M:%S')} ====\n".encode())
     run(command(spec, image, resume), timeout=60)
+    if resume:
+        _continue_after_load(spec)
+
+
+def _continue_after_load(spec: MachineSpec, timeout: float = 120) -> None:
+    """The saved state is of a stopped VM: wait until it is loaded, then let it run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = monitor(spec, "info status")
+        if "VM status: running" in status:
+            return
+        if "VM status: paused" in status and "inmigrate" not in status:
+            monitor(spec, "cont")
+        time.sleep(0.3)
+    raise LabError(f"{spec.name}: the saved state did not load in {timeout:g}s")
 
 
 def kill(spec: MachineSpec, timeout: float = 10) -> bool:
