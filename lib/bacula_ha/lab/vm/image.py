@@ -57,12 +57,13 @@ MASKED_UNITS = ("e2scrub_reap.service", "systemd-networkd-wait-online.service",
 BOOT_TRIMMED_UNITS = ("exim4.service", "exim4-base.timer", "logd.service", "dpkg-db-backup.timer",
                       "systemd-tmpfiles-clean.timer", "systemd-binfmt.service",
                       "proc-sys-fs-binfmt_misc.automount", "cron.service", "postfix.service",
-                      "systemd-update-utmp-runlevel.service", "remote-fs.target")
+                      "systemd-update-utmp-runlevel.service", "remote-fs.target",
+                      "systemd-logind.service")
 IMAGE_SIZE_MB = 3072
 #: bump when the build steps change (part of the base tree's cache key)
 RECIPE = "4"
 #: bump when the image stage changes (part of the image's cache key)
-IMAGE_RECIPE = "1"
+IMAGE_RECIPE = "2"
 
 #: the two NICs of a node: management (QEMU user networking, ssh and PDU) and the
 #: cluster/replication link (corosync, DRBD, the VIP), matched by MAC in the image
@@ -168,29 +169,38 @@ NETWORK_UNITS = {
 }
 
 
+def _put(path: Path, text: str) -> None:
+    """Replace a file of the image's tree (a new inode: the tree is a hard-linked copy of the
+    cached package tree, which must not change)."""
+    path.unlink(missing_ok=True)
+    path.write_text(text)
+
+
 def _configure_tree(tree: Path, nodes: int) -> None:
     """Files written straight into the tree (no chroot needed)."""
     etc = tree / "etc"
     netdir = etc / "systemd" / "network"
     netdir.mkdir(parents=True, exist_ok=True)
     for n in range(1, nodes + 1):
-        (netdir / f"10-mgmt-node{n}.network").write_text(
+        _put(netdir / f"10-mgmt-node{n}.network", 
             NETWORK_UNITS["10-mgmt.network"].format(mgmt=MGMT_MAC.format(n)))
-        (netdir / f"20-link-node{n}.network").write_text(
+        _put(netdir / f"20-link-node{n}.network", 
             NETWORK_UNITS["20-link-node{n}.network"].format(link=LINK_MAC.format(n), n=n))
     hosts = "127.0.0.1 localhost\n" + "".join(f"198.51.100.1{n} node{n}\n" for n in range(1, nodes + 1))
-    (etc / "hosts").write_text(hosts)
-    (etc / "hostname").write_text("node\n")
-    (etc / "fstab").write_text("# root is mounted rw by the kernel (root=/dev/vda rw)\n")
+    _put(etc / "hosts", hosts)
+    _put(etc / "hostname", "node\n")
+    _put(etc / "fstab", "# root is mounted rw by the kernel (root=/dev/vda rw)\n")
     (etc / "modules-load.d").mkdir(exist_ok=True)
-    (etc / "modules-load.d" / "drbd.conf").write_text("drbd\n")
+    _put(etc / "modules-load.d" / "drbd.conf", "drbd\n")
     sshd = etc / "ssh" / "sshd_config.d"
     sshd.mkdir(parents=True, exist_ok=True)
-    (sshd / "bacula-ha-lab.conf").write_text("PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
-                                             "UseDNS no\n")
+    # no PAM: every login would otherwise start a logind session and root's systemd --user
+    # instance, seconds of emulated CPU per ssh command
+    _put(sshd / "bacula-ha-lab.conf", "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+                                             "UseDNS no\nUsePAM no\n")
     journald = etc / "systemd" / "journald.conf.d"
     journald.mkdir(parents=True, exist_ok=True)
-    (journald / "lab.conf").write_text("[Journal]\nStorage=volatile\nRuntimeMaxUse=32M\n")
+    _put(journald / "lab.conf", "[Journal]\nStorage=volatile\nRuntimeMaxUse=32M\n")
 
 
 def _ensure_key() -> Path:
@@ -235,7 +245,6 @@ systemctl enable systemd-networkd ssh.service
 pg_dropcluster 15 main || true
 """, timeout=2400)
     policy.unlink()
-    _configure_tree(tmp, nodes)
     (tmp / ".done").write_text(f"{time.monotonic() - started:.0f}\n")
     tmp.rename(tree)
     say(f"image: package tree ready in {time.monotonic() - started:.0f} s")
@@ -282,6 +291,7 @@ def build(say: Callable[[str], None] = print) -> Image:
     for path in (tree / "usr/lib/ocf/lib/bacula", tree / "usr/lib/ocf/resource.d/bacula"):
         shutil.rmtree(path, ignore_errors=True)
     stage_agents(tree)
+    _configure_tree(tree, 2)
     (work / "code-key").write_text(code_key() + "\n")
     ssh_dir = tree / "root/.ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
