@@ -18,7 +18,8 @@ from bacula_ha.lab.vm import faults, guest
 from bacula_ha.lab.vm.demo import leftovers
 from bacula_ha.lab.vm.lab import VmLab
 
-pytestmark = [pytest.mark.vm, pytest.mark.root]
+# one emulated boot of two VMs can take many minutes on a busy machine (and the first run builds the image)
+pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.timeout(3600)]
 
 RESULTS = os.environ.get("BACULA_HA_VM_RESULTS")
 
