@@ -152,12 +152,6 @@ def choice(*options: str):
     return check
 
 
-def git_url(value: str) -> str:
-    if re.match(r"^(ssh|https|http|git|file)://[^\s]+$", value) or re.match(r"^[\w.-]+@[\w.-]+:[^\s]+$", value):
-        return value
-    raise ValueError(f"{value!r} is not a Git URL (ssh://, https://, file:// or user@host:path)")
-
-
 def score(value: str) -> str:
     return integer(0, 1000000)(value)
 
@@ -167,10 +161,4 @@ def word(value: str) -> str:
     plain(value)
     if re.search(r"\s", value):
         raise ValueError(f"{value!r} must not contain spaces")
-    return value
-
-
-def relative_path(value: str) -> str:
-    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$", value) or ".." in value.split("/"):
-        raise ValueError(f"{value!r} is not a relative path inside the repository")
     return value

@@ -17,6 +17,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 from . import validators as checks
 
 ARCHITECTURES = ("drbd", "git", "shared")
+DIRECTOR, CATALOG, CONFIG_PULL = "bacula-director", "bacula-catalog-check", "bacula-config-pull"
 FENCING = ("ipmilan", "sbd", "virsh")
 ALL = frozenset(ARCHITECTURES)
 LOCAL = frozenset(("drbd", "shared"))
@@ -40,6 +41,7 @@ class Field:
     arches: frozenset = ALL
     fencing: Optional[str] = None        # only needed with this fencing method
     per_node: bool = False               # written key.NODE
+    param: Optional[Tuple[str, str]] = None   # (agent, parameter) the value becomes: its checks apply
 
     def applies(self, arch: str, fencing: str) -> bool:
         return arch in self.arches and (self.fencing is None or self.fencing == fencing)
@@ -79,21 +81,21 @@ FIELDS: Tuple[Field, ...] = (
           default="3"),
     Field("failure_timeout", "forget failures after this long", checks.duration, default="10min"),
     Field("director_config", "bacula-dir.conf (drbd/shared)", checks.abs_path,
-          default="/etc/bacula/bacula-dir.conf", arches=LOCAL),
+          default="/etc/bacula/bacula-dir.conf", arches=LOCAL, param=(DIRECTOR, "config")),
     Field("console_config", "bconsole.conf used for the Director's deep monitor", checks.abs_path,
-          default="/etc/bacula/bconsole.conf"),
-    Field("catalog_dbname", "catalog database", checks.name, default="bacula"),
-    Field("catalog_user", "catalog user the checks connect as", checks.name, default="bacula"),
+          default="/etc/bacula/bconsole.conf", param=(DIRECTOR, "console_config")),
+    Field("catalog_dbname", "catalog database", checks.name, default="bacula", param=(CATALOG, "dbname")),
+    Field("catalog_user", "catalog user the checks connect as", checks.name, default="bacula",
+          param=(CATALOG, "user")),
     Field("catalog_passfile", "libpq password file for the checks (empty: none)", checks.optional_path,
-          default=""),
-    Field("catalog_port", "PostgreSQL port", checks.integer(1, 65535), default="5432"),
+          default="", param=(CATALOG, "passfile")),
+    Field("catalog_port", "PostgreSQL port", checks.integer(1, 65535), default="5432", param=(CATALOG, "port")),
     Field("catalog_host", "external catalog server (git)", checks.host, example="catalog.example.net",
-          arches=frozenset(("git",))),
-    Field("catalog_sslmode", "libpq sslmode for the external catalog",
-          checks.choice("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
-          default="verify-full", arches=frozenset(("git",))),
+          arches=frozenset(("git",)), param=(CATALOG, "host")),
+    Field("catalog_sslmode", "libpq sslmode for the external catalog", checks.plain,
+          default="verify-full", arches=frozenset(("git",)), param=(CATALOG, "sslmode")),
     Field("pg_socketdir", "PostgreSQL socket directory", checks.abs_path, default="/var/run/postgresql",
-          arches=LOCAL),
+          arches=LOCAL, param=(CATALOG, "host")),
     Field("drbd_resource", "DRBD resource name (drbd.conf)", checks.name, default="r0",
           arches=frozenset(("drbd",))),
     Field("drbd_device", "DRBD device", checks.drbd_device, example="/dev/drbd0",
@@ -112,19 +114,21 @@ FIELDS: Tuple[Field, ...] = (
           default="/srv/bacula/postgresql/15/main", arches=LOCAL),
     Field("pg_config", "postgresql.conf (identical on every node)", checks.abs_path,
           default="/etc/postgresql/15/main/postgresql.conf", arches=LOCAL),
-    Field("git_repository", "configuration repository URL", checks.git_url,
-          example="ssh://git@git.example.net/bacula/director-config.git", arches=frozenset(("git",))),
-    Field("git_branch", "branch to deploy", checks.name, default="main", arches=frozenset(("git",))),
+    Field("git_repository", "configuration repository URL", checks.word,
+          example="ssh://git@git.example.net/bacula/director-config.git", arches=frozenset(("git",)),
+          param=(CONFIG_PULL, "repository")),
+    Field("git_branch", "branch to deploy", checks.word, default="main", arches=frozenset(("git",)),
+          param=(CONFIG_PULL, "branch")),
     Field("config_dir", "directory the Director reads its configuration from", checks.abs_path,
-          default="/etc/bacula", arches=frozenset(("git",))),
-    Field("main_config", "Director configuration file inside the repository", checks.relative_path,
-          default="bacula-dir.conf", arches=frozenset(("git",))),
+          default="/etc/bacula", arches=frozenset(("git",)), param=(CONFIG_PULL, "config_dir")),
+    Field("main_config", "Director configuration file inside the repository", checks.word,
+          default="bacula-dir.conf", arches=frozenset(("git",)), param=(CONFIG_PULL, "main_config")),
     Field("allowed_signers", "SSH allowed-signers file; only signed commits deploy (empty: off)",
-          checks.optional_path, default="", arches=frozenset(("git",))),
+          checks.optional_path, default="", arches=frozenset(("git",)), param=(CONFIG_PULL, "allowed_signers")),
     Field("ssh_key", "SSH key for ssh:// repositories (empty: none)", checks.optional_path, default="",
-          arches=frozenset(("git",))),
+          arches=frozenset(("git",)), param=(CONFIG_PULL, "ssh_key")),
     Field("known_hosts", "known_hosts for ssh:// repositories (empty: none)", checks.optional_path,
-          default="", arches=frozenset(("git",))),
+          default="", arches=frozenset(("git",)), param=(CONFIG_PULL, "known_hosts")),
 )
 BY_KEY: Dict[str, Field] = {f.key: f for f in FIELDS}
 EXAMPLE_PER_NODE = {"ipmi_address": ("192.0.2.101", "192.0.2.102", "192.0.2.103")}
@@ -263,7 +267,7 @@ def resolve(arch: str, given: Mapping[str, str], example: bool = False) -> SiteV
                     problems.append(f"{field.key}.{node}: missing ({field.help})")
                     continue
                 try:
-                    per_node[field.key][node] = field.check(checks.plain(value)) if value else ""
+                    per_node[field.key][node] = _checked(field, value)
                 except ValueError as exc:
                     problems.append(f"{field.key}.{node}: {exc}")
             continue
@@ -272,13 +276,42 @@ def resolve(arch: str, given: Mapping[str, str], example: bool = False) -> SiteV
             problems.append(f"{field.key}: missing ({field.help})")
             continue
         try:
-            flat[field.key] = field.check(checks.plain(value)) if value else value
+            flat[field.key] = _checked(field, value)
         except ValueError as exc:
             problems.append(f"{field.key}: {exc}")
     problems += _cross_checks(arch, flat)
     if problems:
         raise RenderError(problems)
     return SiteValues(arch, nodes, flat, per_node)
+
+
+def _checked(field: Field, value: str) -> str:
+    """The field's own check (crm/sh safety, site syntax), then the agent's for its parameter."""
+    if not value:
+        return value
+    value = field.check(checks.plain(value))
+    if field.param is not None:
+        agent_param(*field.param)(value)
+    return value
+
+
+def agent_param(agent: str, name: str) -> Callable[[str], str]:
+    """A check raising ValueError when `agent` would refuse `value` for parameter `name`.
+
+    The agents' own declarations (agents/bacula-*), not a copy: render, check and the
+    agents accept the same values.
+    """
+    from ...ocf.params import ParamProblem
+    from ..cibcheck.sources import agent_declarations
+    spec = next(p for p in agent_declarations()[agent].params if p.name == name)
+
+    def check(value: str) -> str:
+        try:
+            spec.validate(value)
+        except ParamProblem as problem:
+            raise ValueError(f"{agent} refuses it: {problem}") from None
+        return value
+    return check
 
 
 def _cross_checks(arch: str, flat: Dict[str, str]) -> List[str]:
