@@ -186,7 +186,7 @@ class Agent:
                 secrets.add(environ.get(spec.env_name))
         missing_required = any(not values.given(p.name) and p.required for p in self.params)
         if problems:
-            summary = problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+            summary = "; ".join(problems)      # every problem: one fix round, not one per retry
             if action_name == "stop" or env.is_probe:
                 for problem in problems:
                     log.warning(f"{action_name}: {problem}")
@@ -194,6 +194,9 @@ class Agent:
                     # Nothing can have been started with a configuration lacking required values.
                     return int(Exit.SUCCESS if action_name == "stop" else Exit.NOT_RUNNING)
             else:
+                if len(problems) > 1:   # the exit reason is capped in length: the log has each in full
+                    for problem in problems:
+                        log.error(problem)
                 log.exit_reason(summary)
                 return int(Exit.ERR_CONFIGURED)
 

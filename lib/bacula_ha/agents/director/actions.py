@@ -216,12 +216,8 @@ def start(ctx) -> int:
         ctx.log.info(f"bacula-dir already running (pid {info.pid})")
         return Exit.SUCCESS
 
-    for addr, port in settings.listen:
-        bind_addr = "" if addr in ("0.0.0.0", "*") else addr
-        if proc.port_in_use(bind_addr or "0.0.0.0", port):
-            holder = proc.listener_of(port)
-            raise OcfError(Exit.ERR_GENERIC, f"port {addr}:{port} is already in use"
-                                             f"{' by ' + holder if holder else ''}: the Director cannot listen")
+    from .reach import check_for_start
+    check_for_start(settings.listen)
     if not _writable_by(settings.working_dir, uid, groups):
         raise OcfError(Exit.ERR_ARGS, f"WorkingDirectory {settings.working_dir} is missing or not "
                                       f"writable by {p.user}")
@@ -356,4 +352,6 @@ def validate(ctx) -> int:
     settings = _read_settings_for_start(ctx)
     if not settings.console_password:
         raise OcfError(Exit.ERR_GENERIC, f"{p.console_config} names no console password")
+    from .reach import check_for_validate
+    check_for_validate(settings.listen, ctx.log)
     return Exit.SUCCESS
