@@ -11,7 +11,7 @@ Per-node keys are written `key.NODE` (e.g. `ipmi_address.node1 = ...`).
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from . import validators as checks
@@ -50,8 +50,8 @@ class Field:
 FIELDS: Tuple[Field, ...] = (
     Field("nodes", "cluster node names as corosync knows them, comma separated (drbd: exactly 2)",
           checks.plain, example="node1,node2"),
-    Field("vip", "IPv4 address clients and File/Storage daemons use for the Director",
-          checks.ipv4_host, example="192.0.2.10"),
+    Field("vip", "IPv4 or IPv6 address clients and File/Storage daemons use for the Director",
+          checks.ip_host, example="192.0.2.10"),
     Field("vip_cidr", "prefix length of the VIP's network", checks.cidr, example="24"),
     Field("vip_nic", "interface for the VIP (empty: the one whose network contains it)",
           checks.iface, default=""),
@@ -141,6 +141,7 @@ class SiteValues:
     nodes: List[str]
     flat: Dict[str, str]
     per_node: Dict[str, Dict[str, str]]
+    warnings: List[str] = field(default_factory=list)   # given keys this architecture does not use
 
     def get(self, key: str) -> str:
         return self.flat[key]
@@ -280,9 +281,62 @@ def resolve(arch: str, given: Mapping[str, str], example: bool = False) -> SiteV
         except ValueError as exc:
             problems.append(f"{field.key}: {exc}")
     problems += _cross_checks(arch, flat)
+    problems += _distinct(nodes, flat, per_node)
     if problems:
         raise RenderError(problems)
-    return SiteValues(arch, nodes, flat, per_node)
+    return SiteValues(arch, nodes, flat, per_node, _unused(arch, fencing, flat_given, node_given))
+
+
+def _unused(arch: str, fencing: str, flat_given: Mapping[str, str],
+            node_given: Mapping[str, Mapping[str, str]]) -> List[str]:
+    """Given keys that do not reach the output: a typo-free key of another architecture or
+    fencing method is accepted (one values file may serve several), but said."""
+    warnings = []
+    for key in sorted(set(flat_given) | set(node_given)):
+        spec = BY_KEY[key]
+        if spec.applies(arch, fencing) or key == "fencing":
+            continue
+        why = (f"architecture {arch}" if arch not in spec.arches
+               else f"fencing {fencing} (it is for {spec.fencing})")
+        shown = key + (".NODE" if spec.per_node else "")
+        warnings.append(f"{shown} is not used by {why}: ignored")
+    return warnings
+
+
+def _distinct(nodes: List[str], flat: Mapping[str, str], per_node: Mapping[str, Mapping[str, str]]) -> List[str]:
+    """Addresses and names that must differ: a VIP on a fencing device's address would move
+    with the Director (fencing a node through the address it just lost), two nodes behind one
+    BMC or one libvirt domain fence each other. Names compare case-insensitively."""
+    problems = []
+    addresses: List[Tuple[str, str]] = []          # (key, value) of every address-like value
+    if flat.get("vip"):
+        addresses.append(("vip", flat["vip"]))
+    for node in nodes:
+        value = per_node.get("ipmi_address", {}).get(node)
+        if value:
+            addresses.append((f"ipmi_address.{node}", value))
+    for key in ("virsh_host", "catalog_host"):
+        if flat.get(key):
+            addresses.append((key, flat[key]))
+    for i, (key_a, a) in enumerate(addresses):
+        for key_b, b in addresses[i + 1:]:
+            if not checks.same_host(a, b):
+                continue
+            if key_a == "vip":
+                fencing = key_b.startswith(("ipmi_", "virsh_"))
+                problems.append(f"vip: {a} is also {key_b}" + (
+                    ": the VIP moves with the Director, a fencing device's address must not" if fencing
+                    else ": the VIP must be an address of its own"))
+            else:
+                problems.append(f"{key_b}: {b} is also {key_a}: each must be a distinct address")
+    domains: Dict[str, str] = {}
+    for node in nodes:
+        domain = per_node.get("virsh_domain", {}).get(node) or node
+        other = domains.setdefault(domain.lower(), node)
+        if other != node:
+            problems.append(f"virsh_domain.{node}: {domain} is also the domain of {other} "
+                            "(fencing one node would power off the other)")
+    return problems
 
 
 def _checked(field: Field, value: str) -> str:
