@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from bacula_ha.admin.render import RenderError, render
+from bacula_ha.ocf.codes import Exit
 from bacula_ha.ocf.params import parse_params
 from support.agents import load_agent, run_agent
 from test_check import GIT, GOOD, check, load
@@ -73,7 +74,7 @@ def test_render_names_the_agent_and_its_reason():
 def test_the_agent_refuses_them_as_err_configured(tmp_path, key, value):
     params = {"repository": "/srv/git/c.git", key: value}
     result = run_agent("bacula-config-pull", "validate-all", params, rsctmp=str(tmp_path))
-    assert result.rc == 6 and f"parameter {key}:" in result.reason
+    assert result.rc == Exit.ERR_CONFIGURED and f"parameter {key}:" in result.reason
 
 
 @pytest.mark.scheduler
