@@ -15,6 +15,7 @@ import pytest
 
 from support.agents import run_agent
 from support.director import DirectorLab
+from support.fake_pg import SilentPostgres
 from support.net import free_port
 from support.paths import agent_path
 from support.pg import PgCluster
@@ -244,6 +245,26 @@ def test_catalog_down_while_running_is_degraded_at_level20(lab, agent, pg):
     assert degraded.rc == 190, degraded.stderr
     assert "catalog unreachable" in degraded.reason
     assert agent.monitor(10).rc == 0                      # the Director itself is fine
+    assert agent("stop").rc == 0
+
+
+def test_catalog_that_logs_in_and_never_answers_is_degraded_inside_the_timeout(lab, agent):
+    """issue 12.7: a server that accepts the login and never answers a query once hung the depth-20
+    monitor until Pacemaker killed it. The shared catalog probe gives up at the deadline: 190."""
+    assert agent("start").rc == 0
+    real_port = lab.catalog_port
+    with SilentPostgres() as silent:
+        lab.write_config(catalog_port=silent.port)        # the running Director keeps its own session
+        began = time.monotonic()
+        degraded = agent.monitor(20, timeout_ms=4000)
+        took = time.monotonic() - began
+        assert degraded.rc == 190, degraded.stderr
+        assert "no answer" in degraded.reason and lab.db_password not in degraded.stderr
+        assert silent.queries >= 1                         # it got as far as asking
+        assert took < 4 + 10, took                         # ended by the agent, not by a kill
+        assert agent.monitor(10).rc == 0                   # the Director itself is fine
+    lab.write_config(catalog_port=real_port)
+    assert agent.monitor(20).rc == 0
     assert agent("stop").rc == 0
 
 

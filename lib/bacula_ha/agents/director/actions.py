@@ -146,10 +146,12 @@ def monitor(ctx) -> int:
     if settings.catalog is None:
         ctx.log.warning("no Catalog resource in the configuration: nothing to check at depth 20")
         return Exit.SUCCESS
+    from ..catalog.errors import CheckFailure
     from .catalog import check
-    problem = check(settings.catalog, ctx.deadline.bound(10.0))
-    if problem:
-        raise OcfError(Exit.DEGRADED, problem)
+    try:
+        check(settings.catalog, ctx.deadline.bound(10.0))
+    except CheckFailure as failure:     # the Director runs; what it depends on does not
+        raise OcfError(Exit.DEGRADED, failure.reason) from None
     return Exit.SUCCESS
 
 
@@ -229,16 +231,15 @@ def start(ctx) -> int:
         raise OcfError(Exit.ERR_ARGS, f"PidDirectory {settings.pid_dir} does not exist")
 
     from . import daemon
-    if settings.catalog is not None:
-        from .catalog import check, reachable
-        problem = reachable(settings.catalog, ctx.deadline.bound(3.0))
-        if problem is None:
-            try:
-                problem = check(settings.catalog, ctx.deadline.bound(5.0), full=False)
-            except OcfError as exc:     # psycopg missing: bacula-dir -t still judges the catalog
-                ctx.log.warning(f"catalog login pre-check skipped: {exc.reason}")
-        if problem:
-            raise OcfError(Exit.ERR_GENERIC, problem)
+    if settings.catalog is not None:   # one login, bounded: bacula-dir -t would retry for 30 s
+        from ..catalog.errors import CLIENT, CheckFailure
+        from .catalog import check
+        try:
+            check(settings.catalog, ctx.deadline.bound(5.0), full=False)
+        except CheckFailure as failure:
+            if failure.kind != CLIENT:
+                raise OcfError(Exit.ERR_GENERIC, failure.reason) from None
+            ctx.log.warning(f"catalog login pre-check skipped: {failure.reason}")   # -t still judges it
     # bound -t: it retries an unreachable catalog for ~30 s; keep room for the real start
     left = ctx.deadline.remaining()
     daemon.config_test(ctx, p.binary, p.config, p.user, p.group, budget=max(1.0, min(left * 0.6, left - 3.0)))
