@@ -402,6 +402,34 @@ def test_hung_director_fails_level10_inside_its_timeout_and_stop_escalates_to_si
         hung.wait(10)
 
 
+def test_flooding_director_fails_level10_cleanly_with_bounded_memory(lab, agent):
+    """issue 12.8: a peer that passes authentication and then streams 16 MiB packets once drove the
+    monitor to 1 GB and a MemoryError. The console caps what one request may read."""
+    from support.agents import ocf_env
+    fake = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "support",
+                                                              "fake_director.py"), str(lab.port), lab.pidfile],
+                            env={"FAKE_DIRECTOR_PASSWORD": lab.console_password, "PATH": "/usr/bin:/bin"})
+    try:
+        for _ in range(200):
+            if os.path.exists(lab.pidfile) and os.path.getsize(lab.pidfile):
+                break
+            time.sleep(0.05)
+        env = ocf_env(lab.params(), rsctmp=agent.rsctmp, instance=agent.instance, interval_ms=10000,
+                      check_level=10, timeout_ms=20000)
+        monitor = subprocess.Popen([agent_path(AGENT), "monitor"], env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE)
+        err = monitor.stderr.read().decode()
+        _, status, usage = os.wait4(monitor.pid, 0)          # this child's own peak memory
+        monitor.returncode = os.waitstatus_to_exitcode(status)
+        assert monitor.returncode == 1, err
+        reason = [l for l in err.splitlines() if l.startswith("ocf-exit-reason:")][-1]
+        assert "more than" in reason and "MemoryError" not in err and "Traceback" not in err
+        assert usage.ru_maxrss < 100 * 1024, usage.ru_maxrss   # KiB: tens of MB, not the 1 GB of before
+    finally:
+        fake.kill()
+        fake.wait(10)
+
+
 def test_probe_finds_a_director_started_outside_the_cluster(lab, agent):
     """No start record on this node (HA_RSCTMP cleared), yet a bacula-dir runs: the probe must say
     so, or Pacemaker would start a second Director elsewhere while this one keeps running."""
