@@ -75,3 +75,13 @@ def test_types_do_not_overlap():
     for a in kinds:
         assert issubclass(a, console.ConsoleError)
         assert [b for b in kinds if issubclass(a, b)] == [a]
+
+
+def test_start_decides_on_the_class_not_on_the_wording():
+    """issue 16.1: a reworded message cannot change what start does; a different class does."""
+    from bacula_ha.agents.director.actions import ConsoleFailed, _permanent
+    assert _permanent(ConsoleFailed(console.ConsoleRefused("x"), "x"))
+    assert _permanent(ConsoleFailed(console.WrongDirector("y"), "y"))
+    misleading = "Director refused console 'c': the Director's answer to our challenge is wrong"
+    assert not _permanent(ConsoleFailed(console.ConsoleError(misleading), misleading))
+    assert not _permanent(ConsoleFailed(console.ConsoleTimeout(misleading), misleading))

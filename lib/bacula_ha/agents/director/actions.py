@@ -112,8 +112,18 @@ def _settings(ctx, with_catalog: bool = False, fresh: bool = True) -> DirectorSe
     return settings
 
 
+class ConsoleFailed(OcfError):
+    """A console request failed (ERR_GENERIC). `cause` is the typed console error
+    (console.ConsoleRefused, WrongDirector, ConsoleTimeout, ...) that start and
+    reload decide on; the reason is output only."""
+
+    def __init__(self, cause: Exception, reason: str) -> None:
+        super().__init__(Exit.ERR_GENERIC, reason)
+        self.cause = cause
+
+
 def console_round_trip(ctx, settings: DirectorSettings, deadline=None, command: str = "version") -> str:
-    """An authenticated console command; OcfError(ERR_GENERIC) with the reason when it fails."""
+    """An authenticated console command; ConsoleFailed with the typed cause when it fails."""
     from .console import ConsoleError, ConsoleTimeout, DirectorConsole
     deadline = deadline or ctx.deadline
     started = time.monotonic()
@@ -122,10 +132,10 @@ def console_round_trip(ctx, settings: DirectorSettings, deadline=None, command: 
                              settings.console_password, deadline) as console:
             return console.command(command)
     except ConsoleTimeout as exc:
-        raise OcfError(Exit.ERR_GENERIC, f"{exc} after {time.monotonic() - started:.1f}s: "
-                                         "Director hung or overloaded") from None
+        raise ConsoleFailed(exc, f"{exc} after {time.monotonic() - started:.1f}s: "
+                                 "Director hung or overloaded") from None
     except ConsoleError as exc:
-        raise OcfError(Exit.ERR_GENERIC, str(exc)) from None
+        raise ConsoleFailed(exc, str(exc)) from None
 
 
 def monitor(ctx) -> int:
@@ -262,9 +272,9 @@ def start(ctx) -> int:
             console_round_trip(ctx, settings, deadline=_Window(CONSOLE_ATTEMPT_S, ctx.deadline))
             ctx.log.info(f"bacula-dir pid {child.pid} answers the console")
             return Exit.SUCCESS
-        except OcfError as exc:
+        except ConsoleFailed as exc:
             last = exc.reason
-            if "refused console" in last or "answer to our challenge" in last:
+            if _permanent(exc):
                 daemon.terminate([child.pid], ctx.deadline, ctx.log)
                 raise OcfError(Exit.ERR_GENERIC, f"bacula-dir started but {last}") from None
         if ctx.deadline.remaining() < 1.0:
@@ -276,6 +286,13 @@ def start(ctx) -> int:
     _remove_stale(settings.pidfile)
     raise OcfError(Exit.ERR_GENERIC, f"bacula-dir did not answer the console before the start timeout "
                                      f"({last}){': ' + output if output else ''}")
+
+
+def _permanent(failure: ConsoleFailed) -> bool:
+    """Failures that retrying the console will not fix: our credentials are refused, or the
+    peer failed our challenge (not our Director). Anything else may be a Director still starting."""
+    from .console import ConsoleRefused, WrongDirector
+    return isinstance(failure.cause, (ConsoleRefused, WrongDirector))
 
 
 class _Window:
@@ -330,8 +347,9 @@ def reload(ctx) -> int:
         output = console_round_trip(ctx, settings, command="reload")
         if output.strip():
             ctx.log.info(f"reload: {' '.join(output.split())[:300]}")
-    except OcfError as exc:
-        if "refused console" not in exc.reason:
+    except ConsoleFailed as exc:
+        from .console import ConsoleRefused
+        if not isinstance(exc.cause, ConsoleRefused):
             raise
         # new credentials the running Director learns only by reloading: SIGHUP reloads too
         ctx.log.warning(f"{exc.reason}; the new console password may not be loaded yet: sending SIGHUP")
