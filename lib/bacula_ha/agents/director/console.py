@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import _socket
 import os
-import struct
+import _struct as struct  # the builtin behind `struct`: one import less on the monitor path
 import time
 
 if False:  # annotations only (never evaluated): keeps `typing` off the monitor's import path
