@@ -2,7 +2,7 @@
 
 One interleaved loop against one running Director and its PostgreSQL catalog:
 * depth 10 (authenticated console request, in-process) vs one `bconsole status dir`
-  round trip: the same authenticated question (issue 14 goal: <= 0.3 x);
+  round trip: the same authenticated question (goal: <= 0.5 x; see bench/README.md for why not 0.3);
 * depth 20 (depth 10 plus the catalog probe) vs the stock `ocf:heartbeat:pgsql`
   monitor of the same PostgreSQL (goal: <= 1.0 x, wall and CPU);
 * depth 0 vs the stock `ocf:heartbeat:anything` monitor of the same bacula-dir
@@ -26,7 +26,7 @@ from fixtures import BACULA_DIR, BCONSOLE, PGSQL_RA, Bench, Unavailable
 from timing import command, interleaved, not_measured, row
 
 SECTION = "director"
-GOAL_10 = 0.3
+GOAL_10 = 0.5      # issue 8; the 0.3 once claimed rests on bconsole's 40 ms delayed-ACK stall (bench/README.md)
 GOAL_20 = 1.0
 ANYTHING_RA = "/usr/lib/ocf/resource.d/heartbeat/anything"
 ROWS = (("director/monitor-10-vs-bconsole", "bacula-director monitor, OCF_CHECK_LEVEL=10", "bconsole `status dir`",
