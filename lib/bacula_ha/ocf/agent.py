@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib import import_module
 
 from .codes import HARD_ERRORS, VALID_CODES, Exit, OcfError
 from .deadline import Deadline
@@ -225,7 +224,8 @@ class Agent:
 
 def _resolve(spec: str) -> "Callable[[Context], Optional[int]]":
     module_name, _, func_name = spec.partition(":")
-    module = import_module(module_name)
+    __import__(module_name)      # not importlib.import_module: `importlib` (+ warnings) costs a probe ~1 ms
+    module = sys.modules[module_name]
     try:
         return getattr(module, func_name)
     except AttributeError:
