@@ -21,10 +21,41 @@ def test_make_install_destdir_layout(tmp_path):
         path = tmp_path / "usr/lib/ocf/resource.d/bacula" / name
         assert path.is_file() and os.access(path, os.X_OK)
     assert (tmp_path / "usr/lib/ocf/lib/bacula/bacula_ha/ocf/agent.py").is_file()
-    assert list((tmp_path / "usr/lib/ocf/lib/bacula/bacula_ha/ocf/__pycache__").glob("agent.*.pyc"))
+    # no byte code shipped: it would be tied to one Python and owned by no package manifest
+    assert not [p for p in tmp_path.rglob("*") if p.suffix == ".pyc" or p.name == "__pycache__"]
+    for page in ["man7/ocf_bacula_bacula-director.7", "man8/bacula-ha.8"]:
+        assert (tmp_path / "usr/share/man" / page).is_file()
     launcher = (tmp_path / "usr/sbin/bacula-ha").read_text()
     assert launcher.startswith("#!/usr/bin/python3\n") and "'/usr/lib/ocf/lib/bacula'" in launcher
     assert str(tmp_path) not in launcher  # DESTDIR never leaks into installed files
+
+
+@pytest.mark.parametrize("ocf_root", ["usr/lib/ocf", "../escaped", "./x"])
+def test_relative_ocf_root_is_refused_and_nothing_is_written(tmp_path, ocf_root):
+    stage = tmp_path / "stage"
+    proc = subprocess.run(["make", "-s", "install", f"DESTDIR={stage}", f"OCF_ROOT={ocf_root}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "--ocf-root must be an absolute path" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_dotdot_cannot_climb_out_of_destdir(tmp_path):
+    stage = tmp_path / "stage"
+    staged_install(stage / "", "OCF_ROOT=/../../escaped/ocf")
+    assert [p.name for p in tmp_path.iterdir()] == ["stage"]
+    assert (stage / "escaped/ocf/resource.d/bacula/bacula-director").is_file()
+
+
+def test_bash_completion_asks_the_installed_cli(tmp_path):
+    staged_install(tmp_path)
+    script = (tmp_path / "usr/share/bash-completion/completions/bacula-ha").read_text()
+    assert "_BACULA_HA_COMPLETE=bash_complete" in script and "complete -o nosort -F" in script
+    env = {"PATH": "/usr/bin:/bin", "COMP_WORDS": "bacula-ha ren", "COMP_CWORD": "1",
+           "_BACULA_HA_COMPLETE": "bash_complete", "PYTHONPATH": str(tmp_path / "usr/lib/ocf/lib/bacula")}
+    proc = subprocess.run(["/usr/bin/python3", "-B", str(tmp_path / "usr/sbin/bacula-ha")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["plain,render"]
 
 
 def test_production_install_leaves_the_lab_out(tmp_path):
