@@ -114,3 +114,32 @@ def test_cli_launcher_installed_on_system_python():
     proc = subprocess.run(["/usr/local/sbin/bacula-ha", "meta-data", "bacula-catalog-check"], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0 and 'name="bacula-catalog-check"' in proc.stdout
+
+
+def test_pip_install_then_bacula_ha_install_gives_working_agents(tmp_path):
+    """setup.cfg's promise: a pip install carries everything; `bacula-ha install` puts the agents in place."""
+    src, prefix, stage = tmp_path / "src", tmp_path / "pip", tmp_path / "stage"
+    src.mkdir()
+    subprocess.run(f"tar -C {ROOT} --exclude=.git --exclude=__pycache__ --exclude=./dist --exclude=./build -cf - . "
+                   f"| tar -C {src} -xf -", shell=True, check=True, timeout=120)
+    proc = subprocess.run(["/usr/bin/python3", "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                           "--no-index", "--prefix", str(prefix), "."], cwd=src, capture_output=True, text=True,
+                          timeout=300, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LC_ALL": "C.UTF-8"})
+    assert proc.returncode == 0, proc.stderr
+    site = next(prefix.rglob("bacula_ha/__init__.py")).parent.parent
+    # the pip layout alone: the agents sit in share/bacula-ha/agents and cannot load their library
+    shipped = next(prefix.rglob("share/bacula-ha/agents/bacula-director"))
+    alone = subprocess.run(["/usr/bin/python3", "-B", "-I", "-S", str(shipped), "meta-data"],
+                           capture_output=True, text=True, timeout=60)
+    assert alone.returncode == 5 and "bacula_ha library not found" in alone.stderr
+    script = next(prefix.rglob("bin/bacula-ha"))
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), "PYTHONDONTWRITEBYTECODE": "1", "LC_ALL": "C.UTF-8"}
+    proc = subprocess.run(["/usr/bin/python3", str(script), "install", "--destdir", str(stage), "--prefix", "/usr"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    for name in AGENTS:
+        agent = stage / "usr/lib/ocf/resource.d/bacula" / name
+        meta = subprocess.run(["/usr/bin/python3", "-B", "-I", "-S", str(agent), "meta-data"],
+                              capture_output=True, text=True, timeout=60)
+        assert meta.returncode == 0 and f'name="{name}"' in meta.stdout
+    assert not (stage / "usr/lib/ocf/lib/bacula/bacula_ha/lab").exists()

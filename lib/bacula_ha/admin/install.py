@@ -60,13 +60,20 @@ def agents_source() -> Path:
     """Where the agent executables are: the checkout, a pip data dir or an installed OCF root."""
     candidates = [
         PACKAGE_DIR.parent.parent / "agents",                        # checkout: lib/bacula_ha -> agents
-        Path(sys.prefix) / "share" / "bacula-ha" / "agents",          # pip data_files
+        Path(sys.prefix) / "share" / "bacula-ha" / "agents",          # pip data_files (venv, system)
+        _pip_prefix() / "share" / "bacula-ha" / "agents",             # pip --prefix/--user
         PACKAGE_DIR.parent.parent.parent / "resource.d" / PROVIDER,    # installed: lib/bacula/bacula_ha
     ]
     for path in candidates:
         if all((path / name).is_file() for name in AGENTS):
             return path
     raise InstallError("agent executables not found (run from a checkout or a full installation)")
+
+
+def _pip_prefix() -> Path:
+    """<prefix> of a pip install: the package sits in <prefix>/lib/pythonX.Y/site-packages/bacula_ha."""
+    parents = PACKAGE_DIR.parents
+    return parents[min(3, len(parents) - 1)]
 
 
 class Paths:
