@@ -3,7 +3,7 @@
 Probe, meta-data and validate-all need nothing running; monitor levels 0/10/20
 run against a started instance (a real Director, a real catalog, a real Git
 remote); start and stop are timed as alternating pairs, the other half of the
-pair untimed. Goal (issue 8): probe <= 2 x `/usr/bin/python3 -I -S -c pass`.
+pair untimed. Goal (bench/README.md, Goals): probe <= 2 x `/usr/bin/python3 -I -S -c pass`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The Director's deep (level 10) monitor vs one bconsole `status dir` round trip.
 
 Both ask the running Director the same authenticated question; the agent does it
-in-process (no bconsole, no second process), so the goal (issue 8) is <= 0.5 x.
+in-process (no bconsole, no second process), so the goal (bench/README.md, Goals) is <= 0.5 x.
 bconsole's own cost is about 50 ms, and both pay the Director's occasional
 whole-second wake-up of its worker thread (see p95).
 """
