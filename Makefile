@@ -24,13 +24,13 @@ deps:
 	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PACKAGES); }
 
 install:
-	PYTHONPATH=lib $(PYTHON) -m bacula_ha.admin.install install --destdir "$(DESTDIR)" --prefix "$(PREFIX)" --ocf-root "$(OCF_ROOT)" $(if $(WITH_LAB),--with-lab)
+	PYTHONPATH=lib $(PYTHON) -B -m bacula_ha.admin.install install --destdir "$(DESTDIR)" --prefix "$(PREFIX)" --ocf-root "$(OCF_ROOT)" $(if $(WITH_LAB),--with-lab)
 
 install-lab:
 	$(MAKE) install WITH_LAB=1
 
 uninstall:
-	PYTHONPATH=lib $(PYTHON) -m bacula_ha.admin.install uninstall --destdir "$(DESTDIR)" --prefix "$(PREFIX)" --ocf-root "$(OCF_ROOT)"
+	PYTHONPATH=lib $(PYTHON) -B -m bacula_ha.admin.install uninstall --destdir "$(DESTDIR)" --prefix "$(PREFIX)" --ocf-root "$(OCF_ROOT)"
 
 # Debian packages bacula-ha and bacula-ha-lab, built in a temporary copy of the tree.
 DEB_OUT ?= dist

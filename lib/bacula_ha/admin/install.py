@@ -198,7 +198,7 @@ def _atomic_copy(src: Path, dst: Path, mode: int) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """`python3 -m bacula_ha.admin.install` for Makefiles and packagers (no click needed)."""
+    """`python3 -m bacula_ha.admin.install` for Makefiles and debian/rules (the runtime deps click and lxml write the man pages and completion)."""
     parser = argparse.ArgumentParser(prog="bacula_ha.admin.install", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("install", "uninstall"))
     parser.add_argument("--destdir", default=os.environ.get("DESTDIR", ""))
