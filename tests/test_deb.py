@@ -108,6 +108,24 @@ def test_unpacked_package_works_without_the_checkout(debs, tmp_path):
     assert proc.returncode == 1 and "the lab is not installed here" in proc.stderr
 
 
+def test_built_maintainer_scripts_compile_then_remove_byte_code(debs, tmp_path):
+    """The .deb's own postinst/prerm, pointed at the unpacked tree: caches appear, then are gone."""
+    root, control = tmp_path / "root", tmp_path / "control"
+    subprocess.run(["dpkg-deb", "-x", str(debs["bacula-ha"]), str(root)], check=True, timeout=60)
+    subprocess.run(["dpkg-deb", "-e", str(debs["bacula-ha"]), str(control)], check=True, timeout=60)
+    library = root / LIBRARY
+
+    def run(script, *args):
+        text = (control / script).read_text().replace("/usr/lib/ocf/", f"{root}/usr/lib/ocf/")
+        proc = subprocess.run(["sh", "-c", text, script, *args], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+
+    run("postinst", "configure")
+    assert list((library / "ocf" / "__pycache__").glob("agent.cpython-*.pyc"))
+    run("prerm", "remove")
+    assert not list(library.rglob("__pycache__"))
+
+
 def test_maintainer_scripts_compile_and_clean_byte_code():
     """postinst compiles the library (no .pyc in the .deb), prerm removes the caches dpkg does not own."""
     debian = Path(ROOT) / "debian"
