@@ -6,15 +6,14 @@ CRM SHELL, EXAMPLE PCS, SEE ALSO), so `man ocf_bacula_bacula-director` reads lik
 `man ocf_heartbeat_IPaddr2`. They are built from the meta-data XML the agent
 prints, never from a second copy of the text: what Pacemaker shows and what the
 page says cannot drift apart. Output is plain roff (man macros); no DocBook
-toolchain is needed, only lxml, which the agents need anyway.
+toolchain is needed, only lxml, which the agents need anyway. install.py writes
+them for `make install`, `bacula-ha install` and debian/rules alike.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
@@ -312,24 +311,3 @@ def write_manpages(agents_dir: Path, agents: Sequence[str], mandir: Path, versio
         tmp.replace(target)
         written.append(target)
     return written
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    """`python3 -m bacula_ha.admin.manpage OUTDIR`: write the man pages from this checkout's agents."""
-    from . import install
-    from .. import __version__
-    parser = argparse.ArgumentParser(prog="bacula_ha.admin.manpage", description=__doc__.splitlines()[0])
-    parser.add_argument("mandir", help="directory that receives man7/ and man8/")
-    args = parser.parse_args(argv)
-    try:
-        paths = write_manpages(install.agents_source(), install.AGENTS, Path(args.mandir), __version__)
-    except (ManpageError, install.InstallError, OSError) as exc:
-        print(f"bacula-ha manpage: {exc}", file=sys.stderr)
-        return 1
-    for path in paths:
-        print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
