@@ -108,6 +108,14 @@ def test_crm_sees_installed_agents():
 
 
 @pytest.mark.root
+def test_man_finds_the_agents_pages_after_make_install():
+    """`make test` installs first (PREFIX=/usr/local): `man ocf_bacula_bacula-director` must work."""
+    for name in AGENTS:
+        found = subprocess.run(["man", "-w", f"ocf_bacula_{name}"], capture_output=True, text=True, timeout=60)
+        assert found.returncode == 0 and found.stdout.strip().endswith(f"/man7/ocf_bacula_{name}.7"), found.stderr
+
+
+@pytest.mark.root
 def test_cli_launcher_installed_on_system_python():
     proc = subprocess.run(["/usr/local/sbin/bacula-ha", "version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.startswith("bacula-ha ")
