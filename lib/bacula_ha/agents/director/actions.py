@@ -39,6 +39,7 @@ def _find(ctx) -> Tuple[Optional[proc.ProcInfo], Optional[str], object]:
     if ctx.env.is_probe and not proc.live_directors():
         # No bacula-dir at all on this node: nothing to locate. Skips parsing the
         # configuration, which for a 10,000-client tree takes seconds.
+        ctx.log.debug("probe: no bacula-dir process on this node; configuration not read")
         return None, None, None
     loc = locate(ctx.params, ctx.state())
     info = None
@@ -48,6 +49,10 @@ def _find(ctx) -> Tuple[Optional[proc.ProcInfo], Optional[str], object]:
             cand = proc.proc_info(pid)
             if cand is not None and cand.comm == proc.COMM and cand.alive:
                 info = cand
+            ctx.log.debug(f"pid file {loc.pidfile} names pid {pid}: "
+                          f"{'a live bacula-dir' if info else 'not a live bacula-dir'}")
+        else:
+            ctx.log.debug(f"pid file {loc.pidfile} absent or empty")
     if info is None:
         found = proc.directors_using(ctx.params.config)
         if found:
@@ -81,6 +86,7 @@ def _level0(ctx, info: proc.ProcInfo, loc) -> None:
     port = ctx.params.port or loc.port or 9101
     listening = proc.listens(info.pid, port)
     if listening:
+        ctx.log.debug(f"depth 0: pid {info.pid} is running and listens on port {port}")
         return
     if listening is False:
         raise OcfError(Exit.ERR_GENERIC, f"bacula-dir pid {info.pid} runs but does not listen on port {port}")
@@ -145,12 +151,15 @@ def monitor(ctx) -> int:
             pid = proc.read_pidfile(pidfile)
             raise OcfError(Exit.ERR_GENERIC, f"bacula-dir is not running but its pid file {pidfile} "
                                              f"remains (pid {pid}): it died")
+        ctx.log.debug("no bacula-dir process and no stale pid file: cleanly stopped")
         return Exit.NOT_RUNNING
     _level0(ctx, info, loc)
     if ctx.env.check_level < 10:
         return Exit.SUCCESS
     settings = _settings(ctx, with_catalog=ctx.env.check_level >= 20, fresh=False)
     console_round_trip(ctx, settings)
+    ctx.log.debug(f"depth 10: the Director answered an authenticated console request on "
+                  f"{settings.address}:{settings.port}")
     if ctx.env.check_level < 20:
         return Exit.SUCCESS
     if settings.catalog is None:
@@ -316,6 +325,8 @@ def stop(ctx) -> int:
     if pids:
         ctx.log.info(f"stopping bacula-dir {', '.join(map(str, sorted(pids)))}")
         daemon.terminate(sorted(pids), ctx.deadline, ctx.log)
+    else:
+        ctx.log.debug(f"no bacula-dir process for {ctx.params.config}: already stopped")
     if _remove_stale(loc.pidfile):
         ctx.log.info(f"removed stale pid file {loc.pidfile}")
     return Exit.SUCCESS
