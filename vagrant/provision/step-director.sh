@@ -15,7 +15,11 @@ if mountpoint -q "$MOUNT_POINT"; then
     install -d -m 0750 -o root -g bacula "$MOUNT_POINT/etc"
     install -d -m 0750 -o bacula -g bacula "$working"
     if [[ ! -e $shared ]]; then
-        cp -p "$local_conf" "$shared"
+        if grep -qx "@$shared" "$local_conf"; then
+            cp -p "$local_conf.pre-bacula-ha" "$shared"   # this node ran the step unmounted before
+        else
+            cp -p "$local_conf" "$shared"
+        fi
         rsync -a /var/lib/bacula/ "$working/"
         sed -i -e "s|\"/var/lib/bacula\"|\"$working\"|" -e "s|\"/var/lib/bacula/|\"$working/|" \
             -e '/^[[:space:]]*DirAddress[[:space:]]*=/Id' "$shared"

@@ -15,6 +15,8 @@ packages=(pacemaker corosync crmsh resource-agents fence-agents bacula-director 
           bacula-console python3-click python3-psycopg python3-lxml make rsync)
 if [[ $ARCH == drbd ]]; then
     packages+=(drbd-utils postgresql)
+else
+    packages+=(git postgresql-client)
 fi
 case $FENCING in
     ipmilan) packages+=(ipmitool) ;;

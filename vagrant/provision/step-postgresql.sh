@@ -11,7 +11,9 @@ pgdata=$MOUNT_POINT/postgresql/$PG_VERSION/main
 conf=/etc/postgresql/$PG_VERSION/main
 
 old=$(pg_conftool -s "$PG_VERSION" main show data_directory)
-if pg_ctlcluster "$PG_VERSION" main status >/dev/null 2>&1 && [[ $old != "$pgdata" ]]; then
+if [[ $old == "$pgdata" ]]; then
+    old=/var/lib/postgresql/$PG_VERSION/main        # ran here before: the packaged location
+elif pg_ctlcluster "$PG_VERSION" main status >/dev/null 2>&1; then
     pg_ctlcluster "$PG_VERSION" main stop
 fi
 if mountpoint -q "$MOUNT_POINT" && [[ ! -e $pgdata/PG_VERSION ]]; then
