@@ -1,0 +1,157 @@
+"""The production guide's step scripts (vagrant/provision/step-*.sh), run for real on this machine.
+
+Each runs as root in a private mount namespace with an overlay on /etc (tests/support/steps.py):
+the files a step writes are checked with the real parsers (drbdadm, bacula-ha render), and
+what it decides (create DRBD metadata or not, restart corosync or not, hold the Director stack
+on the first CIB load or not) is read from the calls its stubs logged. Stubbed, because they
+cannot exist here: systemd, the DRBD kernel module, a running Pacemaker cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from support.steps import run_step
+
+pytestmark = pytest.mark.root
+
+NODE = os.uname().nodename            # drbdadm only dumps a resource naming this host
+SITE = {"ARCH": "drbd", "NODE1": NODE, "NODE1_ADDR": "198.51.100.11", "NODE2": "peer",
+        "NODE2_ADDR": "198.51.100.12", "CLUSTER_NAME": "bacula-ha", "VIP": "198.51.100.100",
+        "FENCING": "ipmilan", "IPMI_ADDR1": "198.51.100.201", "IPMI_ADDR2": "198.51.100.202",
+        "IPMI_USER": "fence", "IPMI_PASSWORD_SCRIPT": "/etc/bacula-ha/ipmi-password",
+        "DRBD_RESOURCE": "r0", "DRBD_DEVICE": "/dev/drbd0", "DRBD_DISK": "/dev/vg0/bacula",
+        "MOUNT_POINT": "/srv/bacula", "PG_VERSION": "15"}
+
+
+@pytest.fixture(autouse=True)
+def _root():
+    if os.geteuid() != 0:
+        pytest.fail("needs root (mount namespaces): run as root, as CI does")
+
+
+# -- corosync ---------------------------------------------------------------------------------
+
+def test_corosync_two_nodes_knet_and_restart_only_on_change(tmp_path):
+    first = run_step(tmp_path / "a", "step-corosync.sh", SITE)
+    assert first.returncode == 0, first.stderr
+    conf = first.etc("corosync/corosync.conf")
+    assert conf.count("{") == conf.count("}")
+    assert "transport: knet" in conf and "token: 3000" in conf and "two_node: 1" in conf
+    assert "crypto_cipher: aes256" in conf and "provider: corosync_votequorum" in conf
+    assert f"name: {NODE}" in conf and "ring0_addr: 198.51.100.11" in conf
+    assert "name: peer" in conf and "ring0_addr: 198.51.100.12" in conf
+    assert first.called("corosync-keygen")           # NODE1 makes the key
+    assert "systemctl restart corosync" in first.calls
+    assert os.stat(os.path.join(first.work, "upper", "corosync", "authkey")).st_mode & 0o777 == 0o400
+
+    # Same configuration, corosync running: nothing is restarted.
+    again = run_step(tmp_path / "b", "step-corosync.sh", SITE, env={"STUB_ACTIVE": "0"},
+                     etc_files={"corosync/corosync.conf": conf, "corosync/authkey": "k" * 256})
+    assert again.returncode == 0, again.stderr
+    assert not again.called("systemctl restart") and not again.called("corosync-keygen")
+
+
+def test_corosync_second_node_needs_the_first_nodes_key(tmp_path):
+    run = run_step(tmp_path, "step-corosync.sh", {**SITE, "NODE1": "other", "NODE2": NODE})
+    assert run.returncode == 1
+    assert "copy it from other" in run.stderr
+    assert not run.called("systemctl")
+
+
+# -- DRBD ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("module, drbdadm, section", [
+    ("8.4.11", "/usr/lib/drbd/drbdadm-84", "disk"),   # Debian 12's in-kernel DRBD
+    ("9.2.5", "/usr/sbin/drbdadm", "net"),            # crm-snippets/drbd-fencing.res
+])
+def test_drbd_resource_with_resource_and_stonith(tmp_path, module, drbdadm, section):
+    run = run_step(tmp_path, "step-drbd.sh", SITE, env={"STUB_DRBD_VERSION": module, "STUB_DRBDADM": drbdadm})
+    assert run.returncode == 0, run.stderr
+    res = run.etc("drbd.d/r0.res")
+    dump = subprocess.run([drbdadm, "-c", os.path.join(run.work, "upper", "drbd.d", "r0.res"), "dump", "r0"],
+                          capture_output=True, text=True, timeout=60)
+    assert dump.returncode == 0, dump.stderr
+    body = re.search(section + r"\s*\{(.*?)\}", dump.stdout, re.S)
+    assert body and "resource-and-stonith" in body.group(1), dump.stdout
+    assert "/usr/lib/drbd/crm-fence-peer.9.sh" in dump.stdout
+    assert "/usr/lib/drbd/crm-unfence-peer.9.sh" in dump.stdout
+    assert "198.51.100.11:7789" in dump.stdout and "198.51.100.12:7789" in dump.stdout
+    assert "/dev/vg0/bacula;" in res and "/dev/drbd0" in res
+    settings = "\n".join(line for line in res.splitlines() if not line.lstrip().startswith("#"))
+    for example in ("node1", "node2", "198.51.100.1:", "198.51.100.2:", "bacula-catalog"):
+        assert example not in settings, example            # every example value replaced
+    # No metadata yet and an empty disk: metadata made, resource up.
+    assert "drbdadm -- --force create-md r0" in run.calls and "drbdadm up r0" in run.calls
+
+
+def test_drbd_refuses_a_disk_that_holds_data(tmp_path):
+    run = run_step(tmp_path, "step-drbd.sh", SITE, env={"STUB_DRBD_VERSION": "8.4.11", "STUB_BLKID_RC": "0",
+                                                       "STUB_DRBDADM": "/usr/lib/drbd/drbdadm-84"})
+    assert run.returncode == 1
+    assert "/dev/vg0/bacula holds data" in run.stderr
+    assert not run.called("drbdadm -- --force create-md") and not run.called("drbdadm up")
+
+
+# -- the CIB: rendered from site.env + site.conf, held on the first load ---------------------------
+
+GIT = {"GIT_REPOSITORY": "ssh://git@git.example.net/bacula/director-config.git", "GIT_BRANCH": "main",
+       "CONFIG_DIR": "/etc/bacula-ha/director", "CATALOG_HOST": "catalog.example.net",
+       "CATALOG_SSLMODE": "verify-full", "SSH_KEY": "/etc/bacula-ha/deploy_key",
+       "KNOWN_HOSTS": "/etc/bacula-ha/known_hosts", "ALLOWED_SIGNERS": "/etc/bacula-ha/allowed_signers"}
+SITE_CONF = {"bacula-ha/site.conf": "# render keys not in site.env\nvip_cidr = 24\n"}
+
+
+def _held(run):
+    return [c.split()[2] for c in run.called("crm_resource --resource") if "target-role" in c]
+
+
+def test_cib_drbd_ipmilan_first_load_holds_the_stack(tmp_path):
+    run = run_step(tmp_path, "step-cib.sh", SITE, etc_files=SITE_CONF)
+    assert run.returncode == 0, run.stdout + run.stderr
+    crm = run.etc("bacula-ha/cib-drbd.crm")
+    assert "stonith:fence_ipmilan" in crm and "ip=198.51.100.201" in crm and "ip=198.51.100.202" in crm
+    assert "password_script=/etc/bacula-ha/ipmi-password" in crm
+    assert f"pcmk_host_list={NODE}" in crm and "pcmk_host_list=peer" in crm
+    assert "config=/srv/bacula/etc/bacula-dir.conf" in crm            # the Director's config on DRBD
+    assert "pgdata=/srv/bacula/postgresql/15/main" in crm and "directory=/srv/bacula" in crm
+    assert "passfile=/etc/bacula-ha/catalog.pgpass" in crm and "ip=198.51.100.100 cidr_netmask=24" in crm
+    assert _held(run) == ["g_bacula", "ms_drbd"]
+    first_hold = next(i for i, c in enumerate(run.calls) if "target-role" in c)
+    push = next(i for i, c in enumerate(run.calls) if c.startswith("crm configure load xml update"))
+    assert first_hold < push                            # held in the copy, pushed once
+    assert run.called("crm_verify --xml-file") and run.called("bacula-ha check --cib")
+    assert not run.called("crm configure property stonith-timeout")
+
+
+def test_cib_update_of_a_running_cluster_holds_nothing(tmp_path):
+    run = run_step(tmp_path, "step-cib.sh", SITE, env={"STUB_HAS_GROUP": "0"}, etc_files=SITE_CONF)
+    assert run.returncode == 0, run.stderr
+    assert _held(run) == []
+    assert run.called("crm configure load xml update")
+
+
+def test_cib_git_sbd(tmp_path):
+    site = {**SITE, **GIT, "ARCH": "git", "FENCING": "sbd", "SBD_DEVICE": "/dev/disk/by-id/wwn-0x5000c500a1b2c3d4"}
+    run = run_step(tmp_path, "step-cib.sh", site, etc_files=SITE_CONF)
+    assert run.returncode == 0, run.stdout + run.stderr
+    crm = run.etc("bacula-ha/cib-git.crm")
+    assert "stonith:fence_sbd" in crm and "devices=/dev/disk/by-id/wwn-0x5000c500a1b2c3d4" in crm
+    assert "repository=ssh://git@git.example.net/bacula/director-config.git" in crm
+    assert "config_dir=/etc/bacula-ha/director" in crm and "config=/etc/bacula-ha/director/bacula-dir.conf" in crm
+    assert "allowed_signers=/etc/bacula-ha/allowed_signers" in crm and "ssh_key=/etc/bacula-ha/deploy_key" in crm
+    assert "mode=external host=catalog.example.net" in crm and "sslmode=verify-full" in crm
+    assert "ocf:linbit:drbd" not in crm
+    assert _held(run) == ["g_bacula"]
+    assert "crm configure property stonith-timeout=40s" in run.calls
+
+
+def test_cib_refuses_bad_site_values(tmp_path):
+    run = run_step(tmp_path, "step-cib.sh", {**SITE, "VIP": "198.51.100.255"}, etc_files=SITE_CONF)
+    assert run.returncode != 0
+    assert "vip:" in run.stderr
+    assert not run.called("crm configure load")
