@@ -22,6 +22,7 @@ case $FENCING in
     ipmilan) packages+=(ipmitool) ;;
     sbd) packages+=(sbd) ;;
 esac
+apt-get update -q
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${packages[@]}"
 make -C "$src" install
 crm ra info ocf:bacula:bacula-director >/dev/null

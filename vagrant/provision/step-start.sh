@@ -5,10 +5,10 @@ set -euo pipefail
 # shellcheck source=/dev/null
 . "${BHA_SITE:-/etc/bacula-ha/site.env}"
 
-crm resource start g_bacula
 if [[ $ARCH == drbd ]]; then
     crm resource start ms_drbd
 fi
+crm resource start g_bacula
 for _ in $(seq 60); do
     [[ $(crm_resource --locate --resource p_vip 2>/dev/null) == *"running on"* ]] && break
     sleep 5
