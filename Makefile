@@ -4,6 +4,8 @@ PYTHON   ?= /usr/bin/python3
 PREFIX   ?= /usr/local
 OCF_ROOT ?= /usr/lib/ocf
 DESTDIR  ?=
+# WITH_LAB=1 also installs the lab cluster (a test rig); `make test` and `make demo` need it.
+WITH_LAB ?=
 
 DEB_PACKAGES = pacemaker corosync crmsh pcs resource-agents fence-agents postgresql \
 	bacula-director bacula-director-pgsql bacula-console git \
@@ -11,7 +13,7 @@ DEB_PACKAGES = pacemaker corosync crmsh pcs resource-agents fence-agents postgre
 	libxml2-utils drbd-utils kmod iproute2 util-linux e2fsprogs procps psmisc openssh-client gnupg \
 	hyperfine shellcheck vagrant
 
-.PHONY: all deps install uninstall test test-quick demo bench clean
+.PHONY: all deps install install-lab uninstall test test-quick demo bench clean
 
 all:
 	@echo "targets: deps install uninstall test demo bench"
@@ -21,19 +23,22 @@ deps:
 	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PACKAGES); }
 
 install:
-	PYTHONPATH=lib $(PYTHON) -m bacula_ha.install install --destdir "$(DESTDIR)" --prefix "$(PREFIX)" --ocf-root "$(OCF_ROOT)"
+	PYTHONPATH=lib $(PYTHON) -m bacula_ha.admin.install install --destdir "$(DESTDIR)" --prefix "$(PREFIX)" --ocf-root "$(OCF_ROOT)" $(if $(WITH_LAB),--with-lab)
+
+install-lab:
+	$(MAKE) install WITH_LAB=1
 
 uninstall:
-	PYTHONPATH=lib $(PYTHON) -m bacula_ha.install uninstall --destdir "$(DESTDIR)" --prefix "$(PREFIX)" --ocf-root "$(OCF_ROOT)"
+	PYTHONPATH=lib $(PYTHON) -m bacula_ha.admin.install uninstall --destdir "$(DESTDIR)" --prefix "$(PREFIX)" --ocf-root "$(OCF_ROOT)"
 
 # The README's test command: everything, real daemons included.
-test: deps install
+test: deps install-lab
 	$(PYTHON) -m pytest -p no:cacheprovider tests
 
-demo: deps install
+demo: deps install-lab
 	$(PREFIX)/sbin/bacula-ha lab demo
 
-bench: deps install
+bench: deps install-lab
 	$(PYTHON) bench/run
 
 clean:

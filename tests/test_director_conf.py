@@ -7,8 +7,8 @@ import os
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from bacula_ha.director import conf, console, daemon, proc
-from bacula_ha.director.settings import console_credentials, from_director_config, catalog_of
+from bacula_ha.agents.director import conf, console, daemon, proc
+from bacula_ha.agents.director.settings import console_credentials, from_director_config, catalog_of
 
 
 DIR_CONF = """

@@ -8,8 +8,8 @@ import pytest
 from support.paths import AGENTS, ROOT
 
 
-def staged_install(destdir):
-    proc = subprocess.run(["make", "-s", "install", f"DESTDIR={destdir}", "PREFIX=/usr", "OCF_ROOT=/usr/lib/ocf"],
+def staged_install(destdir, *extra):
+    proc = subprocess.run(["make", "-s", "install", f"DESTDIR={destdir}", "PREFIX=/usr", "OCF_ROOT=/usr/lib/ocf", *extra],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
@@ -25,6 +25,25 @@ def test_make_install_destdir_layout(tmp_path):
     launcher = (tmp_path / "usr/sbin/bacula-ha").read_text()
     assert launcher.startswith("#!/usr/bin/python3\n") and "'/usr/lib/ocf/lib/bacula'" in launcher
     assert str(tmp_path) not in launcher  # DESTDIR never leaks into installed files
+
+
+def test_production_install_leaves_the_lab_out(tmp_path):
+    staged_install(tmp_path)
+    library = tmp_path / "usr/lib/ocf/lib/bacula/bacula_ha"
+    assert (library / "agents/director/actions.py").is_file()
+    assert not (library / "lab").exists()
+    # the installed CLI says why `lab` is missing instead of failing with a traceback
+    proc = subprocess.run(["/usr/bin/python3", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                           "from bacula_ha.admin.cli import main; sys.exit(main(['lab', 'status']))", str(library.parent)],
+                          capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
+    assert proc.returncode == 1 and "the lab is not installed here" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_install_with_lab_adds_the_lab(tmp_path):
+    staged_install(tmp_path, "WITH_LAB=1")
+    assert (tmp_path / "usr/lib/ocf/lib/bacula/bacula_ha/lab/pid1.py").is_file()
 
 
 def test_installed_agent_finds_its_library_without_the_checkout(tmp_path):

@@ -9,7 +9,7 @@ the tests stay independent of each other's outcome.
 import pytest
 
 from bacula_ha.lab import faults
-from bacula_ha.lab.checks import console_request, director_nodes
+from bacula_ha.lab.observe import console_request, director_nodes
 
 from support.lab import running_lab
 

@@ -7,7 +7,7 @@ exactly one side runs the Director throughout.
 import pytest
 
 from bacula_ha.lab import faults
-from bacula_ha.lab.checks import director_nodes
+from bacula_ha.lab.observe import director_nodes
 
 from support.lab import running_lab
 

@@ -38,7 +38,7 @@ def test_fencing_configuration_names_every_node():
 
 
 def test_director_conf_quotes_values():
-    conf = dirconf.director_conf(dirconf.DirectorSettings("/w d", "198.51.100.20", 'p"w', "c\\p"))
+    conf = dirconf.director_conf(dirconf.LabDirectorConf("/w d", "198.51.100.20", 'p"w', "c\\p"))
     assert 'dbpassword = "p\\"w"' in conf
     assert 'Password = "c\\\\p"' in conf
     assert 'WorkingDirectory = "/w d"' in conf

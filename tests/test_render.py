@@ -14,8 +14,8 @@ import subprocess
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bacula_ha.render import ARCHITECTURES, FORMATS, RenderError, render
-from bacula_ha.render.values import parse_file, resolve
+from bacula_ha.admin.render import ARCHITECTURES, FORMATS, RenderError, render
+from bacula_ha.admin.render.values import parse_file, resolve
 from support.paths import ROOT
 
 SNIPPETS = os.path.join(ROOT, "crm-snippets")
@@ -216,7 +216,7 @@ def test_any_usable_ipv4_vip_renders(address, prefix):
 
 def invoke(*args):
     from click.testing import CliRunner
-    from bacula_ha.cli import main
+    from bacula_ha.admin.cli import main
     return CliRunner().invoke(main, ["render", *args])
 
 
@@ -256,7 +256,7 @@ def test_resolve_keeps_node_order():
 
 
 def test_readme_documents_every_key_and_file():
-    from bacula_ha.render.values import FIELDS
+    from bacula_ha.admin.render.values import FIELDS
     with open(os.path.join(SNIPPETS, "README.md"), encoding="utf-8") as handle:
         readme = handle.read()
     for field in FIELDS:

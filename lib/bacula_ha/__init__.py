@@ -2,6 +2,32 @@
 
 Import nothing heavy here: every agent action imports this package first,
 and the monitor runs every few seconds on every node.
+
+Package map (a test keeps it equal to the tree):
+
+Runs inside Pacemaker, on every node (installed by ``make install``):
+    ocf/                 the OCF 1.1 runtime: declared parameters -> meta-data,
+                         validation, environment, deadlines, bounded commands, logging
+    agents/              what each agent knows, called by the thin executables in agents/
+      director/          bacula-director: start/stop/monitor of bacula-dir, the
+                         in-process console (console.py), its catalog reach (catalog.py)
+      catalog/           bacula-catalog-check: is the catalog usable? (probe.py)
+      configpull/        bacula-config-pull: Git fetch, signature policy, atomic deploy
+
+Admin tools, run by people (installed by ``make install``):
+    admin/               the ``bacula-ha`` command and what it uses
+      cli/               click commands: install, render, check, lab
+      render/            crm/pcs snippets per architecture from a site's values
+      cibcheck/          ``bacula-ha check``: what in a CIB makes failover unsafe
+      install.py         installs the agents and this library
+
+Test rig (not installed on production nodes unless asked):
+    lab/                 a multi-node cluster in Linux namespaces: node PID 1 (pid1.py),
+                         virtual power switch (pdu.py), lab fence agent, fault suite
+
+Flow: Pacemaker runs agents/bacula-director monitor -> ocf.agent dispatches to
+agents.director.actions.monitor -> proc.py (/proc), console.py (the Director's
+port) and catalog.py (PostgreSQL) -> an OCF exit code.
 """
 
 __version__ = "0.1.0"

@@ -1,5 +1,5 @@
 """`python3 -m bacula_ha` runs the bacula-ha command."""
 
-from .cli import run
+from .admin.cli import run
 
 run()

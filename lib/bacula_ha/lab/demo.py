@@ -8,7 +8,7 @@ import time
 from typing import Callable, List
 
 from . import faults, registry
-from .checks import console_request, director_nodes
+from .observe import console_request, director_nodes
 from .cluster import crm_mon_text
 from .lab import Lab
 from .layout import VIP

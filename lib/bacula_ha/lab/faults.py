@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from . import node
-from .checks import DirectorWatch, add_mark, console_request, director_nodes, marks
+from .observe import DirectorWatch, add_mark, console_request, director_nodes, marks
 from .lab import Lab
 from .sh import LabError
 

@@ -131,7 +131,7 @@ def boot(layout: Layout, machine: str) -> subprocess.Popen:
     configure_address(layout, machine)
     log = open(console_log(layout, machine), "ab")
     argv = ["ip", "netns", "exec", layout.netns(machine), *UNSHARE, PYTHON, "-S", "-m",
-            "bacula_ha.lab.init", str(spec_path(layout, machine))]
+            "bacula_ha.lab.pid1", str(spec_path(layout, machine))]
     env = env_for_children()
     env["PYTHONPATH"] = LIBDIR
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

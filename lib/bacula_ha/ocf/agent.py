@@ -23,7 +23,7 @@ from .codes import HARD_ERRORS, VALID_CODES, Exit, OcfError
 from .deadline import Deadline
 from .environment import OcfEnv
 from .log import Log, Secrets, one_line
-from .params import Param, Values, parse_params
+from .params import Param, ParamValues, parse_params
 
 # No dataclasses, enum or typing at run time: together they cost a probe ~15 ms of imports.
 TYPE_CHECKING = False
@@ -85,7 +85,7 @@ class Context:
 
     __slots__ = ("agent", "env", "params", "deadline", "log", "secrets", "environ")
 
-    def __init__(self, agent: "Agent", env: OcfEnv, params: Values, deadline: Deadline, log: Log,
+    def __init__(self, agent: "Agent", env: OcfEnv, params: ParamValues, deadline: Deadline, log: Log,
                  secrets: Secrets, environ: "Mapping[str, str]") -> None:
         self.agent = agent
         self.env = env

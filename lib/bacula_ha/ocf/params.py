@@ -103,7 +103,7 @@ def _show(raw: str) -> str:
     return repr(text)
 
 
-class Values:
+class ParamValues:
     """Parsed parameter values, read as attributes (`params.config`)."""
 
     def __init__(self, values: Dict[str, Any], given: Dict[str, bool]) -> None:
@@ -127,7 +127,7 @@ class Values:
         return dict(self._values)
 
 
-def parse_params(specs: Tuple[Param, ...], environ: Mapping[str, str]) -> Tuple[Values, List[str]]:
+def parse_params(specs: Tuple[Param, ...], environ: Mapping[str, str]) -> Tuple[ParamValues, List[str]]:
     """Read every declared parameter from `environ`.
 
     Returns the values (defaults where a value is missing or invalid, so that
@@ -158,4 +158,4 @@ def parse_params(specs: Tuple[Param, ...], environ: Mapping[str, str]) -> Tuple[
         if spec.required and value == "":
             problems.append(f"parameter {spec.name} is required but empty")
         values[spec.name] = value
-    return Values(values, given), problems
+    return ParamValues(values, given), problems

@@ -1,0 +1,49 @@
+"""Render the shipped crm shell / pcs snippets with site values.
+
+`render(arch, fmt, values)` validates the values (RenderError lists every
+problem) and returns the text; `bacula-ha render` is the command line.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from . import crm, pcs
+from .architectures import BUILDERS
+from .values import ARCHITECTURES, RenderError, SiteValues, resolve
+
+FORMATS = ("crm", "pcs")
+
+TITLES = {
+    "drbd": ["bacula-ha, architecture 1: catalog on DRBD.",
+             "ocf:linbit:drbd (promotable) -> Filesystem -> pgsql -> bacula-catalog-check",
+             "-> bacula-director -> IPaddr2, one group on the DRBD Primary, STONITH on."],
+    "git": ["bacula-ha, architecture 2: configuration from Git, external catalog.",
+            "bacula-config-pull (promotable, all Director nodes) -> bacula-catalog-check (external)",
+            "-> bacula-director -> IPaddr2, one group on the Promoted config-pull, STONITH on."],
+    "shared": ["bacula-ha, architecture 3: catalog on shared storage (SAN LUN or NFS).",
+               "Filesystem -> pgsql -> bacula-catalog-check -> bacula-director -> IPaddr2,",
+               "one group, STONITH on."],
+}
+
+__all__ = ["ARCHITECTURES", "FORMATS", "RenderError", "SiteValues", "render", "render_values", "resolve"]
+
+
+def render_values(values: SiteValues, fmt: str) -> str:
+    config = BUILDERS[values.arch](values)
+    config.header = TITLES[values.arch] + [
+        "Fencing: " + values.fencing + "; see README.md in crm-snippets for the other methods.",
+    ]
+    if fmt == "crm":
+        config.header += ["", "Load: crm configure load update THIS_FILE"]
+        return crm.emit(config)
+    if fmt == "pcs":
+        return pcs.emit(config)
+    raise RenderError([f"unknown format {fmt!r} (one of: {', '.join(FORMATS)})"])
+
+
+def render(arch: str, fmt: str, given: Mapping[str, str], example: bool = False) -> str:
+    """Validate `given` for `arch` and return the configuration text in `fmt`."""
+    if fmt not in FORMATS:
+        raise RenderError([f"unknown format {fmt!r} (one of: {', '.join(FORMATS)})"])
+    return render_values(resolve(arch, given, example=example), fmt)

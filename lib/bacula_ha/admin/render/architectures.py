@@ -1,0 +1,197 @@
+"""The three architectures as Configs built from validated SiteValues.
+
+Op timeouts are at least what each agent's meta-data advertises (the tests
+read the meta-data at test time and compare); recurring monitors of one
+resource use distinct intervals, as Pacemaker requires.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Tuple
+
+from .model import Clone, Colocation, Config, Group, Location, Op, Order, Pairs, Primitive
+from .values import SiteValues
+
+GROUP = "g_bacula"
+
+
+def _opt(*pairs) -> Pairs:
+    """Drop parameters left empty, so the agent's own default applies."""
+    return tuple((k, v) for k, v in pairs if v != "")
+
+
+def _director(v: SiteValues, config: str) -> Primitive:
+    return Primitive(
+        "p_director", "ocf:bacula:bacula-director",
+        params=_opt(("config", config), ("console_config", v.console_config)),
+        ops=(Op("start", "0s", "60s"), Op("stop", "0s", "60s"),
+             Op("monitor", "20s", "30s"),
+             Op("monitor", "60s", "30s", check_level=10)),
+        comment="The Director. depth 0 every 20s (process + port), depth 10 every 60s\n"
+                "(authenticated console request through console_config).")
+
+
+def _catalog_check(v: SiteValues, mode: str) -> Primitive:
+    if mode == "local":
+        params = _opt(("mode", "local"), ("host", v.pg_socketdir), ("port", v.catalog_port),
+                      ("dbname", v.catalog_dbname), ("user", v.catalog_user),
+                      ("passfile", v.catalog_passfile))
+        comment = "Gate: the Director starts only once the catalog takes a committed write\n" \
+                  "with the schema version it needs."
+    else:
+        params = _opt(("mode", "external"), ("host", v.catalog_host), ("port", v.catalog_port),
+                      ("dbname", v.catalog_dbname), ("user", v.catalog_user),
+                      ("passfile", v.catalog_passfile), ("sslmode", v.catalog_sslmode))
+        comment = "Gate on the external catalog: an outage there is reported as degraded (190),\n" \
+                  "because moving the Director cannot fix it."
+    return Primitive("p_catalog_check", "ocf:bacula:bacula-catalog-check", params=params,
+                     ops=(Op("start", "0s", "60s"), Op("stop", "0s", "20s"), Op("monitor", "10s", "30s")),
+                     comment=comment)
+
+
+def _vip(v: SiteValues) -> Primitive:
+    return Primitive("p_vip", "ocf:heartbeat:IPaddr2",
+                     params=_opt(("ip", v.vip), ("cidr_netmask", v.vip_cidr), ("nic", v.vip_nic)),
+                     ops=(Op("start", "0s", "20s"), Op("stop", "0s", "20s"), Op("monitor", "10s", "20s")),
+                     comment="The address clients, File and Storage daemons use; last to start, first to stop.")
+
+
+def _filesystem(v: SiteValues, device: str, comment: str) -> Primitive:
+    return Primitive("p_fs", "ocf:heartbeat:Filesystem",
+                     params=_opt(("device", device), ("directory", v.mount_point), ("fstype", v.fstype),
+                                 ("options", v.fs_options)),
+                     ops=(Op("start", "0s", "60s"), Op("stop", "0s", "60s"), Op("monitor", "20s", "40s")),
+                     comment=comment)
+
+
+def _pgsql(v: SiteValues) -> Primitive:
+    return Primitive("p_pgsql", "ocf:heartbeat:pgsql",
+                     params=_opt(("pgctl", v.pg_bindir + "/pg_ctl"), ("psql", v.pg_bindir + "/psql"),
+                                 ("pgdata", v.pgdata), ("config", v.pg_config),
+                                 ("socketdir", v.pg_socketdir), ("pgport", v.catalog_port)),
+                     ops=(Op("start", "0s", "120s"), Op("stop", "0s", "120s"), Op("monitor", "30s", "30s")),
+                     comment="The catalog's PostgreSQL, data directory on the shared/replicated file system.\n"
+                             "Disable the distribution's postgresql service on every node.")
+
+
+def _fencing(v: SiteValues) -> Tuple[List[Primitive], List[Location]]:
+    method = v.fencing
+    delay: Pairs = (("pcmk_delay_max", f"{v.fence_delay_seconds}s"),) if v.fence_delay == "random" else ()
+    monitor = (Op("monitor", "60s", "20s"),)
+    devices: List[Primitive] = []
+    locations: List[Location] = []
+    if method == "sbd":
+        devices.append(Primitive(
+            "fence_sbd", "stonith:fence_sbd", params=(("devices", v.sbd_devices),) + delay, ops=monitor,
+            comment="SBD poison pill on a shared disk; the sbd daemon and a hardware watchdog must run\n"
+                    "on every node (/etc/default/sbd), and stonith-timeout must exceed SBD's msgwait."))
+        return devices, locations
+    for node in v.nodes:
+        if method == "ipmilan":
+            params = _opt(("ip", v.node("ipmi_address", node)), ("username", v.ipmi_user),
+                          ("password_script", v.ipmi_password_script),
+                          ("lanplus", "1" if v.ipmi_lanplus == "true" else "0"),
+                          ("pcmk_host_list", node))
+            comment = f"Power fencing of {node} through its BMC; the password comes from a script, not the CIB."
+            agent = "stonith:fence_ipmilan"
+        else:
+            domain = v.node("virsh_domain", node) or node
+            params = _opt(("ip", v.virsh_host), ("username", v.virsh_user),
+                          ("identity_file", v.virsh_identity_file), ("plug", domain),
+                          ("pcmk_host_list", node))
+            comment = f"Fencing of the VM {node} (libvirt domain {domain}) through the hypervisor."
+            agent = "stonith:fence_virsh"
+        dev_id = f"fence_{node}"
+        devices.append(Primitive(dev_id, agent, params=params + delay, ops=monitor, comment=comment))
+        locations.append(Location(f"l_{dev_id}_not_on_target", dev_id, node, "-INFINITY",
+                                  comment="A node never runs the device that fences it."))
+    return devices, locations
+
+
+def _common_tail(v: SiteValues, config: Config) -> None:
+    devices, locations = _fencing(v)
+    config.resources[:0] = devices
+    config.constraints += locations
+    props = [("stonith-enabled", "true")]
+    if v.fence_delay == "priority":
+        props.append(("priority-fencing-delay", f"{v.fence_delay_seconds}s"))
+    config.properties = tuple(props)
+    config.properties_comment = (
+        "Fencing is mandatory: a node that cannot be reached may still write to the catalog.\n"
+        + ("priority-fencing-delay: in a fencing race the node running the Director (higher\n"
+           "resource priority) is shot later and wins." if v.fence_delay == "priority" else
+           "pcmk_delay_max on the devices: a random delay decides fencing races."))
+    config.rsc_defaults = (("resource-stickiness", v.stickiness),
+                           ("migration-threshold", v.migration_threshold),
+                           ("failure-timeout", v.failure_timeout))
+    config.defaults_comment = ("Stay where running; after migration-threshold failures on a node the group moves;\n"
+                               "failures are forgotten after failure-timeout.")
+
+
+def _priority(v: SiteValues) -> Pairs:
+    return (("priority", "10"),) if v.fence_delay == "priority" else ()
+
+
+def drbd(v: SiteValues) -> Config:
+    drbd_primitive = Primitive(
+        "p_drbd", "ocf:linbit:drbd", params=(("drbd_resource", v.drbd_resource),),
+        ops=(Op("start", "0s", "240s"), Op("stop", "0s", "100s"), Op("promote", "0s", "90s"),
+             Op("demote", "0s", "90s"), Op("notify", "0s", "90s"),
+             Op("monitor", "29s", "20s", role="Promoted"), Op("monitor", "31s", "20s", role="Unpromoted")),
+        comment=f"DRBD resource {v.drbd_resource} (see drbd-fencing.res for its fencing handlers).")
+    clone = Clone("ms_drbd", drbd_primitive,
+                  meta=(("promotable", "true"), ("promoted-max", "1"), ("promoted-node-max", "1"),
+                        ("clone-max", "2"), ("clone-node-max", "1"), ("notify", "true")) + _priority(v),
+                  comment="One Primary (Promoted) at a time; notify=true is required by ocf:linbit:drbd.")
+    group = Group(GROUP, [_filesystem(v, v.drbd_device, "The catalog's file system on the DRBD Primary."),
+                          _pgsql(v), _catalog_check(v, "local"), _director(v, v.director_config), _vip(v)],
+                  meta=_priority(v), comment="Start in this order, stop in reverse, always on one node.")
+    config = Config("drbd", resources=[clone, group], constraints=[
+        Colocation("col_bacula_on_drbd_primary", GROUP, "ms_drbd", "Promoted",
+                   comment="The group runs only where DRBD is Primary ..."),
+        Order("o_drbd_promote_before_bacula", "ms_drbd", "promote", GROUP, "start",
+              comment="... and starts only after the promotion."),
+    ])
+    _common_tail(v, config)
+    return config
+
+
+def shared(v: SiteValues) -> Config:
+    group = Group(GROUP, [_filesystem(v, v.fs_device, "The catalog's file system on a shared LUN or NFS export;\n"
+                                                      "mounted on one node at a time, fencing makes that safe."),
+                          _pgsql(v), _catalog_check(v, "local"), _director(v, v.director_config), _vip(v)],
+                  meta=_priority(v), comment="Start in this order, stop in reverse, always on one node.")
+    config = Config("shared", resources=[group])
+    _common_tail(v, config)
+    return config
+
+
+def git(v: SiteValues) -> Config:
+    pull = Primitive(
+        "p_config_pull", "ocf:bacula:bacula-config-pull",
+        params=_opt(("repository", v.git_repository), ("branch", v.git_branch), ("config_dir", v.config_dir),
+                    ("main_config", v.main_config), ("allowed_signers", v.allowed_signers),
+                    ("ssh_key", v.ssh_key), ("known_hosts", v.known_hosts)),
+        ops=(Op("start", "0s", "120s"), Op("stop", "0s", "30s"), Op("promote", "0s", "120s"),
+             Op("demote", "0s", "30s"),
+             Op("monitor", "29s", "60s", role="Promoted"), Op("monitor", "30s", "60s", role="Unpromoted")),
+        comment="Every Director node fetches and validates the configuration; the Promoted\n"
+                "instance deploys it into config_dir for the Director.")
+    clone = Clone("ms_config_pull", pull,
+                  meta=(("promotable", "true"), ("promoted-max", "1"), ("promoted-node-max", "1"),
+                        ("clone-node-max", "1")) + _priority(v),
+                  comment="On all Director nodes; the freshest validated one is promoted.")
+    config_file = v.config_dir.rstrip("/") + "/" + v.main_config
+    group = Group(GROUP, [_catalog_check(v, "external"), _director(v, config_file), _vip(v)],
+                  meta=_priority(v), comment="Start in this order, stop in reverse, always on one node.")
+    config = Config("git", resources=[clone, group], constraints=[
+        Colocation("col_bacula_on_config_pull_promoted", GROUP, "ms_config_pull", "Promoted",
+                   comment="The Director runs where its configuration was deployed ..."),
+        Order("o_config_pull_promote_before_bacula", "ms_config_pull", "promote", GROUP, "start",
+              comment="... and starts only after the deployment (promotion)."),
+    ])
+    _common_tail(v, config)
+    return config
+
+
+BUILDERS: Dict[str, Callable[[SiteValues], Config]] = {"drbd": drbd, "git": git, "shared": shared}

@@ -1,0 +1,315 @@
+"""Site values for `bacula-ha render`: declaration, file format, validation.
+
+The values file is plain `key = value` lines (an optional `[bacula-ha]`
+section header, `#` or `;` comments); no YAML, nothing to install. Site
+specific keys (nodes, VIP, devices, fencing) have no default: a rendered
+configuration never silently carries an example address. `--example` fills
+them with the documented example values the shipped snippets use.
+Per-node keys are written `key.NODE` (e.g. `ipmi_address.node1 = ...`).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from . import validators as checks
+
+ARCHITECTURES = ("drbd", "git", "shared")
+FENCING = ("ipmilan", "sbd", "virsh")
+ALL = frozenset(ARCHITECTURES)
+LOCAL = frozenset(("drbd", "shared"))
+
+
+class RenderError(ValueError):
+    """Invalid or missing site values; `problems` lists every one found."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    help: str
+    check: Callable[[str], str] = checks.plain
+    default: Optional[str] = None        # None: site value, required
+    example: Optional[str] = None        # the documented example (shipped snippets)
+    arches: frozenset = ALL
+    fencing: Optional[str] = None        # only needed with this fencing method
+    per_node: bool = False               # written key.NODE
+
+    def applies(self, arch: str, fencing: str) -> bool:
+        return arch in self.arches and (self.fencing is None or self.fencing == fencing)
+
+
+FIELDS: Tuple[Field, ...] = (
+    Field("nodes", "cluster node names as corosync knows them, comma separated (drbd: exactly 2)",
+          checks.plain, example="node1,node2"),
+    Field("vip", "IPv4 address clients and File/Storage daemons use for the Director",
+          checks.ipv4_host, example="192.0.2.10"),
+    Field("vip_cidr", "prefix length of the VIP's network", checks.cidr, example="24"),
+    Field("vip_nic", "interface for the VIP (empty: the one whose network contains it)",
+          checks.iface, default=""),
+    Field("fencing", "fencing method: " + ", ".join(FENCING), checks.choice(*FENCING), default="ipmilan"),
+    Field("ipmi_address", "BMC address of each node (ipmi_address.NODE)", checks.host,
+          fencing="ipmilan", per_node=True),
+    Field("ipmi_user", "BMC user", checks.name, example="fence", fencing="ipmilan"),
+    Field("ipmi_password_script", "script printing the BMC password (keeps it out of the CIB)",
+          checks.abs_path, example="/etc/bacula-ha/ipmi-password", fencing="ipmilan"),
+    Field("ipmi_lanplus", "use IPMI v2.0 lanplus", checks.boolean, default="true", fencing="ipmilan"),
+    Field("sbd_devices", "shared SBD disk(s), comma separated, 1 to 3", checks.plain,
+          example="/dev/disk/by-id/wwn-0x6001405abcdef0123456789abcdef012", fencing="sbd"),
+    Field("virsh_host", "hypervisor that runs the node VMs (fence_virsh logs in there)", checks.host,
+          example="192.0.2.1", fencing="virsh"),
+    Field("virsh_user", "user on the hypervisor", checks.name, default="root", fencing="virsh"),
+    Field("virsh_identity_file", "SSH key for the hypervisor", checks.abs_path,
+          default="/root/.ssh/id_rsa", fencing="virsh"),
+    Field("virsh_domain", "libvirt domain of each node (virsh_domain.NODE; default: the node name)",
+          checks.name, default="", fencing="virsh", per_node=True),
+    Field("fence_delay", "two-node fencing race: priority (priority-fencing-delay, the node running "
+          "the Director wins) or random (pcmk_delay_max)", checks.choice("priority", "random"),
+          default="priority"),
+    Field("fence_delay_seconds", "the delay", checks.integer(1, 600), default="15"),
+    Field("stickiness", "resource-stickiness (avoid moving back after recovery)", checks.score,
+          default="100"),
+    Field("migration_threshold", "failures on one node before the group moves", checks.integer(1, 1000),
+          default="3"),
+    Field("failure_timeout", "forget failures after this long", checks.duration, default="10min"),
+    Field("director_config", "bacula-dir.conf (drbd/shared)", checks.abs_path,
+          default="/etc/bacula/bacula-dir.conf", arches=LOCAL),
+    Field("console_config", "bconsole.conf used for the Director's deep monitor", checks.abs_path,
+          default="/etc/bacula/bconsole.conf"),
+    Field("catalog_dbname", "catalog database", checks.name, default="bacula"),
+    Field("catalog_user", "catalog user the checks connect as", checks.name, default="bacula"),
+    Field("catalog_passfile", "libpq password file for the checks (empty: none)", checks.optional_path,
+          default=""),
+    Field("catalog_port", "PostgreSQL port", checks.integer(1, 65535), default="5432"),
+    Field("catalog_host", "external catalog server (git)", checks.host, example="catalog.example.net",
+          arches=frozenset(("git",))),
+    Field("catalog_sslmode", "libpq sslmode for the external catalog",
+          checks.choice("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
+          default="verify-full", arches=frozenset(("git",))),
+    Field("pg_socketdir", "PostgreSQL socket directory", checks.abs_path, default="/var/run/postgresql",
+          arches=LOCAL),
+    Field("drbd_resource", "DRBD resource name (drbd.conf)", checks.name, default="r0",
+          arches=frozenset(("drbd",))),
+    Field("drbd_device", "DRBD device", checks.drbd_device, example="/dev/drbd0",
+          arches=frozenset(("drbd",))),
+    Field("fs_device", "shared LUN (/dev/disk/by-id/...) or NFS export (server:/path)", checks.plain,
+          example="/dev/disk/by-id/wwn-0x600a0b80005ad1d70000025b4f5d3c1e-part1",
+          arches=frozenset(("shared",))),
+    Field("fstype", "file system type (drbd: ext4/xfs; shared: ext4/xfs/nfs/nfs4)",
+          checks.choice("ext4", "xfs", "nfs", "nfs4"), default="ext4", arches=LOCAL),
+    Field("fs_options", "mount options (empty: none)", checks.word, default="", arches=LOCAL),
+    Field("mount_point", "where the catalog's file system is mounted", checks.abs_path,
+          default="/srv/bacula", arches=LOCAL),
+    Field("pg_bindir", "PostgreSQL binaries (pg_ctl, psql)", checks.abs_path,
+          default="/usr/lib/postgresql/15/bin", arches=LOCAL),
+    Field("pgdata", "PostgreSQL data directory (on the shared file system)", checks.abs_path,
+          default="/srv/bacula/postgresql/15/main", arches=LOCAL),
+    Field("pg_config", "postgresql.conf (identical on every node)", checks.abs_path,
+          default="/etc/postgresql/15/main/postgresql.conf", arches=LOCAL),
+    Field("git_repository", "configuration repository URL", checks.git_url,
+          example="ssh://git@git.example.net/bacula/director-config.git", arches=frozenset(("git",))),
+    Field("git_branch", "branch to deploy", checks.name, default="main", arches=frozenset(("git",))),
+    Field("config_dir", "directory the Director reads its configuration from", checks.abs_path,
+          default="/etc/bacula", arches=frozenset(("git",))),
+    Field("main_config", "Director configuration file inside the repository", checks.relative_path,
+          default="bacula-dir.conf", arches=frozenset(("git",))),
+    Field("allowed_signers", "SSH allowed-signers file; only signed commits deploy (empty: off)",
+          checks.optional_path, default="", arches=frozenset(("git",))),
+    Field("ssh_key", "SSH key for ssh:// repositories (empty: none)", checks.optional_path, default="",
+          arches=frozenset(("git",))),
+    Field("known_hosts", "known_hosts for ssh:// repositories (empty: none)", checks.optional_path,
+          default="", arches=frozenset(("git",))),
+)
+BY_KEY: Dict[str, Field] = {f.key: f for f in FIELDS}
+EXAMPLE_PER_NODE = {"ipmi_address": ("192.0.2.101", "192.0.2.102", "192.0.2.103")}
+
+
+@dataclass
+class SiteValues:
+    """Validated values: `get(key)` and `node(key, node)`."""
+    arch: str
+    nodes: List[str]
+    flat: Dict[str, str]
+    per_node: Dict[str, Dict[str, str]]
+
+    def get(self, key: str) -> str:
+        return self.flat[key]
+
+    def node(self, key: str, node: str) -> str:
+        return self.per_node[key][node]
+
+    def __getattr__(self, key: str) -> str:
+        try:
+            return self.__dict__["flat"][key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+def parse_file(text: str, source: str = "values file") -> Dict[str, str]:
+    """`key = value` lines; one optional [bacula-ha] header; # and ; comments."""
+    result: Dict[str, str] = {}
+    problems: List[str] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            if line[1:-1].strip() != "bacula-ha":
+                problems.append(f"{source}:{number}: unknown section {line} (only [bacula-ha] is allowed)")
+            continue
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            problems.append(f"{source}:{number}: expected key = value, got {raw.strip()!r}")
+            continue
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        if key in result:
+            problems.append(f"{source}:{number}: {key} given twice")
+        result[key] = value
+    if problems:
+        raise RenderError(problems)
+    return result
+
+
+def parse_assignments(items: Iterable[str]) -> Dict[str, str]:
+    """--set key=value options."""
+    result: Dict[str, str] = {}
+    problems = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            problems.append(f"--set {item!r}: expected key=value")
+            continue
+        result[key.strip()] = value.strip()
+    if problems:
+        raise RenderError(problems)
+    return result
+
+
+def _unknown(key: str) -> str:
+    base = key.split(".", 1)[0]
+    hint = difflib.get_close_matches(base, list(BY_KEY), n=1)
+    return f"unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+
+
+def resolve(arch: str, given: Mapping[str, str], example: bool = False) -> SiteValues:
+    """Check every value for `arch`; raise RenderError listing all problems."""
+    if arch not in ARCHITECTURES:
+        raise RenderError([f"unknown architecture {arch!r} (one of: {', '.join(ARCHITECTURES)})"])
+    problems: List[str] = []
+    flat_given: Dict[str, str] = {}
+    node_given: Dict[str, Dict[str, str]] = {}
+    for key, value in given.items():
+        base, dot, node = key.partition(".")
+        field = BY_KEY.get(base)
+        if field is None or bool(dot) != field.per_node:
+            if field is not None and field.per_node:
+                problems.append(f"{key}: per-node key, write it as {base}.NODE")
+            elif field is not None:
+                problems.append(f"{key}: not a per-node key, write it as {base}")
+            else:
+                problems.append(_unknown(key))
+            continue
+        if dot:
+            node_given.setdefault(base, {})[node] = value
+        else:
+            flat_given[key] = value
+
+    def raw(field: Field) -> Optional[str]:
+        if field.key in flat_given:
+            return flat_given[field.key]
+        if field.default is not None:
+            return field.default
+        return field.example if example else None
+
+    # nodes first: per-node keys and the node count depend on them
+    nodes: List[str] = []
+    node_raw = raw(BY_KEY["nodes"])
+    if node_raw is None or not node_raw.strip():
+        problems.append("nodes: missing (" + BY_KEY["nodes"].help + ")")
+    else:
+        try:
+            nodes = checks.node_list(node_raw, 2, 2) if arch == "drbd" else checks.node_list(node_raw)
+        except ValueError as exc:
+            problems.append(f"nodes: {exc}")
+    fencing = flat_given.get("fencing", BY_KEY["fencing"].default or "")
+    flat: Dict[str, str] = {"nodes": ",".join(nodes)}
+    per_node: Dict[str, Dict[str, str]] = {}
+    for field in FIELDS:
+        if field.key == "nodes":
+            continue
+        if not field.applies(arch, fencing) and field.key != "fencing":
+            continue
+        if field.per_node:
+            given_nodes = node_given.get(field.key, {})
+            for stray in sorted(set(given_nodes) - set(nodes)):
+                if nodes:
+                    problems.append(f"{field.key}.{stray}: {stray!r} is not in nodes ({', '.join(nodes)})")
+            per_node[field.key] = {}
+            for index, node in enumerate(nodes):
+                value = given_nodes.get(node)
+                if value is None and example and field.key in EXAMPLE_PER_NODE:
+                    value = EXAMPLE_PER_NODE[field.key][index % len(EXAMPLE_PER_NODE[field.key])]
+                if value is None and field.default is not None:
+                    value = field.default
+                if value is None or (value == "" and field.default is None):
+                    problems.append(f"{field.key}.{node}: missing ({field.help})")
+                    continue
+                try:
+                    per_node[field.key][node] = field.check(checks.plain(value)) if value else ""
+                except ValueError as exc:
+                    problems.append(f"{field.key}.{node}: {exc}")
+            continue
+        value = raw(field)
+        if value is None or (value == "" and field.default is None):
+            problems.append(f"{field.key}: missing ({field.help})")
+            continue
+        try:
+            flat[field.key] = field.check(checks.plain(value)) if value else value
+        except ValueError as exc:
+            problems.append(f"{field.key}: {exc}")
+    problems += _cross_checks(arch, flat)
+    if problems:
+        raise RenderError(problems)
+    return SiteValues(arch, nodes, flat, per_node)
+
+
+def _cross_checks(arch: str, flat: Dict[str, str]) -> List[str]:
+    """Checks that involve more than one value."""
+    problems = []
+    if "vip" in flat and "vip_cidr" in flat:
+        try:
+            checks.vip_in_network(flat["vip"], flat["vip_cidr"])
+        except ValueError as exc:
+            problems.append(f"vip: {exc}")
+    if "sbd_devices" in flat:
+        devices = [d for d in flat["sbd_devices"].split(",") if d.strip()]
+        if not 1 <= len(devices) <= 3:
+            problems.append("sbd_devices: give 1 to 3 devices")
+        for device in devices:
+            try:
+                checks.block_device(device.strip())
+            except ValueError as exc:
+                problems.append(f"sbd_devices: {exc}")
+        flat["sbd_devices"] = ",".join(d.strip() for d in devices)
+    fstype = flat.get("fstype", "")
+    if arch == "drbd" and fstype.startswith("nfs"):
+        problems.append(f"fstype: {fstype} makes no sense on a DRBD device (use ext4 or xfs)")
+    if arch == "shared" and "fs_device" in flat:
+        try:
+            (checks.nfs_export if fstype.startswith("nfs") else checks.block_device)(flat["fs_device"])
+        except ValueError as exc:
+            problems.append(f"fs_device: {exc} (fstype {fstype})")
+    if arch in LOCAL and "pgdata" in flat and "mount_point" in flat:
+        mount = flat["mount_point"].rstrip("/") + "/"
+        if not flat["pgdata"].startswith(mount):
+            problems.append(f"pgdata: {flat['pgdata']} is not on the replicated/shared file system "
+                            f"mounted at {flat['mount_point']}")
+    return problems

@@ -1,0 +1,181 @@
+"""Parameters turned into paths and checked (CIB-wide syntax vs this node's environment).
+
+Why two levels: a repository URL of the wrong shape is wrong on every node
+(OCF_ERR_CONFIGURED, the resource stops everywhere), while a missing key file
+or git binary is this node's problem (ERR_ARGS / ERR_INSTALLED: only this node
+is banned).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ...ocf.codes import Exit, OcfError
+
+DEFAULT_CACHE_ROOT = "/var/lib/bacula-ha/config-pull"
+
+# Plain string checks, no `re`: settings are read by every action, promote included.
+_SCHEMES = ("file", "ssh", "git+ssh", "ssh+git", "http", "https", "git")
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+_REF_FORBIDDEN = frozenset("~^:?*[\\\x7f") | frozenset(chr(c) for c in range(0x21))
+
+
+def _valid_url(url: str) -> bool:
+    """scheme://rest, [user@]host:path (scp-like) or an absolute path; no whitespace."""
+    if any(c.isspace() for c in url):
+        return False
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        return scheme.lower() in _SCHEMES and bool(rest)
+    if url.startswith("/"):
+        return True
+    host, sep, path = url.partition(":")
+    host = host.rsplit("@", 1)[-1]
+    user = url.partition(":")[0][: -len(host) - 1] if "@" in url.partition(":")[0] else ""
+    return (bool(sep and host and path) and set(host) <= _HOST_CHARS
+            and set(user) <= _HOST_CHARS)
+
+
+def _valid_branch(name: str) -> bool:
+    """The rules of git check-ref-format that matter for a branch name."""
+    if not name or name.startswith(("-", "/", ".")) or name.endswith(("/", ".lock", ".")):
+        return False
+    if any(bad in name for bad in ("..", "@{", "//", "/.")) or name == "@":
+        return False
+    return not any(c in _REF_FORBIDDEN for c in name)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "default"
+
+
+FIELDS = ("repository", "branch", "config_dir", "cache_dir", "main_config", "allowed_signers",
+          "gpg_keyring", "validate", "binary", "fetch_timeout", "push_changes", "ssh_key",
+          "known_hosts", "owner", "group", "mode", "reload_command", "test_user")
+
+
+class PullSettings:
+    """Checked parameter values (a plain class: dataclasses cost every action milliseconds)."""
+
+    __slots__ = FIELDS
+
+    def __init__(self, **values) -> None:
+        for name in FIELDS:
+            setattr(self, name, values[name])
+
+    # -- cache layout --------------------------------------------------
+    @property
+    def repo(self) -> str:
+        return os.path.join(self.cache_dir, "repo.git")
+
+    @property
+    def gnupg_home(self) -> str:
+        return os.path.join(self.cache_dir, "gnupg")
+
+    @property
+    def deploy_root(self) -> str:
+        return os.path.join(self.cache_dir, "deploy")
+
+    @property
+    def index_root(self) -> str:
+        return os.path.join(self.cache_dir, "index")
+
+    @property
+    def state_file(self) -> str:
+        return os.path.join(self.cache_dir, "state.json")
+
+    def tree(self, commit: str) -> str:
+        return os.path.join(self.deploy_root, commit)
+
+    def index(self, commit: str) -> str:
+        return os.path.join(self.index_root, commit)
+
+    def ids(self):
+        """(uid, gid) of owner/group; OcfError(ERR_ARGS) when this node lacks them."""
+        import grp
+        import pwd
+        try:
+            uid = int(self.owner) if self.owner.isdigit() else pwd.getpwnam(self.owner).pw_uid
+        except KeyError:
+            raise OcfError(Exit.ERR_ARGS, f"owner {self.owner!r} does not exist on this node") from None
+        try:
+            gid = int(self.group) if self.group.isdigit() else grp.getgrnam(self.group).gr_gid
+        except KeyError:
+            raise OcfError(Exit.ERR_ARGS, f"group {self.group!r} does not exist on this node") from None
+        return uid, gid
+
+    def test_ids(self):
+        """(uid, gid) the config test runs as, or (None, None) for the agent's own user."""
+        if not self.test_user:
+            return None, None
+        import pwd
+        try:
+            entry = pwd.getpwnam(self.test_user)
+        except KeyError:
+            raise OcfError(Exit.ERR_ARGS, f"test_user {self.test_user!r} does not exist on this node") from None
+        return entry.pw_uid, entry.pw_gid
+
+
+def _configured(msg: str) -> OcfError:
+    return OcfError(Exit.ERR_CONFIGURED, msg)
+
+
+def from_params(params, instance: str) -> PullSettings:
+    """PullSettings from parsed parameters; OcfError(ERR_CONFIGURED) for values wrong everywhere."""
+    repo = params.repository.strip()
+    if not repo:
+        raise _configured("parameter repository is empty")
+    if not _valid_url(repo):
+        raise _configured("parameter repository: not a file://, ssh://, https:// URL or host:path")
+    branch = params.branch.strip()
+    if not _valid_branch(branch):
+        raise _configured(f"parameter branch: {branch!r} is not a valid branch name")
+    config_dir = os.path.normpath(params.config_dir.strip() or "/")
+    if not os.path.isabs(config_dir) or config_dir == "/":
+        raise _configured("parameter config_dir must be an absolute path other than /")
+    cache_dir = params.cache_dir.strip()
+    cache_dir = os.path.normpath(cache_dir) if cache_dir else os.path.join(DEFAULT_CACHE_ROOT, _safe(instance))
+    if not os.path.isabs(cache_dir) or cache_dir == "/":
+        raise _configured("parameter cache_dir must be an absolute path other than /")
+    if cache_dir == config_dir or cache_dir.startswith(config_dir + "/") or config_dir.startswith(cache_dir + "/"):
+        raise _configured("parameters cache_dir and config_dir must not contain each other")
+    main_config = os.path.normpath(params.main_config.strip() or ".")
+    if os.path.isabs(main_config) or main_config == "." or main_config.split("/")[0] == "..":
+        raise _configured("parameter main_config must be a relative path inside the repository")
+    try:
+        mode = int(params.mode.strip(), 8)
+    except ValueError:
+        raise _configured(f"parameter mode: {params.mode!r} is not an octal mode") from None
+    if not 0 <= mode <= 0o777 or not mode & 0o400:
+        raise _configured("parameter mode must be between 0400 and 0777 and readable by the owner")
+    return PullSettings(
+        repository=repo, branch=branch, config_dir=config_dir, cache_dir=cache_dir,
+        main_config=main_config, allowed_signers=params.allowed_signers.strip(),
+        gpg_keyring=params.gpg_keyring.strip(), validate=bool(params.validate),
+        binary=params.binary.strip(), fetch_timeout=int(params.fetch_timeout),
+        push_changes=bool(params.push_changes), ssh_key=params.ssh_key.strip(),
+        known_hosts=params.known_hosts.strip(), owner=params.owner.strip() or "root",
+        group=params.group.strip() or "root", mode=mode,
+        reload_command=params.reload_command.strip(), test_user=params.test_user.strip())
+
+
+def check_local(s: PullSettings) -> None:
+    """This node can run the agent: programs, key files, users (OcfError ERR_INSTALLED/ERR_ARGS)."""
+    import shutil
+    if not shutil.which("git", path=os.environ.get("PATH") or "/usr/bin:/bin"):
+        raise OcfError(Exit.ERR_INSTALLED, "git is not installed")
+    if s.validate and not os.access(s.binary, os.X_OK):
+        raise OcfError(Exit.ERR_INSTALLED, f"{s.binary} is not installed (needed by validate=true)")
+    if s.gpg_keyring and not shutil.which("gpg", path=os.environ.get("PATH") or "/usr/bin:/bin"):
+        raise OcfError(Exit.ERR_INSTALLED, "gpg is not installed (needed by gpg_keyring)")
+    if s.reload_command:
+        program = s.reload_command.split()[0]
+        if not (os.path.isabs(program) and os.access(program, os.X_OK)):
+            raise OcfError(Exit.ERR_INSTALLED, f"reload_command: {program} is not an executable absolute path")
+    for name in ("allowed_signers", "gpg_keyring", "ssh_key", "known_hosts"):
+        path = getattr(s, name)
+        if path and not (os.path.isfile(path) and os.access(path, os.R_OK)):
+            raise OcfError(Exit.ERR_ARGS, f"parameter {name}: {path} is not a readable file on this node")
+    s.ids()
+    if s.validate:
+        s.test_ids()

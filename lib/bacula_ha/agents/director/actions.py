@@ -1,0 +1,359 @@
+"""bacula-director actions: start, stop, monitor, reload, validate-all.
+
+Exit code decisions (see docs/agents/bacula-director.md):
+* invalid parameter values (relative config path, bad port) -> ERR_CONFIGURED
+  (the runtime does that from the declarations);
+* things this node lacks (binary, config or console config file, e.g. a config
+  directory that is not mounted yet) -> ERR_INSTALLED; user/group -> ERR_ARGS;
+* a configuration bacula-dir rejects -> ERR_GENERIC with the Director's own
+  line. Not ERR_CONFIGURED: the file is node-local (pulled or mounted per node),
+  and ERR_CONFIGURED would stop the Director on every node, also where the file
+  is good. ERR_GENERIC lets Pacemaker try another node.
+* a running Director whose catalog is down -> DEGRADED (190), not a failure.
+
+Imports beyond proc/settings happen inside the actions that need them: the
+level-0 monitor and the probe must stay cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+if False:  # annotations only (never evaluated): keeps `typing` off the probe's import path
+    from typing import Optional, Tuple
+
+from ...ocf.codes import Exit, OcfError
+from . import proc
+from .conf import ConfError
+from .settings import DirectorSettings, for_checks, locate, resolve
+
+START_OUTPUT = "start.out"
+CONSOLE_ATTEMPT_S = 5.0      # one console try during start (the Director may take ~1 s to pick it up)
+PORT_CHECK_S = 2.0
+
+
+# -- finding the process ---------------------------------------------------------
+def _find(ctx) -> Tuple[Optional[proc.ProcInfo], Optional[str], object]:
+    """(the Director's process or None, its pid file, where it was located)."""
+    if ctx.env.is_probe and not proc.live_directors():
+        # No bacula-dir at all on this node: nothing to locate. Skips parsing the
+        # configuration, which for a 10,000-client tree takes seconds.
+        return None, None, None
+    loc = locate(ctx.params, ctx.state())
+    info = None
+    if loc.pidfile:
+        pid = proc.read_pidfile(loc.pidfile)
+        if pid:
+            cand = proc.proc_info(pid)
+            if cand is not None and cand.comm == proc.COMM and cand.alive:
+                info = cand
+    if info is None:
+        found = proc.directors_using(ctx.params.config)
+        if found:
+            info = found[0]
+            ctx.log.warning(f"bacula-dir pid {info.pid} runs with {ctx.params.config} "
+                            f"but pid file {loc.pidfile or '(unknown)'} does not name it")
+    return info, loc.pidfile, loc
+
+
+def _stale(pidfile: Optional[str]) -> bool:
+    return bool(pidfile) and os.path.exists(pidfile) and proc.lock_holder(pidfile) is None
+
+
+def _remove_stale(pidfile: Optional[str]) -> bool:
+    """Remove a pid file no live daemon holds (bacula-dir leaves it after a crash)."""
+    if not _stale(pidfile):
+        return False
+    try:
+        os.unlink(pidfile)
+        return True
+    except OSError:
+        return False
+
+
+# -- monitor ----------------------------------------------------------------------
+def _level0(ctx, info: proc.ProcInfo, loc) -> None:
+    if info.stopped:
+        raise OcfError(Exit.ERR_GENERIC, f"bacula-dir pid {info.pid} is stopped (state {info.state}): "
+                                         "it cannot serve (SIGSTOP or traced)")
+    host = ctx.params.address or loc.address or "127.0.0.1"
+    port = ctx.params.port or loc.port or 9101
+    listening = proc.listens(info.pid, port)
+    if listening:
+        return
+    if listening is False:
+        raise OcfError(Exit.ERR_GENERIC, f"bacula-dir pid {info.pid} runs but does not listen on port {port}")
+    # /proc/PID/fd not readable (not root): fall back to a TCP connect
+    problem = proc.port_accepts(host, port, ctx.deadline.bound(PORT_CHECK_S))
+    if problem:
+        raise OcfError(Exit.ERR_GENERIC, f"bacula-dir pid {info.pid} runs but {host}:{port} "
+                                         f"does not accept connections: {problem}")
+
+
+def _settings(ctx, with_catalog: bool = False, fresh: bool = True) -> DirectorSettings:
+    """Resolved settings, secrets registered; `fresh=False` may use the last start's record."""
+    for attempt in (1, 2):
+        try:
+            if fresh or with_catalog:
+                settings = resolve(ctx.params, with_console=True, with_catalog=with_catalog)
+            else:
+                settings = for_checks(ctx.params, ctx.state())
+            break
+        except ConfError as exc:
+            # a config deployment may swap the directory under us: look once more before failing
+            if attempt == 1 and ctx.deadline.remaining() > 2.0:
+                ctx.deadline.sleep(0.5)
+                continue
+            raise OcfError(Exit.ERR_GENERIC, f"cannot read the Director's configuration: {exc}") from None
+    ctx.secrets.add(settings.console_password)
+    if settings.catalog is not None:
+        ctx.secrets.add(settings.catalog.password)
+    return settings
+
+
+def console_round_trip(ctx, settings: DirectorSettings, deadline=None, command: str = "version") -> str:
+    """An authenticated console command; OcfError(ERR_GENERIC) with the reason when it fails."""
+    from .console import ConsoleError, ConsoleTimeout, DirectorConsole
+    deadline = deadline or ctx.deadline
+    started = time.monotonic()
+    try:
+        with DirectorConsole(settings.address, settings.port, settings.console_name,
+                             settings.console_password, deadline) as console:
+            return console.command(command)
+    except ConsoleTimeout as exc:
+        raise OcfError(Exit.ERR_GENERIC, f"{exc} after {time.monotonic() - started:.1f}s: "
+                                         "Director hung or overloaded") from None
+    except ConsoleError as exc:
+        raise OcfError(Exit.ERR_GENERIC, str(exc)) from None
+
+
+def monitor(ctx) -> int:
+    info, pidfile, loc = _find(ctx)
+    if info is None:
+        if _stale(pidfile) and not ctx.env.is_probe:
+            pid = proc.read_pidfile(pidfile)
+            raise OcfError(Exit.ERR_GENERIC, f"bacula-dir is not running but its pid file {pidfile} "
+                                             f"remains (pid {pid}): it died")
+        return Exit.NOT_RUNNING
+    _level0(ctx, info, loc)
+    if ctx.env.check_level < 10:
+        return Exit.SUCCESS
+    settings = _settings(ctx, with_catalog=ctx.env.check_level >= 20, fresh=False)
+    console_round_trip(ctx, settings)
+    if ctx.env.check_level < 20:
+        return Exit.SUCCESS
+    if settings.catalog is None:
+        ctx.log.warning("no Catalog resource in the configuration: nothing to check at depth 20")
+        return Exit.SUCCESS
+    from .catalog import check
+    problem = check(settings.catalog, ctx.deadline.bound(10.0))
+    if problem:
+        raise OcfError(Exit.DEGRADED, problem)
+    return Exit.SUCCESS
+
+
+# -- start ------------------------------------------------------------------------
+def _require_binary(binary: str) -> None:
+    if not os.path.isfile(binary):
+        raise OcfError(Exit.ERR_INSTALLED, f"{binary} is not installed")
+    if not os.access(binary, os.X_OK):
+        raise OcfError(Exit.ERR_INSTALLED, f"{binary} is not executable")
+
+
+def _ids(user: str, group: str) -> Tuple[int, int, set]:
+    import grp
+    import pwd
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        raise OcfError(Exit.ERR_ARGS, f"user {user!r} does not exist on this node") from None
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise OcfError(Exit.ERR_ARGS, f"group {group!r} does not exist on this node") from None
+    groups = {gid, pw.pw_gid} | {g.gr_gid for g in grp.getgrall() if user in g.gr_mem}
+    return pw.pw_uid, gid, groups
+
+
+def _writable_by(path: str, uid: int, groups: set) -> bool:
+    """Could uid (with groups) create files in directory `path`? (root's os.access cannot tell)"""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    if uid == 0:
+        return True
+    if st.st_uid == uid:
+        return bool(st.st_mode & 0o300 == 0o300)
+    if st.st_gid in groups:
+        return bool(st.st_mode & 0o030 == 0o030)
+    return bool(st.st_mode & 0o003 == 0o003)
+
+
+def _read_settings_for_start(ctx) -> DirectorSettings:
+    p = ctx.params
+    for path, what in ((p.config, "configuration"), (p.console_config, "console configuration")):
+        if not os.path.exists(path):
+            raise OcfError(Exit.ERR_INSTALLED, f"{what} {path} does not exist on this node (not mounted yet?)")
+        if not os.access(path, os.R_OK):
+            raise OcfError(Exit.ERR_INSTALLED, f"{what} {path} is not readable")
+    return _settings(ctx, with_catalog=True)
+
+
+def start(ctx) -> int:
+    p = ctx.params
+    _require_binary(p.binary)
+    settings = _read_settings_for_start(ctx)
+    uid, _gid, groups = _ids(p.user, p.group)
+
+    info, _pidfile, loc = _find(ctx)
+    if info is not None:
+        _level0(ctx, info, loc)
+        console_round_trip(ctx, settings)
+        from .settings import save_runtime
+        save_runtime(ctx.state(), settings)
+        ctx.log.info(f"bacula-dir already running (pid {info.pid})")
+        return Exit.SUCCESS
+
+    for addr, port in settings.listen:
+        bind_addr = "" if addr in ("0.0.0.0", "*") else addr
+        if proc.port_in_use(bind_addr or "0.0.0.0", port):
+            holder = proc.listener_of(port)
+            raise OcfError(Exit.ERR_GENERIC, f"port {addr}:{port} is already in use"
+                                             f"{' by ' + holder if holder else ''}: the Director cannot listen")
+    if not _writable_by(settings.working_dir, uid, groups):
+        raise OcfError(Exit.ERR_ARGS, f"WorkingDirectory {settings.working_dir} is missing or not "
+                                      f"writable by {p.user}")
+    if not os.path.isdir(settings.pid_dir):
+        raise OcfError(Exit.ERR_ARGS, f"PidDirectory {settings.pid_dir} does not exist")
+
+    from . import daemon
+    if settings.catalog is not None:
+        from .catalog import check, reachable
+        problem = reachable(settings.catalog, ctx.deadline.bound(3.0))
+        if problem is None:
+            try:
+                problem = check(settings.catalog, ctx.deadline.bound(5.0), full=False)
+            except OcfError as exc:     # psycopg missing: bacula-dir -t still judges the catalog
+                ctx.log.warning(f"catalog login pre-check skipped: {exc.reason}")
+        if problem:
+            raise OcfError(Exit.ERR_GENERIC, problem)
+    # bound -t: it retries an unreachable catalog for ~30 s; keep room for the real start
+    left = ctx.deadline.remaining()
+    daemon.config_test(ctx, p.binary, p.config, p.user, p.group, budget=max(1.0, min(left * 0.6, left - 3.0)))
+
+    _remove_stale(settings.pidfile)
+    from .settings import save_runtime
+    state = ctx.state()
+    save_runtime(state, settings)
+    outfile = state.path(START_OUTPUT)
+    child = daemon.spawn(p.binary, p.config, p.user, p.group, outfile)
+    ctx.log.info(f"started bacula-dir pid {child.pid}; waiting for an authenticated console answer")
+    last = "no answer yet"
+    while True:
+        status = child.poll()
+        if status is not None:
+            reason = daemon.director_error(daemon.read_output(outfile)) or f"exit status {status}"
+            _remove_stale(settings.pidfile)
+            raise OcfError(Exit.ERR_GENERIC, f"bacula-dir exited during start-up: {reason}")
+        try:
+            console_round_trip(ctx, settings, deadline=_Window(CONSOLE_ATTEMPT_S, ctx.deadline))
+            ctx.log.info(f"bacula-dir pid {child.pid} answers the console")
+            return Exit.SUCCESS
+        except OcfError as exc:
+            last = exc.reason
+            if "refused console" in last or "answer to our challenge" in last:
+                daemon.terminate([child.pid], ctx.deadline, ctx.log)
+                raise OcfError(Exit.ERR_GENERIC, f"bacula-dir started but {last}") from None
+        if ctx.deadline.remaining() < 1.0:
+            break
+        ctx.deadline.sleep(0.05)
+    output = daemon.director_error(daemon.read_output(outfile))
+    daemon.signal_pid(child.pid, 9)
+    daemon.wait_gone([child.pid], ctx.deadline, 1.0)
+    _remove_stale(settings.pidfile)
+    raise OcfError(Exit.ERR_GENERIC, f"bacula-dir did not answer the console before the start timeout "
+                                     f"({last}){': ' + output if output else ''}")
+
+
+class _Window:
+    """At most `seconds` of the action's deadline (one console attempt)."""
+
+    def __init__(self, seconds: float, outer) -> None:
+        self.end = time.monotonic() + seconds
+        self.outer = outer
+
+    def remaining(self) -> float:
+        return max(0.0, min(self.end - time.monotonic(), self.outer.remaining()))
+
+
+# -- stop -------------------------------------------------------------------------
+def stop(ctx) -> int:
+    from . import daemon
+    loc = locate(ctx.params, ctx.state())
+    pids = set()
+    if loc.pidfile:
+        pid = proc.read_pidfile(loc.pidfile)
+        info = proc.proc_info(pid) if pid else None
+        if info is not None and info.comm == proc.COMM and info.alive:
+            pids.add(info.pid)
+    pids.update(i.pid for i in proc.directors_using(ctx.params.config))
+    if pids:
+        ctx.log.info(f"stopping bacula-dir {', '.join(map(str, sorted(pids)))}")
+        daemon.terminate(sorted(pids), ctx.deadline, ctx.log)
+    if _remove_stale(loc.pidfile):
+        ctx.log.info(f"removed stale pid file {loc.pidfile}")
+    return Exit.SUCCESS
+
+
+# -- reload -----------------------------------------------------------------------
+def reload(ctx) -> int:
+    from . import daemon
+    p = ctx.params
+    info, _pidfile, loc = _find(ctx)
+    if info is None:
+        raise OcfError(Exit.ERR_GENERIC, "bacula-dir is not running: nothing to reload")
+    _level0(ctx, info, loc)
+    _read_settings_for_start(ctx)
+    left = ctx.deadline.remaining()
+    try:
+        daemon.config_test(ctx, p.binary, p.config, p.user, p.group, budget=max(1.0, min(left * 0.6, left - 3.0)))
+    except OcfError as exc:
+        raise OcfError(exc.code, f"reload refused, running Director left unchanged: {exc.reason}") from None
+    settings = _settings(ctx)
+    # the running Director listens where it was started, even if the new config moves DIRport
+    settings.address = p.address or loc.address or settings.address
+    settings.port = p.port or loc.port or settings.port
+    try:
+        output = console_round_trip(ctx, settings, command="reload")
+        if output.strip():
+            ctx.log.info(f"reload: {' '.join(output.split())[:300]}")
+    except OcfError as exc:
+        if "refused console" not in exc.reason:
+            raise
+        # new credentials the running Director learns only by reloading: SIGHUP reloads too
+        ctx.log.warning(f"{exc.reason}; the new console password may not be loaded yet: sending SIGHUP")
+        import signal
+        os.kill(info.pid, signal.SIGHUP)
+    for attempt in range(3):      # still answering (with the new credentials) after the reload
+        try:
+            console_round_trip(ctx, settings, deadline=_Window(CONSOLE_ATTEMPT_S, ctx.deadline))
+            break
+        except OcfError:
+            if attempt == 2 or ctx.deadline.remaining() < 1.0:
+                raise
+            ctx.deadline.sleep(0.5)
+    ctx.log.info(f"bacula-dir pid {info.pid} reloaded {p.config}")
+    return Exit.SUCCESS
+
+
+# -- validate-all -----------------------------------------------------------------
+def validate(ctx) -> int:
+    p = ctx.params
+    _require_binary(p.binary)
+    _ids(p.user, p.group)
+    settings = _read_settings_for_start(ctx)
+    if not settings.console_password:
+        raise OcfError(Exit.ERR_GENERIC, f"{p.console_config} names no console password")
+    return Exit.SUCCESS
