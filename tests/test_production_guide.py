@@ -7,7 +7,6 @@ provisioning runs the same files. Rewrite the guide's copies after changing a sc
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 
@@ -15,9 +14,7 @@ import pytest
 
 from support.guide import GUIDE, fill, includes
 from support.paths import ROOT
-
-PROVISION = os.path.join(ROOT, "vagrant", "provision")
-STEPS = sorted(glob.glob(os.path.join(PROVISION, "step-*.sh")))
+from support.steps import PROVISION, STEP_SCRIPTS as STEPS, site_variables_read
 # Steps the Vagrant cluster cannot run, and why.
 NOT_IN_VAGRANT = {"step-fencing-ipmi.sh": "the VMs have no BMC (they fence with sbd or fence_virsh)"}
 
@@ -76,8 +73,7 @@ def test_site_env_examples_define_what_the_steps_read():
     assert blocks
     defined = {m.group(1) for block in blocks for m in re.finditer(r"^([A-Z][A-Z0-9_]*)=", block, re.M)}
     for step in STEPS:
-        with open(step) as fh:
-            used = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", fh.read())) - {"BHA_SITE"}
+        used = site_variables_read(step)
         assert used <= defined, (os.path.basename(step), used - defined)
 
 

@@ -10,13 +10,22 @@ parser), a running cluster (cibadmin, crm, crm_resource, crm_verify, crm_mon, co
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import subprocess
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 from .paths import LIB_DIR, ROOT, SYSTEM_PYTHON
 
 PROVISION = os.path.join(ROOT, "vagrant", "provision")
+STEP_SCRIPTS = sorted(glob.glob(os.path.join(PROVISION, "step-*.sh")))
+
+
+def site_variables_read(script: str) -> Set[str]:
+    """The site.env variables a step script reads (BHA_SITE only names the file)."""
+    with open(script) as fh:
+        return set(re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", fh.read())) - {"BHA_SITE"}
 
 _LOG = 'printf "%s\\n" "$(basename "$0") $*" >>"$STUB_LOG"\n'
 STUBS = {
