@@ -155,3 +155,45 @@ def test_cib_refuses_bad_site_values(tmp_path):
     assert run.returncode != 0
     assert "vip:" in run.stderr
     assert not run.called("crm configure load")
+
+
+# -- the node-local halves: PostgreSQL's and the Director's configuration ---------------------------
+
+def test_postgresql_configuration_on_the_node_without_the_file_system(tmp_path):
+    """NODE2's half (the file system is not mounted here): data_directory on DRBD, no start at
+    boot, the catalog user by password over the socket; a second run changes nothing."""
+    first = run_step(tmp_path / "a", "step-postgresql.sh", {**SITE, "MOUNT_POINT": str(tmp_path / "unmounted")})
+    assert first.returncode == 0, first.stderr
+    conf = first.etc("postgresql/15/main/postgresql.conf")
+    assert f"data_directory = '{tmp_path}/unmounted/postgresql/15/main'" in conf
+    assert first.etc("postgresql/15/main/start.conf") == "manual\n"
+    hba = first.etc("postgresql/15/main/pg_hba.conf")
+    rules = [line.split() for line in hba.splitlines() if line and not line.startswith("#")]
+    assert rules[0] == ["local", "bacula", "bacula", "scram-sha-256"]   # before `local all all peer`
+    assert not first.called("rsync") and not first.called("pg_ctlcluster 15 main stop")
+
+    upper = os.path.join(first.work, "upper", "postgresql")
+    again = run_step(tmp_path / "b", "step-postgresql.sh", {**SITE, "MOUNT_POINT": str(tmp_path / "unmounted")},
+                     etc_files={f"postgresql/15/main/{name}": first.etc(f"postgresql/15/main/{name}")
+                                for name in os.listdir(os.path.join(upper, "15", "main"))})
+    assert again.returncode == 0, again.stderr
+    assert again.etc("postgresql/15/main/pg_hba.conf") == hba
+
+
+def test_postgresql_stops_the_packaged_cluster_before_moving_it(tmp_path):
+    run = run_step(tmp_path, "step-postgresql.sh", {**SITE, "MOUNT_POINT": str(tmp_path / "unmounted")},
+                   env={"STUB_PG_RUNNING": "0"})
+    assert run.returncode == 0, run.stderr
+    assert "pg_ctlcluster 15 main stop" in run.calls
+
+
+def test_director_pointer_and_console_on_the_node_without_the_file_system(tmp_path):
+    run = run_step(tmp_path, "step-director.sh", {**SITE, "MOUNT_POINT": str(tmp_path / "unmounted")})
+    assert run.returncode == 0, run.stderr
+    pointer = run.etc("bacula/bacula-dir.conf")
+    assert pointer.splitlines()[-1] == f"@{tmp_path}/unmounted/etc/bacula-dir.conf"
+    with open("/etc/bacula/bacula-dir.conf") as fh:
+        assert run.etc("bacula/bacula-dir.conf.pre-bacula-ha") == fh.read()   # kept, not lost
+    console = run.etc("bacula/bconsole.conf")
+    assert re.search(r"(?im)^\s*address\s*=\s*198\.51\.100\.100$", console)
+    assert "localhost" not in console

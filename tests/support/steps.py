@@ -4,7 +4,8 @@ A step runs in a private mount namespace with an overlay on /etc, so everything 
 under /etc lands in a scratch directory and the machine's own /etc is untouched. What cannot
 exist here is replaced by logging stubs on PATH, and said so: systemd (PID 1 is not systemd
 here), the DRBD kernel module (modprobe/modinfo; drbdadm's `dump` still goes to the real
-parser), a running cluster (cibadmin, crm, crm_resource, crm_verify, crm_mon, corosync tools).
+parser), a running cluster (cibadmin, crm, crm_resource, crm_verify, crm_mon, corosync tools), and the
+machine's own PostgreSQL cluster (pg_ctlcluster: a step must not stop or start it).
 `bacula-ha render` is the real one, from this checkout.
 """
 
@@ -39,6 +40,8 @@ STUBS = {
     # drbdadm: `dump` is the real parser (the 8.4 one for 8.4 syntax); the rest is logged.
     "drbdadm": _LOG + 'case $1 in\n  dump) exec "$STUB_DRBDADM" "$@" ;;\n'
                       '  role|dump-md) exit 1 ;;\nesac\n',
+    # never the machine's own PostgreSQL cluster: `status` answers STUB_PG_RUNNING (0: running)
+    "pg_ctlcluster": _LOG + 'case $3 in status) exit "${STUB_PG_RUNNING:-3}" ;; esac\n',
     "cibadmin": _LOG + 'cat "$STUB_CIB"\n',
     "crm": _LOG + 'if [[ $1 == configure && $2 == load ]]; then cp "${@: -1}" "$STUB_DIR/loaded.${3}"; fi\n',
     # --query-xml: does the resource exist in the (live or copied) CIB? STUB_HAS_GROUP answers.

@@ -16,6 +16,7 @@ fi
 chmod 0400 /etc/corosync/authkey
 
 new=$(mktemp /etc/corosync/corosync.conf.XXXXXX)
+trap 'rm -f "$new"' EXIT
 cat >"$new" <<CONF
 # /etc/corosync/corosync.conf: identical on $NODE1 and $NODE2
 totem {
@@ -53,9 +54,7 @@ logging {
 }
 CONF
 chmod 0644 "$new"
-if cmp -s "$new" /etc/corosync/corosync.conf && systemctl is-active --quiet corosync; then
-    rm -f "$new"                           # unchanged and running: nothing to restart
-else
+if ! cmp -s "$new" /etc/corosync/corosync.conf || ! systemctl is-active --quiet corosync; then
     mv -f "$new" /etc/corosync/corosync.conf
     systemctl enable corosync pacemaker
     systemctl restart corosync
