@@ -10,6 +10,7 @@ cannot exist here: systemd, the DRBD kernel module, a running Pacemaker cluster.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import subprocess
 
@@ -197,3 +198,101 @@ def test_director_pointer_and_console_on_the_node_without_the_file_system(tmp_pa
     console = run.etc("bacula/bconsole.conf")
     assert re.search(r"(?im)^\s*address\s*=\s*198\.51\.100\.100$", console)
     assert "localhost" not in console
+
+
+# -- on the node with the file system: the catalog and the Director's move (real PostgreSQL) ------
+
+TEMPLATE = "/usr/share/bacula-common/defconfig/bacula-dir.conf"
+
+
+def _debian_config(catalog_line=None) -> str:
+    """bacula-dir.conf as Debian's postinst writes it without dbconfig (the catalog placeholders
+    stay), or with `catalog_line` as the Catalog resource's settings (a migrated Bacula)."""
+    with open(TEMPLATE) as fh:
+        text = fh.read().replace("@debian_basename@", "dir1")
+    for key in ("DIRPASSWORD", "MONDIRPASSWORD", "SDPASSWORD", "FDPASSWORD"):
+        text = text.replace(f"XXX_{key}_XXX", f"{key.lower()}-secret")
+    if catalog_line:
+        text = re.sub(r'dbname = "XXX_DBNAME_XXX";.*', catalog_line, text)
+    return text
+
+
+@pytest.fixture
+def pg(tmp_path):
+    from support.pg import PgCluster
+    cluster = PgCluster().init().start()
+    yield cluster
+    cluster.destroy()
+
+
+def _login(pg, passfile: str) -> str:
+    """Log in as the catalog user over TCP with a password file, as the Director and the check do."""
+    proc = subprocess.run(["psql", "-XAtw", f"host=127.0.0.1 port={pg.port} dbname=bacula user=bacula",
+                           "-c", "SELECT versionid FROM version"], env={"PGPASSFILE": passfile, "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+@pytest.mark.daemons
+def test_catalog_fresh_install_gets_a_catalog_and_one_password(tmp_path, pg):
+    site = {**SITE, "MOUNT_POINT": str(tmp_path / "srv")}
+    env = {"PGHOST": pg.sockdir, "PGPORT": str(pg.port)}
+    run = run_step(tmp_path / "a", "step-catalog.sh", site, env=env, mounted=site["MOUNT_POINT"],
+                   etc_files={"bacula/bacula-dir.conf": _debian_config()})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "catalog VersionId 16" in run.stdout
+    passfile = os.path.join(run.work, "upper", "bacula-ha", "catalog.pgpass")
+    assert os.stat(passfile).st_mode & 0o777 == 0o600
+    password = run.etc("bacula-ha/catalog.pgpass").strip().split(":")[4]
+    assert re.fullmatch(r"[0-9a-f]{32}", password)
+    conf = run.etc("bacula/bacula-dir.conf")
+    assert f'dbname = "bacula"; DB Address = "localhost"; dbuser = "bacula"; dbpassword = "{password}"' in conf
+    assert "XXX_" not in conf
+    assert _login(pg, passfile) == "16"
+    assert password not in "\n".join(run.calls)          # never on a command line the stubs saw
+
+    # Again, with what the first run left: same password, the catalog is kept.
+    again = run_step(tmp_path / "b", "step-catalog.sh", site, env=env, mounted=site["MOUNT_POINT"],
+                     etc_files={"bacula/bacula-dir.conf": conf,
+                                "bacula-ha/catalog.pgpass": run.etc("bacula-ha/catalog.pgpass")})
+    assert again.returncode == 0, again.stderr
+    assert "Creation of Bacula PostgreSQL tables" not in again.stdout
+    assert again.etc("bacula/bacula-dir.conf") == conf
+
+
+@pytest.mark.daemons
+def test_catalog_of_a_migrated_bacula_keeps_its_password(tmp_path, pg):
+    pg.make_bacula_catalog("the-old-password")
+    site = {**SITE, "MOUNT_POINT": str(tmp_path / "srv")}
+    conf = _debian_config('dbname = "bacula"; DB Address = "localhost"; dbuser = "bacula"; '
+                          'dbpassword = "the-old-password"')
+    run = run_step(tmp_path / "a", "step-catalog.sh", site, env={"PGHOST": pg.sockdir, "PGPORT": str(pg.port)},
+                   mounted=site["MOUNT_POINT"], etc_files={"bacula/bacula-dir.conf": conf})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.etc("bacula-ha/catalog.pgpass") == "*:*:bacula:bacula:the-old-password\n"
+    assert run.etc("bacula/bacula-dir.conf") == conf
+    assert _login(pg, os.path.join(run.work, "upper", "bacula-ha", "catalog.pgpass")) == "16"
+
+
+def test_director_moves_onto_the_file_system(tmp_path):
+    from bacula_ha.agents.director.conf import parse_file
+    from bacula_ha.agents.director.settings import from_director_config
+    mount_point = str(tmp_path / "srv")
+    original = _debian_config('dbname = "bacula"; DB Address = "localhost"; dbuser = "bacula"; dbpassword = "x"')
+    run = run_step(tmp_path, "step-director.sh", {**SITE, "MOUNT_POINT": mount_point}, mounted=mount_point,
+                   etc_files={"bacula/bacula-dir.conf": original})
+    assert run.returncode == 0, run.stdout + run.stderr
+    shared = os.path.join(run.work, "mounted", "etc", "bacula-dir.conf")
+    name, _pid, port, listen, working_dir, _piddir = from_director_config(parse_file(shared))
+    assert (name, port, listen) == ("dir1-dir", 9101, [("0.0.0.0", 9101)])   # DirAddress gone
+    assert working_dir == f"{mount_point}/working"
+    with open(shared) as fh:
+        text = fh.read()
+    assert '"/var/lib/bacula' not in text and f'"{mount_point}/working/%c.bsr"' in text
+    assert 'Password = "dirpassword-secret"' in text                           # name and passwords kept
+    assert run.etc("bacula/bacula-dir.conf").splitlines()[-1] == f"@{mount_point}/etc/bacula-dir.conf"
+    assert run.etc("bacula/bacula-dir.conf.pre-bacula-ha") == original
+    assert f"bacula-dir -t -u bacula -g bacula -c {mount_point}/etc/bacula-dir.conf" in run.calls
+    st = os.stat(os.path.join(run.work, "mounted", "working"))      # rsync -a: /var/lib/bacula's owner
+    assert st.st_uid == pwd.getpwnam("bacula").pw_uid and st.st_mode & 0o700 == 0o700

@@ -42,6 +42,7 @@ STUBS = {
                       '  role|dump-md) exit 1 ;;\nesac\n',
     # never the machine's own PostgreSQL cluster: `status` answers STUB_PG_RUNNING (0: running)
     "pg_ctlcluster": _LOG + 'case $3 in status) exit "${STUB_PG_RUNNING:-3}" ;; esac\n',
+    "bacula-dir": _LOG,                # -t would wait 30 s for a catalog that is not running here
     "cibadmin": _LOG + 'cat "$STUB_CIB"\n',
     "crm": _LOG + 'if [[ $1 == configure && $2 == load ]]; then cp "${@: -1}" "$STUB_DIR/loaded.${3}"; fi\n',
     # --query-xml: does the resource exist in the (live or copied) CIB? STUB_HAS_GROUP answers.
@@ -77,8 +78,12 @@ def site_env(**values: str) -> str:
 
 
 def run_step(tmp_path, script: str, site: Dict[str, str], env: Optional[Dict[str, str]] = None,
-             etc_files: Optional[Dict[str, str]] = None) -> StepRun:
-    """Run vagrant/provision/SCRIPT as root with /etc overlaid and the stubs on PATH."""
+             etc_files: Optional[Dict[str, str]] = None, mounted: Optional[str] = None) -> StepRun:
+    """Run vagrant/provision/SCRIPT as root with /etc overlaid and the stubs on PATH.
+
+    mounted: a directory that is a mount point inside the step's namespace (the replicated
+    file system), bind-mounted from `<work>/mounted` where the test reads what the step wrote.
+    """
     work = str(tmp_path / "step")
     for sub in ("bin", "upper", "overlay-work"):
         os.makedirs(os.path.join(work, sub), exist_ok=True)
@@ -98,8 +103,12 @@ def run_step(tmp_path, script: str, site: Dict[str, str], env: Optional[Dict[str
     full_env = {"PATH": f"{work}/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8",
                 "STUB_LOG": os.path.join(work, "calls.log"), "STUB_DIR": work, "STUB_CIB": cib,
                 "STUB_LIB": LIB_DIR, "STUB_DRBDADM": "/usr/sbin/drbdadm", **(env or {})}
-    mount = (f"mount -t overlay overlay -o lowerdir=/etc,upperdir={work}/upper,workdir={work}/overlay-work /etc"
-             f' && exec bash "$0"')
+    mount = f"mount -t overlay overlay -o lowerdir=/etc,upperdir={work}/upper,workdir={work}/overlay-work /etc"
+    if mounted:
+        os.makedirs(os.path.join(work, "mounted"), exist_ok=True)
+        os.makedirs(mounted, exist_ok=True)
+        mount += f" && mount --bind {work}/mounted {mounted}"
+    mount += ' && exec bash "$0"'
     proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", mount,
                            os.path.join(PROVISION, script)],
                           env=full_env, capture_output=True, text=True, timeout=120)

@@ -14,7 +14,7 @@ install -d -m 0711 /etc/bacula-ha
 if [[ -s $passfile ]]; then
     IFS=: read -r _ _ _ _ password <"$passfile"
 elif grep -q XXX_DBPASSWORD_XXX "$dirconf"; then       # fresh install: dbconfig made no catalog
-    password=$(tr -dc A-Za-z0-9 </dev/urandom | head -c 32)
+    password=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')   # 128 random bits, 32 hex digits
 else
     password=$(sed -n 's/.*dbpassword *= *"\([^"]*\)".*/\1/Ip' "$dirconf" | head -n1)
 fi
@@ -23,6 +23,7 @@ fi
 if grep -q XXX_DBPASSWORD_XXX "$dirconf"; then
     text=$(<"$dirconf")
     text=${text//dbname = \"XXX_DBNAME_XXX\";/dbname = \"bacula\"; DB Address = \"localhost\";}
+    text=${text//XXX_DBNAME_XXX/bacula}                 # the catalog dump's file name
     text=${text//XXX_DBUSER_XXX/bacula}
     text=${text//XXX_DBPASSWORD_XXX/$password}
     printf '%s\n' "$text" >"$dirconf"
