@@ -46,7 +46,8 @@ FENCE_DELAY_S = 5
 
 def shipped_res() -> str:
     """The shipped resource file (checkout) or the copy installed with the library."""
-    for path in (SHIPPED_RES, Path("/usr/share/bacula-ha/crm-snippets/drbd-fencing.res")):
+    for path in (SHIPPED_RES, Path("/usr/share/doc/bacula-ha/examples/drbd-fencing.res"),
+                 Path("/usr/share/doc/bacula-ha/examples/crm-snippets/drbd-fencing.res")):
         if path.is_file():
             return path.read_text()
     raise FileNotFoundError(f"drbd-fencing.res not found (looked in {SHIPPED_RES})")
@@ -102,8 +103,8 @@ def render_values(nodes: List[str]) -> Dict[str, str]:
         "drbd_resource": DRBD_RESOURCE, "drbd_device": DRBD_DEVICE, "catalog_passfile": PGPASS,
         "failure_timeout": "10min",
     }
-    for node in nodes:
-        values[f"ipmi_address.{node}"] = PDU_ADDRESS_IN_GUEST   # replaced below: no BMC here
+    for i, node in enumerate(nodes, 1):
+        values[f"ipmi_address.{node}"] = f"10.0.2.{100 + i}"   # placeholders, replaced: no BMC here
     return values
 
 
