@@ -68,7 +68,7 @@ def write_many(spec: MachineSpec, files) -> None:
         lines.append(f"mkdir -p $(dirname {q}); t=$(mktemp $(dirname {q})/.lab.XXXXXX); "
                      f"echo {data} | base64 -d > \"$t\"; chmod {mode} \"$t\"; chown {owner} \"$t\"; "
                      f"mv -f \"$t\" {q}")
-    run(spec, "sh -e -s", input="\n".join(lines) + "\n", timeout=120)
+    run(spec, "sh -e -s", input="\n".join(lines) + "\n", timeout=300)
 
 
 def wait_ready(spec: MachineSpec, timeout: float, alive=lambda: True) -> float:

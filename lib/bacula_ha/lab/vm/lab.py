@@ -204,6 +204,7 @@ class VmLab:
         t_cat = time.monotonic()
         self._init_catalog(specs[0])
         self.state.timings["catalog_s"] = round(time.monotonic() - t_cat, 1)
+        self.say(f"[vm] catalog made in {self.state.timings['catalog_s']:.0f} s; starting corosync and Pacemaker")
         t_cl = time.monotonic()
         self._start_cluster(specs)
         self.state.timings["cluster_s"] = round(time.monotonic() - t_cl, 1)
@@ -211,9 +212,9 @@ class VmLab:
                  "loading the rendered drbd configuration")
         t_cfg = time.monotonic()
         guest.write(specs[0], "/root/bacula-ha-drbd.crm", config.crm_config(names, self.state.pdu_port))
-        guest.run(specs[0], "crm configure load update /root/bacula-ha-drbd.crm", timeout=180)
-        guest.run(specs[0], "crm configure property " + " ".join(LAB_PROPERTIES), timeout=120)
-        where = self.wait_director(timeout=300)
+        guest.run(specs[0], "crm configure load update /root/bacula-ha-drbd.crm", timeout=600)
+        guest.run(specs[0], "crm configure property " + " ".join(LAB_PROPERTIES), timeout=300)
+        where = self.wait_director(timeout=900)
         self.state.timings["stack_s"] = round(time.monotonic() - t_cfg, 1)
         self.state.timings["up_s"] = round(time.monotonic() - t0, 1)
         self.save()
@@ -283,12 +284,12 @@ class VmLab:
         --clear-bitmap` is for (a full sync ran at ~0.5 MB/s on a busy host).  Resyncs after
         faults are real: tests measure them."""
         for spec in specs:
-            guest.run(spec, "modprobe drbd && drbdadm -- --force create-md r0 && drbdadm up r0", timeout=120)
-        self.wait_drbd(specs, lambda st: st.cstate == "Connected", timeout=120, what="connection")
-        guest.run(specs[0], "drbdadm -- --clear-bitmap new-current-uuid r0", timeout=60)
+            guest.run(spec, "modprobe drbd && drbdadm -- --force create-md r0 && drbdadm up r0", timeout=300)
+        self.wait_drbd(specs, lambda st: st.cstate == "Connected", timeout=300, what="connection")
+        guest.run(specs[0], "drbdadm -- --clear-bitmap new-current-uuid r0", timeout=300)
         self.wait_drbd(specs, lambda st: st.cstate == "Connected" and st.disk == st.peer_disk == "UpToDate",
-                       timeout=120, what="UpToDate on both")
-        guest.run(specs[0], "drbdadm primary r0", timeout=60)
+                       timeout=300, what="UpToDate on both")
+        guest.run(specs[0], "drbdadm primary r0", timeout=300)
 
     def drbd_state(self, node: str) -> DrbdState:
         try:
@@ -324,8 +325,11 @@ drbdadm secondary r0
 
     def _start_cluster(self, specs: List[machine.MachineSpec]) -> None:
         for spec in specs:
-            guest.run(spec, "systemctl enable --now corosync.service pacemaker.service", timeout=120)
-        deadline = time.monotonic() + 240
+            # enabled: a power-cycled node rejoins by itself; --no-block: starting takes long
+            # under emulation, formation is what we wait for
+            guest.run(spec, "systemctl enable corosync.service pacemaker.service 2>/dev/null && "
+                            "systemctl start --no-block corosync.service pacemaker.service", timeout=300)
+        deadline = time.monotonic() + 600
         st = None
         while time.monotonic() < deadline:
             st = self.crm_status(specs[0].name)
@@ -337,7 +341,7 @@ drbdadm secondary r0
     # -- observing ----------------------------------------------------------------------------------
     def crm_status(self, node: str) -> Optional[Status]:
         try:
-            text = guest.run(self.spec(node), "crm_mon -1 --output-as=xml", timeout=30, check=False).stdout
+            text = guest.run(self.spec(node), "crm_mon -1 --output-as=xml", timeout=90, check=False).stdout
         except LabError:
             return None
         if not text.strip().startswith("<"):
