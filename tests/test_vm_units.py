@@ -150,3 +150,12 @@ def test_pdu_drives_any_outlets(tmp_path):
 def test_pdu_refuses_bad_requests(tmp_path, bad):
     server = pdu.Pdu(Layout("t", str(tmp_path)), 0.2, power=FakeOutlets(), events=tmp_path / "e.jsonl")
     assert server.handle(bad, "net").startswith("ERR")
+
+
+def test_operation_timeouts_scale_for_emulated_cpus():
+    plain = config.crm_config(NODES, 1)
+    scaled = config.crm_config(NODES, 1, 5)
+    assert "op monitor interval=29s timeout=20s role=Promoted" in plain
+    assert "op monitor interval=29s timeout=100s role=Promoted" in scaled
+    assert "op start interval=0s timeout=1200s" in scaled and "op start interval=0s timeout=240s" in plain
+    assert plain.count("timeout=") == scaled.count("timeout=")

@@ -108,8 +108,23 @@ def render_values(nodes: List[str]) -> Dict[str, str]:
     return values
 
 
-def crm_config(nodes: List[str], pdu_port: int) -> str:
-    """`bacula-ha render drbd` with the lab's values, fence_ipmilan swapped for fence_bhlab."""
+#: operation timeouts are multiplied by this under TCG: the snippet's 20 s for a DRBD monitor is
+#: for real CPUs; an emulated one on a busy host took longer than that for a probe
+TIMEOUT_FACTOR_TCG = 5
+
+
+def _scaled(primitive, factor: int):
+    """The primitive with every operation timeout multiplied by factor."""
+    from dataclasses import replace
+    if factor == 1:
+        return primitive
+    ops = tuple(replace(op, timeout=f"{int(op.timeout.rstrip('s')) * factor}s") for op in primitive.ops)
+    return replace(primitive, ops=ops)
+
+
+def crm_config(nodes: List[str], pdu_port: int, timeout_factor: int = 1) -> str:
+    """`bacula-ha render drbd` with the lab's values, fence_ipmilan swapped for fence_bhlab, and
+    operation timeouts multiplied by timeout_factor (emulated CPUs)."""
     from ...admin.render import resolve
     from ...admin.render import crm as crm_emitter
     from ...admin.render.architectures import BUILDERS
@@ -130,7 +145,18 @@ def crm_config(nodes: List[str], pdu_port: int) -> str:
                                     "(no BMC in the lab).")
             swapped.append(node)
         resources.append(rsc)
-    config.resources = resources
+    from dataclasses import replace
+    from ...admin.render.model import Clone, Group
+    scaled = []
+    for rsc in resources:
+        if isinstance(rsc, Primitive):
+            rsc = _scaled(rsc, timeout_factor)
+        elif isinstance(rsc, Clone):
+            rsc = replace(rsc, child=_scaled(rsc.child, timeout_factor))
+        elif isinstance(rsc, Group):
+            rsc = replace(rsc, members=[_scaled(m, timeout_factor) for m in rsc.members])
+        scaled.append(rsc)
+    config.resources = scaled
     if sorted(swapped) != sorted(nodes):
         raise RuntimeError("rendered drbd configuration has no fence_ipmilan device per node")
     config.header = ["bacula-ha VM lab: `bacula-ha render drbd` with the lab's values;",

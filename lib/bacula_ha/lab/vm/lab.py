@@ -211,7 +211,8 @@ class VmLab:
         self.say(f"[vm] corosync + Pacemaker formed in {self.state.timings['cluster_s']:.1f} s; "
                  "loading the rendered drbd configuration")
         t_cfg = time.monotonic()
-        guest.write(specs[0], "/root/bacula-ha-drbd.crm", config.crm_config(names, self.state.pdu_port))
+        guest.write(specs[0], "/root/bacula-ha-drbd.crm", config.crm_config(
+            names, self.state.pdu_port, config.TIMEOUT_FACTOR_TCG if self.state.accel == "tcg" else 1))
         guest.run(specs[0], "crm configure load update /root/bacula-ha-drbd.crm", timeout=600)
         guest.run(specs[0], "crm configure property " + " ".join(LAB_PROPERTIES), timeout=300)
         where = self.wait_director(timeout=900)
