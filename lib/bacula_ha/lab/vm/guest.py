@@ -15,8 +15,10 @@ from ..sh import LabError
 from .image import CACHE
 from .machine import MachineSpec
 
+PRE_AUTH_FAILURES = ("banner exchange", "kex_exchange_identification", "Connection refused",
+                     "Connection reset", "Connection closed by remote host")
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-               "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5",
+               "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=60", "-o", "ServerAliveInterval=5",
                "-o", "ServerAliveCountMax=3")
 
 
@@ -28,11 +30,21 @@ def ssh_argv(spec: MachineSpec, command: str) -> list:
 def run(spec: MachineSpec, command: str, *, timeout: float = 60, check: bool = True,
         input: Optional[str] = None) -> subprocess.CompletedProcess:
     """Run a shell command line in the guest (bounded by timeout)."""
-    try:
-        result = subprocess.run(ssh_argv(spec, command), capture_output=True, text=True, timeout=timeout,
-                                input=input if input is not None else "")
-    except subprocess.TimeoutExpired:
-        raise LabError(f"{spec.name}: timed out after {timeout:g}s: {command[:80]}")
+    deadline = time.monotonic() + timeout
+    for attempt in range(4):
+        try:
+            result = subprocess.run(ssh_argv(spec, command), capture_output=True, text=True,
+                                    timeout=max(1.0, deadline - time.monotonic()),
+                                    input=input if input is not None else "")
+        except subprocess.TimeoutExpired:
+            raise LabError(f"{spec.name}: timed out after {timeout:g}s: {command[:80]}")
+        # refused before the command ran (an emulated guest's sshd too slow for the banner or
+        # over its start-up limit): the command did not run, so trying again is safe
+        if result.returncode == 255 and any(m in result.stderr for m in PRE_AUTH_FAILURES) \
+                and time.monotonic() < deadline - 5:
+            time.sleep(2 + 3 * attempt)
+            continue
+        break
     if check and result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
         raise LabError(f"{spec.name}: `{command[:80]}` exited {result.returncode}: {' | '.join(detail[-3:])}")
