@@ -296,3 +296,100 @@ def test_director_moves_onto_the_file_system(tmp_path):
     assert f"bacula-dir -t -u bacula -g bacula -c {mount_point}/etc/bacula-dir.conf" in run.calls
     st = os.stat(os.path.join(run.work, "mounted", "working"))      # rsync -a: /var/lib/bacula's owner
     assert st.st_uid == pwd.getpwnam("bacula").pw_uid and st.st_mode & 0o700 == 0o700
+
+
+def test_postgresql_data_copied_onto_the_mounted_file_system(tmp_path):
+    """NODE1's half: the packaged cluster's data directory is copied (not moved) onto DRBD."""
+    mount_point = str(tmp_path / "srv")
+    source = tmp_path / "packaged"                       # stands in for /var/lib/postgresql/15/main
+    source.mkdir()
+    (source / "PG_VERSION").write_text("15\n")
+    (source / "base").mkdir()
+    (source / "base" / "1").write_text("data")
+    postgres = pwd.getpwnam("postgres")
+    for path in (source, source / "PG_VERSION", source / "base", source / "base" / "1"):
+        os.chown(path, postgres.pw_uid, postgres.pw_gid)
+    os.chmod(source, 0o700)                              # as initdb leaves a data directory
+    conf = "/etc/postgresql/15/main/postgresql.conf"
+    with open(conf) as fh:
+        text = re.sub(r"(?m)^data_directory = .*$", f"data_directory = '{source}'", fh.read())
+    run = run_step(tmp_path / "run", "step-postgresql.sh", {**SITE, "MOUNT_POINT": mount_point},
+                   mounted=mount_point, etc_files={"postgresql/15/main/postgresql.conf": text})
+    assert run.returncode == 0, run.stdout + run.stderr
+    copied = os.path.join(run.work, "mounted", "postgresql", "15", "main")
+    with open(os.path.join(copied, "base", "1")) as fh:
+        assert fh.read() == "data"
+    st = os.stat(copied)
+    assert st.st_mode & 0o777 == 0o700 and st.st_uid == pwd.getpwnam("postgres").pw_uid
+    assert (source / "PG_VERSION").exists()                # nothing deleted
+    assert f"data_directory = '{mount_point}/postgresql/15/main'" in run.etc("postgresql/15/main/postgresql.conf")
+
+
+# -- checks before the CIB: BMCs (IPMI cannot exist here: fence_ipmilan is a stub) and the git variant --
+
+def test_ipmi_check_uses_the_password_script_and_refuses_a_readable_one(tmp_path):
+    script = {"bacula-ha/ipmi-password": "#!/bin/sh\necho s3cret-bmc\n"}
+    loose = run_step(tmp_path / "a", "step-fencing-ipmi.sh", SITE, etc_files=script,
+                     modes={"bacula-ha/ipmi-password": 0o755})
+    assert loose.returncode == 1 and "must be owned by root, mode 0700 (is: root 755)" in loose.stderr
+    assert not loose.called("fence_ipmilan")
+
+    run = run_step(tmp_path / "b", "step-fencing-ipmi.sh", SITE, etc_files=script,
+                   modes={"bacula-ha/ipmi-password": 0o700})
+    assert run.returncode == 0, run.stderr
+    assert run.called("fence_ipmilan") == [
+        f"fence_ipmilan --ip={bmc} --username=fence --password-script=/etc/bacula-ha/ipmi-password "
+        "--lanplus --action=status" for bmc in ("198.51.100.201", "198.51.100.202")]
+    assert "s3cret-bmc" not in "\n".join(run.calls)
+
+
+@pytest.mark.daemons
+def test_git_variant_checks_catalog_and_repository(tmp_path, pg):
+    pg.make_bacula_catalog("catalog-pw")
+    repo = tmp_path / "config.git"
+    subprocess.run(["git", "init", "-q", "--bare", "--initial-branch=main", str(repo)], check=True)
+    work = tmp_path / "work"
+    subprocess.run(["git", "init", "-q", "--initial-branch=main", str(work)], check=True)
+    (work / "bacula-dir.conf").write_text("# the Director\n")
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@example.net"]
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-qm", "one"], check=True)
+    subprocess.run(git + ["push", "-q", str(repo), "main"], check=True)
+    site = {**SITE, "ARCH": "git", "GIT_REPOSITORY": f"file://{repo}", "GIT_BRANCH": "main",
+            "CONFIG_DIR": "/etc/bacula-ha/director-config", "CATALOG_HOST": "127.0.0.1", "CATALOG_SSLMODE": "disable"}
+    files = {"bacula-ha/director/secrets.conf": '  Password = "p"\n',
+             "bacula-ha/catalog.pgpass": "*:*:bacula:bacula:catalog-pw\n"}
+    modes = {"bacula-ha/director/secrets.conf": 0o640, "bacula-ha/catalog.pgpass": 0o600}
+    groups = {"bacula-ha/director/secrets.conf": "bacula"}
+    env = {"PGPORT": str(pg.port)}
+    run = run_step(tmp_path / "a", "step-git.sh", site, env=env, etc_files=files, modes=modes, groups=groups)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "catalog VersionId 16, in recovery: false" in run.stdout
+
+    # A readable password file, a missing branch: refused, each with its reason.
+    loose = run_step(tmp_path / "b", "step-git.sh", site, env=env, etc_files=files,
+                     modes={**modes, "bacula-ha/catalog.pgpass": 0o644}, groups=groups)
+    assert loose.returncode == 1 and "catalog.pgpass must be mode 0600" in loose.stderr
+    branch = run_step(tmp_path / "c", "step-git.sh", {**site, "GIT_BRANCH": "release"}, env=env,
+                      etc_files=files, modes=modes, groups=groups)
+    assert branch.returncode == 1 and "has no branch release" in branch.stderr
+
+
+# -- fencing test and start (a running cluster cannot exist here: stubs) -----------------------------
+
+def test_fencing_test_fences_the_other_node_and_waits_for_it(tmp_path):
+    run = run_step(tmp_path, "step-fencing-test.sh", SITE, env={"STUB_PARTITION": f"{NODE} peer"})
+    assert run.returncode == 0, run.stderr
+    assert run.called("stonith_admin") == ["stonith_admin --reboot peer", "stonith_admin --history peer"]
+    # On NODE2 it fences NODE1.
+    other = run_step(tmp_path / "b", "step-fencing-test.sh", {**SITE, "NODE1": "first", "NODE2": NODE},
+                     env={"STUB_PARTITION": f"first {NODE}"})
+    assert other.returncode == 0 and other.called("stonith_admin --reboot") == ["stonith_admin --reboot first"]
+
+
+def test_start_releases_drbd_then_the_group_and_asks_the_director(tmp_path):
+    run = run_step(tmp_path, "step-start.sh", SITE)
+    assert run.returncode == 0, run.stderr
+    starts = run.called("crm resource start")
+    assert starts == ["crm resource start ms_drbd", "crm resource start g_bacula"]
+    assert "Version: 9.6.7" in run.stdout and run.calls[-1] == "bacula-ha check"

@@ -4,7 +4,8 @@ A step runs in a private mount namespace with an overlay on /etc, so everything 
 under /etc lands in a scratch directory and the machine's own /etc is untouched. What cannot
 exist here is replaced by logging stubs on PATH, and said so: systemd (PID 1 is not systemd
 here), the DRBD kernel module (modprobe/modinfo; drbdadm's `dump` still goes to the real
-parser), a running cluster (cibadmin, crm, crm_resource, crm_verify, crm_mon, corosync tools), and the
+parser), a running cluster (cibadmin, crm, crm_resource, crm_verify, crm_mon, corosync tools), a BMC
+(fence_ipmilan), and the
 machine's own PostgreSQL cluster (pg_ctlcluster: a step must not stop or start it).
 `bacula-ha render` is the real one, from this checkout.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import shutil
 import subprocess
 from typing import Dict, List, Optional, Set
 
@@ -42,11 +44,16 @@ STUBS = {
                       '  role|dump-md) exit 1 ;;\nesac\n',
     # never the machine's own PostgreSQL cluster: `status` answers STUB_PG_RUNNING (0: running)
     "pg_ctlcluster": _LOG + 'case $3 in status) exit "${STUB_PG_RUNNING:-3}" ;; esac\n',
+    "fence_ipmilan": _LOG + 'echo "Status: ON"\n',      # no BMC here
     "bacula-dir": _LOG,                # -t would wait 30 s for a catalog that is not running here
     "cibadmin": _LOG + 'cat "$STUB_CIB"\n',
     "crm": _LOG + 'if [[ $1 == configure && $2 == load ]]; then cp "${@: -1}" "$STUB_DIR/loaded.${3}"; fi\n',
     # --query-xml: does the resource exist in the (live or copied) CIB? STUB_HAS_GROUP answers.
-    "crm_resource": _LOG + 'case " $* " in *" --query-xml "*) exit "${STUB_HAS_GROUP:-1}" ;; esac\n',
+    "crm_resource": _LOG + 'case " $* " in\n  *" --query-xml "*) exit "${STUB_HAS_GROUP:-1}" ;;\n'
+                           '  *" --locate "*) echo "resource is running on: somewhere" ;;\nesac\n',
+    "crm_node": _LOG + 'echo "$STUB_PARTITION"\n',
+    "stonith_admin": _LOG,
+    "bconsole": _LOG + 'cat >/dev/null; echo "bacula-dir Version: 9.6.7 (10 December 2020)"\n',
     "crm_verify": _LOG,
     "crm_mon": _LOG,
     # render is the real one; check needs a live or complete CIB: logged.
@@ -78,9 +85,12 @@ def site_env(**values: str) -> str:
 
 
 def run_step(tmp_path, script: str, site: Dict[str, str], env: Optional[Dict[str, str]] = None,
-             etc_files: Optional[Dict[str, str]] = None, mounted: Optional[str] = None) -> StepRun:
+             etc_files: Optional[Dict[str, str]] = None, mounted: Optional[str] = None,
+             modes: Optional[Dict[str, int]] = None, groups: Optional[Dict[str, str]] = None) -> StepRun:
     """Run vagrant/provision/SCRIPT as root with /etc overlaid and the stubs on PATH.
 
+    etc_files: files under /etc before the step runs (path relative to /etc: text), with
+    `modes` (path: mode) and `groups` (path: group name) where they need them.
     mounted: a directory that is a mount point inside the step's namespace (the replicated
     file system), bind-mounted from `<work>/mounted` where the test reads what the step wrote.
     """
@@ -97,6 +107,9 @@ def run_step(tmp_path, script: str, site: Dict[str, str], env: Optional[Dict[str
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as fh:
             fh.write(text)
+        os.chmod(path, (modes or {}).get(rel, 0o644))
+        if rel in (groups or {}):
+            shutil.chown(path, group=groups[rel])
     cib = os.path.join(work, "cib.xml")
     with open(cib, "w") as fh:
         fh.write(subprocess.run(["cibadmin", "--empty"], capture_output=True, text=True, check=True).stdout)
