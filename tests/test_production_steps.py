@@ -4,7 +4,7 @@ Each runs as root in a private mount namespace with an overlay on /etc (tests/su
 the files a step writes are checked with the real parsers (drbdadm, bacula-ha render), and
 what it decides (create DRBD metadata or not, restart corosync or not, hold the Director stack
 on the first CIB load or not) is read from the calls its stubs logged. Stubbed, because they
-cannot exist here: systemd, the DRBD kernel module, a running Pacemaker cluster.
+cannot exist here: systemd, the DRBD kernel module, a running Pacemaker cluster, a BMC.
 """
 
 from __future__ import annotations
@@ -393,3 +393,20 @@ def test_start_releases_drbd_then_the_group_and_asks_the_director(tmp_path):
     starts = run.called("crm resource start")
     assert starts == ["crm resource start ms_drbd", "crm resource start g_bacula"]
     assert "Version: 9.6.7" in run.stdout and run.calls[-1] == "bacula-ha check"
+
+
+@pytest.mark.scheduler
+@pytest.mark.parametrize("arch", ["drbd", "git"])
+def test_cib_step_with_the_real_crm_tools(tmp_path, arch):
+    """step-cib.sh with crmsh, crm_resource, crm_verify and bacula-ha check for real on the CIB
+    copy: what it would push holds the stack, has the fence devices, and passes the check."""
+    site = {**SITE, **GIT, "ARCH": arch}
+    run = run_step(tmp_path, "step-cib.sh", site, env={"STUB_REAL_CRM": "1"}, etc_files=SITE_CONF)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "0 error(s), 0 warning(s)" in run.stdout
+    with open(os.path.join(run.work, "loaded.xml")) as fh:
+        pushed = fh.read()
+    for rsc in ["g_bacula"] + (["ms_drbd"] if arch == "drbd" else []):
+        assert re.search(rf'<(group|clone) id="{rsc}">.*?name="target-role" value="Stopped"', pushed, re.S), rsc
+    assert pushed.count('class="stonith" type="fence_ipmilan"') == 2
+    assert 'name="priority-fencing-delay" value="15s"' in pushed

@@ -31,6 +31,15 @@ def site_variables_read(script: str) -> Set[str]:
         return set(re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", fh.read())) - {"BHA_SITE"}
 
 _LOG = 'printf "%s\\n" "$(basename "$0") $*" >>"$STUB_LOG"\n'
+
+
+def _real_on_cib_file(command: str) -> str:
+    """With STUB_REAL_CRM=1, a Pacemaker tool working on a CIB file (CIB_file) is the real one."""
+    tool, _, opts = command.partition(" ")
+    return (f'if [[ -n ${{STUB_REAL_CRM:-}} && -n ${{CIB_file:-}} ]]; then exec /usr/sbin/{tool} '
+            f'{opts + " " if opts else ""}"$@"; fi\n')
+
+
 STUBS = {
     # systemctl is-active/is-enabled answer STUB_ACTIVE (0: yes); everything else succeeds.
     "systemctl": _LOG + 'case $1 in is-active|is-enabled) exit "${STUB_ACTIVE:-1}" ;; esac\n',
@@ -46,19 +55,23 @@ STUBS = {
     "pg_ctlcluster": _LOG + 'case $3 in status) exit "${STUB_PG_RUNNING:-3}" ;; esac\n',
     "fence_ipmilan": _LOG + 'echo "Status: ON"\n',      # no BMC here
     "bacula-dir": _LOG,                # -t would wait 30 s for a catalog that is not running here
-    "cibadmin": _LOG + 'cat "$STUB_CIB"\n',
-    "crm": _LOG + 'if [[ $1 == configure && $2 == load ]]; then cp "${@: -1}" "$STUB_DIR/loaded.${3}"; fi\n',
+    "cibadmin": _LOG + _real_on_cib_file("cibadmin") + 'cat "$STUB_CIB"\n',
+    # With STUB_REAL_CRM=1, the Pacemaker tools run for real on the step's CIB copy (crmsh forced:
+    # the agents are not installed here); the push to the live cluster is only recorded.
+    "crm": _LOG + 'if [[ $1 == configure && $2 == load ]]; then cp "${@: -1}" "$STUB_DIR/loaded.${3}"; fi\n'
+                  + _real_on_cib_file("crm -F"),
     # --query-xml: does the resource exist in the (live or copied) CIB? STUB_HAS_GROUP answers.
-    "crm_resource": _LOG + 'case " $* " in\n  *" --query-xml "*) exit "${STUB_HAS_GROUP:-1}" ;;\n'
-                           '  *" --locate "*) echo "resource is running on: somewhere" ;;\nesac\n',
+    "crm_resource": _LOG + _real_on_cib_file("crm_resource")
+                    + 'case " $* " in\n  *" --query-xml "*) exit "${STUB_HAS_GROUP:-1}" ;;\n'
+                      '  *" --locate "*) echo "resource is running on: somewhere" ;;\nesac\n',
     "crm_node": _LOG + 'echo "$STUB_PARTITION"\n',
     "stonith_admin": _LOG,
     "bconsole": _LOG + 'cat >/dev/null; echo "bacula-dir Version: 9.6.7 (10 December 2020)"\n',
-    "crm_verify": _LOG,
-    "crm_mon": _LOG,
-    # render is the real one; check needs a live or complete CIB: logged.
-    "bacula-ha": _LOG + 'if [[ $1 == render ]]; then PYTHONPATH="$STUB_LIB" exec ' + SYSTEM_PYTHON
-                 + ' -m bacula_ha "$@"; fi\n',
+    "crm_verify": _LOG + 'if [[ -n ${STUB_REAL_CRM:-} ]]; then exec /usr/sbin/crm_verify "$@"; fi\n',
+    "crm_mon": _LOG + _real_on_cib_file("crm_mon"),
+    # render is the real one; check too with STUB_REAL_CRM=1 (else it would read a live CIB).
+    "bacula-ha": _LOG + 'if [[ $1 == render || ( $1 == check && -n ${STUB_REAL_CRM:-} ) ]]; then '
+                 'PYTHONPATH="$STUB_LIB" exec ' + SYSTEM_PYTHON + ' -m bacula_ha "$@"; fi\n',
 }
 
 
