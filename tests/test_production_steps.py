@@ -101,7 +101,7 @@ def test_drbd_refuses_a_disk_that_holds_data(tmp_path):
 # -- the CIB: rendered from site.env + site.conf, held on the first load ---------------------------
 
 GIT = {"GIT_REPOSITORY": "ssh://git@git.example.net/bacula/director-config.git", "GIT_BRANCH": "main",
-       "CONFIG_DIR": "/etc/bacula-ha/director", "CATALOG_HOST": "catalog.example.net",
+       "CONFIG_DIR": "/etc/bacula-ha/director-config", "CATALOG_HOST": "catalog.example.net",
        "CATALOG_SSLMODE": "verify-full", "SSH_KEY": "/etc/bacula-ha/deploy_key",
        "KNOWN_HOSTS": "/etc/bacula-ha/known_hosts", "ALLOWED_SIGNERS": "/etc/bacula-ha/allowed_signers"}
 SITE_CONF = {"bacula-ha/site.conf": "# render keys not in site.env\nvip_cidr = 24\n"}
@@ -143,7 +143,8 @@ def test_cib_git_sbd(tmp_path):
     crm = run.etc("bacula-ha/cib-git.crm")
     assert "stonith:fence_sbd" in crm and "devices=/dev/disk/by-id/wwn-0x5000c500a1b2c3d4" in crm
     assert "repository=ssh://git@git.example.net/bacula/director-config.git" in crm
-    assert "config_dir=/etc/bacula-ha/director" in crm and "config=/etc/bacula-ha/director/bacula-dir.conf" in crm
+    assert "config_dir=/etc/bacula-ha/director-config" in crm
+    assert "config=/etc/bacula-ha/director-config/bacula-dir.conf" in crm
     assert "allowed_signers=/etc/bacula-ha/allowed_signers" in crm and "ssh_key=/etc/bacula-ha/deploy_key" in crm
     assert "mode=external host=catalog.example.net" in crm and "sslmode=verify-full" in crm
     assert "ocf:linbit:drbd" not in crm
