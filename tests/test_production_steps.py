@@ -411,3 +411,34 @@ def test_cib_step_with_the_real_crm_tools(tmp_path, arch):
         assert re.search(rf'<(group|clone) id="{rsc}">.*?name="target-role" value="Stopped"', pushed, re.S), rsc
     assert pushed.count('class="stonith" type="fence_ipmilan"') == 2
     assert 'name="priority-fencing-delay" value="15s"' in pushed
+
+
+# -- DRBD initial sync and hand-over: what is forced, and only when ------------------------------
+
+@pytest.mark.parametrize("dstate, signature, forced, mkfs", [
+    ("Inconsistent/Inconsistent", False, True, True),     # first run: this node's data wins, new fs
+    ("UpToDate/UpToDate", True, False, False),            # run again: no force, the fs is kept
+])
+def test_initial_sync_forces_only_the_first_time(tmp_path, dstate, signature, forced, mkfs):
+    run = run_step(tmp_path, "step-drbd-initial-sync.sh", {**SITE, "MOUNT_POINT": str(tmp_path / "srv")},
+                   env={"STUB_DSTATE": dstate, "STUB_BLKID_RC": "0" if signature else "2"})
+    assert run.returncode == 0, run.stderr
+    assert run.called("drbdadm primary") == (["drbdadm primary --force r0"] if forced else ["drbdadm primary r0"])
+    assert bool(run.called("mkfs.ext4")) == mkfs
+    assert run.called("mount") == [f"mount /dev/drbd0 {tmp_path}/srv"]
+
+
+def test_initial_sync_needs_the_peer(tmp_path):
+    # StandAlone never becomes Connected: the step gives up (after its wait; shortened here by `seq`).
+    run = run_step(tmp_path, "step-drbd-initial-sync.sh", SITE, env={"STUB_CSTATE": "StandAlone", "STUB_SEQ": "1"})
+    assert run.returncode == 1 and "not connected to the peer" in run.stderr
+    assert not run.called("drbdadm primary")
+
+
+def test_handover_stops_what_the_setup_started_and_demotes(tmp_path):
+    mount_point = str(tmp_path / "srv")
+    run = run_step(tmp_path, "step-handover.sh", {**SITE, "MOUNT_POINT": mount_point}, mounted=mount_point,
+                   env={"STUB_PG_RUNNING": "0"})
+    assert run.returncode == 0, run.stderr
+    order = [c for c in run.calls if c.startswith(("pg_ctlcluster 15 main stop", "umount", "drbdadm secondary"))]
+    assert order == ["pg_ctlcluster 15 main stop", f"umount {mount_point}", "drbdadm secondary r0"]

@@ -50,7 +50,14 @@ STUBS = {
     "corosync-cfgtool": _LOG,
     # drbdadm: `dump` is the real parser (the 8.4 one for 8.4 syntax); the rest is logged.
     "drbdadm": _LOG + 'case $1 in\n  dump) exec "$STUB_DRBDADM" "$@" ;;\n'
-                      '  role|dump-md) exit 1 ;;\nesac\n',
+                      '  role|dump-md) exit 1 ;;\n'
+                      '  cstate) echo "${STUB_CSTATE:-Connected}" ;;\n'
+                      '  dstate) echo "${STUB_DSTATE:-UpToDate/UpToDate}" ;;\nesac\n',
+    "mkfs.ext4": _LOG,
+    "sleep": "",                                     # the steps' waits poll a stub: no need to wait
+    "seq": 'exec /usr/bin/seq "${STUB_SEQ:-$1}"\n',   # STUB_SEQ: fewer polls before giving up
+    "mount": _LOG,
+    "umount": _LOG,
     # never the machine's own PostgreSQL cluster: `status` answers STUB_PG_RUNNING (0: running)
     "pg_ctlcluster": _LOG + 'case $3 in status) exit "${STUB_PG_RUNNING:-3}" ;; esac\n',
     "fence_ipmilan": _LOG + 'echo "Status: ON"\n',      # no BMC here
@@ -129,11 +136,11 @@ def run_step(tmp_path, script: str, site: Dict[str, str], env: Optional[Dict[str
     full_env = {"PATH": f"{work}/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8",
                 "STUB_LOG": os.path.join(work, "calls.log"), "STUB_DIR": work, "STUB_CIB": cib,
                 "STUB_LIB": LIB_DIR, "STUB_DRBDADM": "/usr/sbin/drbdadm", **(env or {})}
-    mount = f"mount -t overlay overlay -o lowerdir=/etc,upperdir={work}/upper,workdir={work}/overlay-work /etc"
+    mount = f"/usr/bin/mount -t overlay overlay -o lowerdir=/etc,upperdir={work}/upper,workdir={work}/overlay-work /etc"
     if mounted:
         os.makedirs(os.path.join(work, "mounted"), exist_ok=True)
         os.makedirs(mounted, exist_ok=True)
-        mount += f" && mount --bind {work}/mounted {mounted}"
+        mount += f" && /usr/bin/mount --bind {work}/mounted {mounted}"
     mount += ' && exec bash "$0"'
     proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", mount,
                            os.path.join(PROVISION, script)],
