@@ -442,3 +442,28 @@ def test_handover_stops_what_the_setup_started_and_demotes(tmp_path):
     assert run.returncode == 0, run.stderr
     order = [c for c in run.calls if c.startswith(("pg_ctlcluster 15 main stop", "umount", "drbdadm secondary"))]
     assert order == ["pg_ctlcluster 15 main stop", f"umount {mount_point}", "drbdadm secondary r0"]
+
+
+# -- packages (apt-get, debconf and make are stubs: a test installs nothing) ------------------------
+
+@pytest.mark.parametrize("arch, fencing, wanted, unwanted, disabled", [
+    ("drbd", "ipmilan", {"drbd-utils", "postgresql", "ipmitool"}, {"git", "sbd"},
+     ["bacula-director", "postgresql", "drbd"]),
+    ("git", "sbd", {"git", "postgresql-client", "sbd"}, {"drbd-utils", "postgresql", "ipmitool"},
+     ["bacula-director"]),
+])
+def test_packages_by_architecture_and_fencing(tmp_path, arch, fencing, wanted, unwanted, disabled):
+    from support.paths import ROOT
+    run = run_step(tmp_path, "step-packages.sh", {**SITE, "ARCH": arch, "FENCING": fencing},
+                   env={"STUB_ACTIVE": "0"})
+    assert run.returncode == 0, run.stderr
+    install = run.called("apt-get install")
+    assert len(install) == 1
+    packages = set(install[0].split()[4:])
+    assert {"pacemaker", "corosync", "crmsh", "fence-agents", "bacula-director", "libpq5"} <= packages
+    assert wanted <= packages and not unwanted & packages
+    assert run.calls.index("apt-get update -q") < run.calls.index(install[0])
+    with open(os.path.join(run.work, "debconf")) as fh:
+        assert "bacula-director-pgsql/dbconfig-install boolean false" in fh.read()
+    assert run.called("make") == [f"make -C {ROOT} install"]
+    assert run.called("systemctl disable --now") == [f"systemctl disable --now {unit}" for unit in disabled]

@@ -53,6 +53,9 @@ STUBS = {
                       '  role|dump-md) exit 1 ;;\n'
                       '  cstate) echo "${STUB_CSTATE:-Connected}" ;;\n'
                       '  dstate) echo "${STUB_DSTATE:-UpToDate/UpToDate}" ;;\nesac\n',
+    "apt-get": _LOG,                                 # no package is installed by a test
+    "debconf-set-selections": _LOG + 'cat >"$STUB_DIR/debconf"\n',
+    "make": _LOG,
     "mkfs.ext4": _LOG,
     "sleep": "",                                     # the steps' waits poll a stub: no need to wait
     "seq": 'exec /usr/bin/seq "${STUB_SEQ:-$1}"\n',   # STUB_SEQ: fewer polls before giving up
