@@ -56,13 +56,14 @@ class Pull:
         self.params = {"repository": repo.url, "config_dir": self.live, "cache_dir": self.cache,
                        "validate": "false", "test_user": ""}
         self.params.update(params)
+        self.extra_env: dict = {}   # inherited environment (HOME, GNUPGHOME, ...) of the agent
 
     def env(self, action: str, role: str = "", interval_ms: Optional[int] = None,
             timeout_ms: int = 30000, **over):
         if interval_ms is None:
             interval_ms = 10000 if action == "monitor" else 0
         return ocf_env({**self.params, **over}, instance="cfg:0", rsctmp=self.rsctmp,
-                       interval_ms=interval_ms, role=role, timeout_ms=timeout_ms)
+                       interval_ms=interval_ms, role=role, timeout_ms=timeout_ms, extra=self.extra_env)
 
     def __call__(self, action: str, role: str = "", interval_ms: Optional[int] = None,
                  timeout_ms: int = 30000, **over) -> Res:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import Dict, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
@@ -129,3 +129,65 @@ class Repo:
 
     def remote_head(self) -> str:
         return git("--git-dir", self.remote, "rev-parse", self.branch)
+
+    # -- forging (what someone who can push, but holds no trusted key, can do) ------------------
+    def raw(self, commit: str) -> str:
+        return git("cat-file", "commit", commit, cwd=self.work) + "\n"
+
+    def signature_block(self, commit: str) -> Tuple[str, str]:
+        """(header name, value) of the first signature header of `commit`."""
+        name, lines = "", []
+        for line in self.raw(commit).split("\n"):
+            if line == "":
+                break
+            if name and line.startswith(" "):
+                lines.append(line[1:])
+            elif name:
+                break
+            elif line.startswith("gpgsig"):
+                name, _, first = line.partition(" ")
+                lines = [first]
+        return name, "\n".join(lines)
+
+    def forge(self, commit: str, insert: Sequence[Tuple[str, str]] = (), *, drop_signature: bool = False,
+              parent: Optional[str] = None) -> str:
+        """A copy of `commit` with `insert`ed headers placed before its signature header
+        (optionally without its own signature, or with another parent); written, not pushed."""
+        head, _, message = self.raw(commit).partition("\n\n")
+        lines: List[str] = []
+        added = False
+        in_sig = False
+        for line in head.split("\n"):
+            if in_sig and line.startswith(" "):
+                if not drop_signature:
+                    lines.append(line)
+                continue
+            in_sig = False
+            if line.startswith("parent ") and parent:
+                line = f"parent {parent}"
+            if line.startswith("gpgsig") and not added:
+                lines += [_header(n, v) for n, v in insert]
+                added = True
+            if line.startswith("gpgsig"):
+                in_sig = True
+                if drop_signature:
+                    continue
+            lines.append(line)
+        if not added:
+            lines += [_header(n, v) for n, v in insert]
+        text = "\n".join(lines) + "\n\n" + message
+        proc = subprocess.run(["git", "hash-object", "-t", "commit", "-w", "--stdin"], cwd=self.work,
+                              env=_env(), input=text, capture_output=True, text=True, timeout=30)
+        if proc.returncode != 0:
+            raise RuntimeError(f"git hash-object: {proc.stderr.strip()}")
+        return proc.stdout.strip()
+
+    def force(self, commit: str) -> None:
+        """Force-push `commit` as the branch tip (a rollback, a rewrite, a forged commit)."""
+        git("push", "-q", "--force", "origin", f"{commit}:refs/heads/{self.branch}", cwd=self.work)
+        git("reset", "-q", "--hard", commit, cwd=self.work)
+
+
+def _header(name: str, value: str) -> str:
+    """A multi-line commit header: continuation lines start with one space."""
+    return name + " " + "\n ".join(value.split("\n"))

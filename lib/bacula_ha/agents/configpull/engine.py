@@ -57,7 +57,7 @@ class Engine:
         self.ctx = ctx
         self.log = ctx.log
         self.policy = signature.Policy(settings.allowed_signers, settings.gpg_keyring,
-                                       settings.gnupg_home if settings.gpg_keyring else "")
+                                       settings.gnupg_home)
         self.git = Git(settings.repo, ctx.run, GitOptions(settings.ssh_key, settings.known_hosts),
                        base_env=ctx.environ)
         self.state = cstate.load(settings.state_file)
@@ -95,7 +95,7 @@ class Engine:
             if self.state.policy:
                 self.log.info("signature/validation settings changed: earlier verdicts are reconsidered")
             self.state.reset_verdicts(fp)
-        if self.policy.gpg_keyring:
+        if self.policy.enforced:
             try:
                 signature.prepare_gnupg_home(self.policy, self.git)
             except (GitError, OSError) as exc:

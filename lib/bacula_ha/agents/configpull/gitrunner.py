@@ -97,6 +97,7 @@ class Git:
         self._run = run
         self.options = options or GitOptions()
         self._base_env = dict(os.environ if base_env is None else base_env)
+        self._object_format: Optional[str] = None
 
     # -- plumbing ------------------------------------------------------
     def env(self, extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
@@ -141,6 +142,10 @@ class Git:
         if check and result.returncode != 0:
             raise GitError(what or f"git {args[0]}", scrub(result.first_line()))
         return result
+
+    def tool(self, argv: Sequence[str], **kw):
+        """Another program (gpg) through the action's bounded run."""
+        return self._run(list(argv), **kw)
 
     def out(self, args: Sequence[str], **kw) -> str:
         return self.run(args, **kw).stdout.strip()
@@ -195,6 +200,12 @@ class Git:
 
     def commit_time(self, commit: str) -> int:
         return int(self.out(["show", "-s", "--format=%ct", commit]) or "0")
+
+    def object_format(self) -> str:
+        """sha1 or sha256: decides which signature header git verifies."""
+        if self._object_format is None:
+            self._object_format = self.out(["rev-parse", "--show-object-format"]) or "sha1"
+        return self._object_format
 
     def commit_object(self, commit: str) -> str:
         return self.run(["cat-file", "commit", commit]).stdout
