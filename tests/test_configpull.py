@@ -189,7 +189,15 @@ def test_unsigned_and_wrong_key_commits_are_refused(tmp_path, repo, signer):
     assert wrong[:12] in res.reason and "not allowed" in res.reason
     assert pull.deployed() == good
 
-    fixed = repo.commit({"bacula-dir.conf": "signed again\n"}, ssh=signer["good"])
+    # a signed commit on top of refused ones does not launder them (issue 12, item 3) ...
+    on_top = repo.commit({"bacula-dir.conf": "signed on top\n"}, ssh=signer["good"])
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 191 and on_top[:12] in res.reason and unsigned[:12] in res.reason
+    assert "not signed" in res.reason and pull.deployed() == good
+    # ... the refused commits are replaced: a signed commit straight on the deployed one
+    git("reset", "-q", "--hard", good, cwd=repo.work)
+    fixed = repo.commit({"bacula-dir.conf": "signed again\n"}, ssh=signer["good"], push=False)
+    repo.force(fixed)
     assert pull("monitor", role="Promoted").rc == 8
     assert pull.deployed() == fixed and pull.read() == "signed again\n"
 
@@ -383,8 +391,10 @@ def test_stale_scores_order_by_commit_age():
 
     class _E(Engine):
         def __init__(self, validated, when):
+            from bacula_ha.agents.configpull.signature import Policy
             from bacula_ha.agents.configpull.state import CacheState
             self.state = CacheState(validated=validated, validated_time=when)
+            self.policy = Policy()          # no signature policy: no high-water mark
 
     now = int(time.time())
     assert _E("", now).score(True) is None
@@ -521,13 +531,14 @@ def test_promotion_scores_follow_freshness(tmp_path, repo, signer, monkeypatch):
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}")
 
-    def calls():
+    def calls():  # promotion scores only (the high-water mark is tested on a real offline CIB)
         lines = record.read_text().splitlines() if record.exists() else []
         record.write_text("")
-        return lines
+        return [line for line in lines if "--promotion" in line]
 
     repo.commit({"bacula-dir.conf": "x\n"}, ssh=signer["good"])
     pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+    pull.extra_env = {"PATH": os.environ["PATH"]}             # the agent's own PATH finds the recorder
     assert pull("start").rc == 0
     assert calls() == ["cfg:0 --promotion -v 1000"]
     assert pull("monitor").rc == 0
@@ -546,6 +557,7 @@ def test_promotion_scores_follow_freshness(tmp_path, repo, signer, monkeypatch):
     unsigned_only = Repo(str(tmp_path / "git2"))
     unsigned_only.commit({"bacula-dir.conf": "unsigned\n"})
     nobody = Pull(tmp_path / "nobody", unsigned_only, allowed_signers=signer["allowed"])
+    nobody.extra_env = {"PATH": os.environ["PATH"]}
     assert nobody("start").rc == 0
     assert calls() == ["cfg:0 --promotion -D"]
 

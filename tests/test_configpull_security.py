@@ -91,3 +91,123 @@ def test_pgp_signature_trusted_by_inherited_gnupghome_fails_an_ssh_policy(tmp_pa
         assert pull.deployed() == good
     finally:
         gpg_stop(stranger)
+
+
+# -- 3. rollback: high-water marks -------------------------------------------------------------
+MARK = "bacula-config-pull-high-water-cfg"
+
+
+def offline_cib(base) -> str:
+    """A real (offline) Pacemaker CIB shared by the test's "nodes", with this host as a node so
+    crm_attribute can store promotion scores in it too."""
+    import subprocess
+    path = os.path.join(str(base), "cib.xml")
+    xml = subprocess.run(["cibadmin", "--empty"], capture_output=True, text=True, check=True,
+                         timeout=30).stdout
+    node = os.uname().nodename
+    xml = xml.replace("<nodes/>", f'<nodes><node id="1" uname="{node}"/></nodes>')
+    with open(path, "w") as fh:
+        fh.write(xml)
+    return path
+
+
+def crm(cib: str, *args: str):
+    import subprocess
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CIB_file": cib, "OCF_RESOURCE_INSTANCE": "cfg:0"}
+    return subprocess.run(["crm_attribute", *args], env=env, capture_output=True, text=True, timeout=30)
+
+
+def cluster_mark(cib: str) -> str:
+    res = crm(cib, "--type", "crm_config", "--name", MARK, "--query", "--quiet")
+    return res.stdout.strip() if res.returncode == 0 else ""
+
+
+def promotion_score(cib: str):
+    res = crm(cib, "--promotion", "-G", "-q")
+    return int(res.stdout) if res.returncode == 0 and res.stdout.strip() else None
+
+
+def node(base, repo, cib, **params) -> Pull:
+    pull = Pull(base, repo, **params)
+    pull.extra_env = {"CIB_file": cib}
+    return pull
+
+
+@pytest.mark.parametrize("change", ["allowed_signers", "validate", "main_config", "mode"])
+def test_settings_change_does_not_reopen_a_rollback(tmp_path, repo, signer, change):
+    from test_configpull import fake_director
+    old = repo.commit({"bacula-dir.conf": "old, known bad\n", "alt.conf": "old\n"}, ssh=signer["good"])
+    new = repo.commit({"bacula-dir.conf": "new\n", "alt.conf": "new\n"}, ssh=signer["good"])
+    pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+    assert pull("start").rc == 0 and pull("promote").rc == 0 and pull.deployed() == new
+    repo.force(old)
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 191 and "does not descend" in res.reason and pull.deployed() == new
+    if change == "allowed_signers":
+        second = os.path.join(str(tmp_path), "allowed2")
+        with open(signer["allowed"]) as src, open(second, "w") as dst:
+            dst.write(src.read() + f'other@example.org namespaces="git" {signer["other"]["public"]}\n')
+        pull.params["allowed_signers"] = second
+    elif change == "validate":
+        pull.params.update(validate="true", binary=fake_director(tmp_path))
+    elif change == "main_config":
+        pull.params["main_config"] = "alt.conf"
+    else:
+        pull.params["mode"] = "0600"
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 191 and old[:12] in res.reason and "does not descend" in res.reason
+    assert pull.deployed() == new and pull.read() == "new\n"
+    assert pull("demote").rc == 0
+    pull("promote")                                       # nothing newer validated: refused or a no-op
+    assert pull.deployed() == new and pull.read() == "new\n"
+
+
+def test_node_with_empty_cache_neither_scores_nor_deploys_a_rewound_branch(tmp_path, repo, signer):
+    cib = offline_cib(tmp_path)
+    old = repo.commit({"bacula-dir.conf": "old, known bad\n"}, ssh=signer["good"])
+    new = repo.commit({"bacula-dir.conf": "new\n"}, ssh=signer["good"])
+    a = node(tmp_path / "a", repo, cib, allowed_signers=signer["allowed"])
+    assert a("start").rc == 0 and a("promote").rc == 0 and a.deployed() == new
+    assert cluster_mark(cib) == new                       # every node sees it
+    repo.force(old)                                       # the attacker rewinds the branch
+    b = node(tmp_path / "b", repo, cib, allowed_signers=signer["allowed"])
+    assert b("start").rc == 0
+    assert promotion_score(cib) is None                   # b is not promotable
+    res = b("monitor")
+    assert res.rc == 190 and old[:12] in res.reason and new[:12] in res.reason
+    res = b("promote")
+    assert res.rc == 1 and b.deployed() is None
+    assert cluster_mark(cib) == new
+
+
+def test_unpromoted_node_behind_the_mark_is_not_promotable(tmp_path, repo, signer):
+    import shutil
+    cib = offline_cib(tmp_path)
+    first = repo.commit({"bacula-dir.conf": "one\n"}, ssh=signer["good"])
+    mirror = os.path.join(str(tmp_path), "mirror.git")
+    shutil.copytree(repo.remote, mirror)
+    a = node(tmp_path / "a", repo, cib, allowed_signers=signer["allowed"])
+    b = node(tmp_path / "b", repo, cib, allowed_signers=signer["allowed"], repository="file://" + mirror)
+    assert a("start").rc == 0 and b("start").rc == 0 and a("promote").rc == 0
+    shutil.rmtree(mirror)                                 # b's Git is gone; b holds `first`
+    second = repo.commit({"bacula-dir.conf": "two\n"}, ssh=signer["good"])
+    assert a("monitor", role="Promoted").rc == 8 and a.deployed() == second
+    assert cluster_mark(cib) == second
+    res = b("monitor")
+    assert res.rc == 190 and "Git unreachable" in res.reason
+    assert promotion_score(cib) is None                   # b's `first` is behind the mark
+    assert b("promote").rc == 1 and b.deployed() is None
+
+
+def test_signed_commit_of_another_branch_on_an_unsigned_one_never_goes_live(tmp_path, repo, signer):
+    from support.gitrepo import git
+    base = repo.commit({"bacula-dir.conf": "base\n"}, ssh=signer["good"])
+    pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+    assert pull("start").rc == 0 and pull("promote").rc == 0 and pull.deployed() == base
+    git("checkout", "-q", "-b", "testing", cwd=repo.work)  # a branch where unsigned work is fine
+    unsigned = repo.commit({"bacula-dir.conf": "experiment\n"}, push=False)
+    signed = repo.commit({"bacula-dir.conf": "signed for testing only\n"}, ssh=signer["good"], push=False)
+    repo.force(signed)                                    # pushed to main by someone who cannot sign
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 191 and signed[:12] in res.reason and unsigned[:12] in res.reason
+    assert pull.deployed() == base and pull.read() == "base\n"

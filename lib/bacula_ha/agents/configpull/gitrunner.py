@@ -198,6 +198,10 @@ class Git:
         """`tip` and its first-parent ancestors, newest first, at most `limit`."""
         return self.out(["rev-list", "--first-parent", f"--max-count={limit}", tip]).split()
 
+    def first_parents_since(self, tip: str, since: str, limit: int) -> List[str]:
+        """`tip` and its first-parent ancestors not reachable from `since`, newest first."""
+        return self.out(["rev-list", "--first-parent", f"--max-count={limit}", tip, "^" + since]).split()
+
     def commit_time(self, commit: str) -> int:
         return int(self.out(["show", "-s", "--format=%ct", commit]) or "0")
 

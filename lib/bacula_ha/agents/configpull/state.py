@@ -27,7 +27,10 @@ FIELDS = {
     "previous": "",        # the one before it: last known good
     "good": list,          # commits that passed signature and config checks
     "refused": dict,       # commit -> reason
-    "problem": "",         # last refresh problem ("" = healthy)
+    "problem": "",         # last refresh problem's message ("" = healthy): output only
+    "problem_kind": "",    # its kind (problems.py): what decisions read
+    "floor": "",           # high-water mark: newest commit validated or deployed under a signature
+                           # policy; kept across settings changes (rollback protection)
     "fetched_at": 0.0,
     "fetch_timeouts": 0,   # consecutive fetches that ran out of time (a silent, blackholed remote)
     "retry_at": 0.0,       # monitors skip fetching until then (backoff after a timeout)
@@ -64,7 +67,8 @@ class CacheState:
             self.refused.pop(next(iter(self.refused)))
 
     def reset_verdicts(self, policy: str) -> None:
-        """The policy changed: earlier verdicts no longer hold."""
+        """The policy changed: earlier verdicts no longer hold. `floor` stays: a settings change
+        must never reopen the door to a rollback."""
         self.policy = policy
         self.good = []
         self.refused = {}
