@@ -310,16 +310,17 @@ def test_start_with_git_down_and_empty_cache_cannot_promote(tmp_path, repo):
     assert res.rc == 1 and "no commit" in res.reason
 
 
-def test_credentials_never_reach_reasons_or_logs(tmp_path, repo):
-    url = "https://deploy:s3cr3t-pw@127.0.0.1:1/config.git"
+@pytest.mark.parametrize("url", ["https://deploy:s3cr3t-pw@127.0.0.1:1/config.git",
+                                 "https://s3cr3t-pw@127.0.0.1:1/config.git",
+                                 "ssh://deploy:s3cr3t-pw@127.0.0.1:1/config.git"])
+def test_credentials_in_the_url_are_refused_without_showing_them(tmp_path, repo, url):
+    """git-remote-https would show the URL (and its token) in /proc/PID/cmdline (issue 12, item 4)."""
     pull = Pull(tmp_path, repo, repository=url, fetch_timeout="5")
-    assert pull("start").rc == 0
-    res = pull("monitor")
-    assert res.rc == 190 and "Git unreachable" in res.reason
-    assert "s3cr3t-pw" not in res.log and "s3cr3t-pw" not in res.reason
-    with open(os.path.join(pull.cache, "repo.git", "remote.conf")) as fh:
-        assert "s3cr3t-pw" in fh.read()                       # only in a 0600 file
-    assert stat.S_IMODE(os.stat(os.path.join(pull.cache, "repo.git", "remote.conf")).st_mode) == 0o600
+    for action in ("validate-all", "start"):
+        res = pull(action)
+        assert res.rc == 6 and "credential_file" in res.reason
+        assert "s3cr3t-pw" not in res.log and "s3cr3t-pw" not in res.reason
+    assert not os.path.exists(pull.cache)
 
 
 # -- live config health, drift -------------------------------------------------

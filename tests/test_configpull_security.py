@@ -211,3 +211,37 @@ def test_signed_commit_of_another_branch_on_an_unsigned_one_never_goes_live(tmp_
     res = pull("monitor", role="Promoted")
     assert res.rc == 191 and signed[:12] in res.reason and unsigned[:12] in res.reason
     assert pull.deployed() == base and pull.read() == "base\n"
+
+
+# -- 4. https credentials: a 0600 file and a credential helper, never a command line ----------
+def test_https_credentials_come_from_a_0600_file_and_never_show_in_any_cmdline(tmp_path, repo):
+    import secrets
+    import stat
+    from support.gitrepo import HttpsGitServer, cmdlines_holding
+    token = "tok-" + secrets.token_hex(12)
+    first = repo.commit({"bacula-dir.conf": "over https\n"})
+    server = HttpsGitServer(repo, "deploy", token)
+    try:
+        cred = tmp_path / "git-credentials"
+        cred.write_text(f"username=deploy\npassword={token}\n")
+        cred.chmod(0o644)
+        pull = Pull(tmp_path, repo, repository=server.url, credential_file=str(cred))
+        res = pull("start")
+        assert res.rc == 2 and "0600" in res.reason            # readable by others: refused
+        cred.chmod(0o600)
+        assert pull("start").rc == 0                            # degraded: the test CA is not trusted yet
+        with open(os.path.join(pull.cache, "repo.git", "config"), "a") as fh:
+            fh.write(f"[http]\n\tsslCAInfo = {server.cert}\n")  # the site's CA, as an operator would
+        res = pull("monitor")
+        assert res.rc == 0, res.reason
+        assert server.authenticated >= 1 and server.leaks == []
+        assert pull("promote").rc == 0 and pull.deployed() == first
+        assert token not in res.log and not cmdlines_holding(token.encode())
+        for name in os.listdir(os.path.join(pull.cache, "repo.git")):
+            path = os.path.join(pull.cache, "repo.git", name)
+            if os.path.isfile(path):
+                with open(path, errors="replace") as fh:
+                    assert token not in fh.read(), name
+        assert stat.S_IMODE(os.stat(cred).st_mode) == 0o600 and token in cred.read_text()
+    finally:
+        server.close()

@@ -191,3 +191,95 @@ class Repo:
 def _header(name: str, value: str) -> str:
     """A multi-line commit header: continuation lines start with one space."""
     return name + " " + "\n ".join(value.split("\n"))
+
+
+class HttpsGitServer:
+    """`git http-backend` behind HTTPS with Basic authentication, on 127.0.0.1 (a real smart-HTTP
+    remote). While it serves an authenticated request, the client's git-remote-https is alive:
+    the server then scans every /proc/*/cmdline for the password and records where it shows."""
+
+    def __init__(self, repo: "Repo", user: str, password: str) -> None:
+        import base64
+        import http.server
+        import ssl
+        import threading
+        self.leaks: List[str] = []
+        self.authenticated = 0
+        base = os.path.join(repo.base, "https")
+        os.makedirs(base, exist_ok=True)
+        self.cert, key = os.path.join(base, "cert.pem"), os.path.join(base, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", self.cert], check=True, capture_output=True, timeout=60)
+        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        root, secret, owner = os.path.dirname(repo.remote), password.encode(), self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def _serve(self) -> None:
+                if self.headers.get("Authorization") != expected:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                owner.authenticated += 1
+                owner.leaks += cmdlines_holding(secret)
+                path, _, query = self.path.partition("?")
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                env = _env({"GIT_PROJECT_ROOT": root, "GIT_HTTP_EXPORT_ALL": "1",
+                            "REQUEST_METHOD": self.command, "PATH_INFO": path, "QUERY_STRING": query,
+                            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                            "CONTENT_LENGTH": str(len(body)), "REMOTE_USER": user,
+                            "REMOTE_ADDR": "127.0.0.1",
+                            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+                            "HTTP_GIT_PROTOCOL": self.headers.get("Git-Protocol", "")})
+                out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True,
+                                     timeout=60).stdout
+                head, _, payload = out.partition(b"\r\n\r\n")
+                status = 200
+                headers = []
+                for line in head.decode("latin-1").split("\r\n"):
+                    name, _, value = line.partition(":")
+                    if name.lower() == "status":
+                        status = int(value.split()[0])
+                    elif name:
+                        headers.append((name, value.strip()))
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _serve
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, key)
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}/{os.path.basename(repo.remote)}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def cmdlines_holding(secret: bytes) -> List[str]:
+    """The command lines of every process showing `secret` (what any local user can read)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmdline = fh.read()
+        except OSError:
+            continue
+        if secret in cmdline:
+            found.append(cmdline.replace(b"\0", b" ").decode("utf-8", "replace"))
+    return found

@@ -73,7 +73,8 @@ class Engine:
         self.log = ctx.log
         self.policy = signature.Policy(settings.allowed_signers, settings.gpg_keyring,
                                        settings.gnupg_home)
-        self.git = Git(settings.repo, ctx.run, GitOptions(settings.ssh_key, settings.known_hosts),
+        self.git = Git(settings.repo, ctx.run, GitOptions(settings.ssh_key, settings.known_hosts,
+                                                          credential_file=settings.credential_file),
                        base_env=ctx.environ)
         self.state = cstate.load(settings.state_file)
         self._mark: Optional[str] = None  # the cluster's high-water mark, read once per action
@@ -88,9 +89,17 @@ class Engine:
         cstate.save(self.settings.state_file, self.state)
 
     def ensure_cache(self) -> None:
-        for path, mode in ((self.settings.cache_dir, 0o755), (self.settings.deploy_root, 0o755), (self.settings.index_root, 0o700)):
+        """The cache layout and its modes: others may only traverse (0711) to the deployed trees
+        the Director reads; the repository, indexes, GnuPG home and state stay private."""
+        from .settings import check_cache_dir
+        check_cache_dir(self.settings.cache_dir)
+        for path, mode in ((self.settings.cache_dir, 0o711), (self.settings.deploy_root, 0o711),
+                           (self.settings.index_root, 0o700)):
             os.makedirs(path, mode=mode, exist_ok=True)
             os.chmod(path, mode)  # the Director (bacula) must traverse to the deployed tree
+        cstate.remove_leftovers(self.settings.state_file)
+        if os.path.exists(self.settings.state_file):
+            os.chmod(self.settings.state_file, 0o600)  # written 0644 by earlier versions
         self.git.ensure(self.settings.repository, self.settings.branch)
 
     # -- refresh -------------------------------------------------------
@@ -459,7 +468,8 @@ class Engine:
         if not argv:
             return ""
         try:
-            result = self.ctx.run(argv, timeout=min(30.0, max(1.0, self.ctx.deadline.remaining() * 0.5)))
+            result = self.ctx.run(argv, timeout=min(30.0, max(1.0, self.ctx.deadline.remaining() * 0.5)),
+                                  env=validation.minimal_env(), replace_env=True)
         except (CommandTimeout, OcfError) as exc:
             return f"reload after deploying {cstate.short(self.state.deployed)} failed: {exc}"
         if result.returncode != 0:

@@ -15,14 +15,16 @@ from ...ocf.codes import Exit, OcfError
 DEFAULT_CACHE_ROOT = "/var/lib/bacula-ha/config-pull"
 
 # Plain string checks, no `re`: settings are read by every action, promote included.
-_SCHEMES = ("file", "ssh", "git+ssh", "ssh+git", "http", "https", "git")
+#: The only transports: git's remote helpers (ext::, fd::, foo:: running git-remote-foo) and
+#: plain http are refused here, and every git call also carries protocol.allow (gitrunner).
+_SCHEMES = ("file", "ssh", "https", "git")
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 _REF_FORBIDDEN = frozenset("~^:?*[\\\x7f") | frozenset(chr(c) for c in range(0x21))
 
 
 def _valid_url(url: str) -> bool:
     """scheme://rest, [user@]host:path (scp-like) or an absolute path; no whitespace."""
-    if any(c.isspace() for c in url):
+    if any(c.isspace() for c in url) or "::" in url or url.startswith("-"):
         return False
     scheme, sep, rest = url.partition("://")
     if sep:
@@ -45,13 +47,22 @@ def _valid_branch(name: str) -> bool:
     return not any(c in _REF_FORBIDDEN for c in name)
 
 
+def url_userinfo(url: str) -> str:
+    """The `user[:password]` part of a scheme://user@host URL ("" when none)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return ""
+    authority = rest.split("/", 1)[0]
+    return authority.rsplit("@", 1)[0] if "@" in authority else ""
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "default"
 
 
 FIELDS = ("repository", "branch", "config_dir", "cache_dir", "main_config", "allowed_signers",
           "gpg_keyring", "validate", "binary", "fetch_timeout", "push_changes", "ssh_key",
-          "known_hosts", "owner", "group", "mode", "reload_command", "test_user")
+          "known_hosts", "owner", "group", "mode", "reload_command", "test_user", "credential_file")
 
 
 class PullSettings:
@@ -126,7 +137,11 @@ def from_params(params, instance: str) -> PullSettings:
     if not repo:
         raise _configured("parameter repository is empty")
     if not _valid_url(repo):
-        raise _configured("parameter repository: not a file://, ssh://, https:// URL or host:path")
+        raise _configured("parameter repository: not a file://, ssh://, https://, git:// URL or host:path")
+    userinfo = url_userinfo(repo)
+    if userinfo and (":" in userinfo or repo.lower().startswith("https://")):
+        raise _configured("parameter repository: credentials in the URL are refused (git-remote-https "
+                          "shows its URL to every local user); put them in credential_file")
     branch = params.branch.strip()
     if not _valid_branch(branch):
         raise _configured(f"parameter branch: {branch!r} is not a valid branch name")
@@ -156,7 +171,8 @@ def from_params(params, instance: str) -> PullSettings:
         push_changes=bool(params.push_changes), ssh_key=params.ssh_key.strip(),
         known_hosts=params.known_hosts.strip(), owner=params.owner.strip() or "root",
         group=params.group.strip() or "root", mode=mode,
-        reload_command=params.reload_command.strip(), test_user=params.test_user.strip())
+        reload_command=params.reload_command.strip(), test_user=params.test_user.strip(),
+        credential_file=params.credential_file.strip())
 
 
 def check_local(s: PullSettings) -> None:
@@ -172,10 +188,40 @@ def check_local(s: PullSettings) -> None:
         program = s.reload_command.split()[0]
         if not (os.path.isabs(program) and os.access(program, os.X_OK)):
             raise OcfError(Exit.ERR_INSTALLED, f"reload_command: {program} is not an executable absolute path")
-    for name in ("allowed_signers", "gpg_keyring", "ssh_key", "known_hosts"):
+    for name in ("allowed_signers", "gpg_keyring", "ssh_key", "known_hosts", "credential_file"):
         path = getattr(s, name)
         if path and not (os.path.isfile(path) and os.access(path, os.R_OK)):
             raise OcfError(Exit.ERR_ARGS, f"parameter {name}: {path} is not a readable file on this node")
+    if s.credential_file:
+        st = os.stat(s.credential_file)
+        if st.st_mode & 0o077 or st.st_uid != os.geteuid():
+            raise OcfError(Exit.ERR_ARGS, f"parameter credential_file: {s.credential_file} must be owned by "
+                                          f"the agent's user and mode 0600 (it is {st.st_mode & 0o777:04o})")
+    check_cache_dir(s.cache_dir)
     s.ids()
     if s.validate:
         s.test_ids()
+
+
+def check_cache_dir(cache_dir: str) -> None:
+    """Refuse a cache another user can write: git would run its hooks and config as root.
+
+    The cache and its parent (up to where it exists) must be owned by the agent's user or
+    root and writable by nobody else (a sticky parent such as /tmp is fine for the parent).
+    """
+    import stat
+    me = os.geteuid()
+    path = cache_dir
+    for level in range(2):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            path = os.path.dirname(path)
+            continue
+        sticky = level > 0 and st.st_mode & stat.S_ISVTX
+        if (stat.S_ISLNK(st.st_mode) or st.st_uid not in (0, me)
+                or (st.st_mode & 0o022 and not sticky)):
+            raise OcfError(Exit.ERR_ARGS, f"parameter cache_dir: {path} can be changed by another user "
+                                          f"(owner uid {st.st_uid}, mode {st.st_mode & 0o7777:04o}); "
+                                          f"git would run what they plant there")
+        path = os.path.dirname(path)

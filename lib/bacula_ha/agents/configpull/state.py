@@ -87,13 +87,31 @@ def load(path: str) -> CacheState:
 
 
 def save(path: str, state: CacheState) -> None:
-    """Atomic write (tmp + fsync + rename): a crash never loses the last good state."""
+    """Atomic write (tmp + fsync + rename): a crash never loses the last good state.
+    Mode 0600: refusal reasons quote the Director's errors, which only root may read."""
     tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(state.as_dict(), fh, indent=1, sort_keys=True)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def remove_leftovers(path: str) -> None:
+    """Drop `<path>.tmp.<pid>` files of actions killed mid-save (the caller holds the lock)."""
+    directory, prefix = os.path.dirname(path), os.path.basename(path) + ".tmp."
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except OSError:
+                pass
 
 
 def short(commit: "Optional[str]") -> str:

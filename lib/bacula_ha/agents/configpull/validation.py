@@ -52,6 +52,12 @@ def error_line(output: str, stage: str) -> str:
     return chosen
 
 
+def minimal_env() -> dict:
+    """The whole environment of a program the agent starts on a candidate's behalf (the config
+    test, reload_command): never the agent's OCF_RESKEY_* parameters, HOME or anything else."""
+    return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C", "HOME": "/"}
+
+
 def _groups_of(uid: int, gid: int) -> list:
     """The test user's own supplementary groups (never root's, which Popen would otherwise keep)."""
     import pwd
@@ -70,7 +76,8 @@ def director_test(run, binary: str, stage: str, main_config: str,
         return Outcome(False, True, f"{main_config} is missing from the commit")
     try:
         as_user = {"user": uid, "group": gid, "extra_groups": _groups_of(uid, gid)} if uid is not None else {}
-        result = run([binary, "-t", "-c", config], timeout=timeout, cwd=stage, **as_user)
+        result = run([binary, "-t", "-c", config], timeout=timeout, cwd=stage, env=minimal_env(),
+                     replace_env=True, **as_user)
     except CommandTimeout:
         return Outcome(False, False, f"{os.path.basename(binary)} -t did not finish in {timeout:.0f}s "
                                      f"(catalog unreachable?)")
