@@ -245,3 +245,73 @@ def test_https_credentials_come_from_a_0600_file_and_never_show_in_any_cmdline(t
         assert stat.S_IMODE(os.stat(cred).st_mode) == 0o600 and token in cred.read_text()
     finally:
         server.close()
+
+
+# -- 5. programs started on a candidate's behalf get a minimal environment ---------------------
+def test_config_test_reload_and_crm_attribute_get_a_minimal_environment(tmp_path, repo):
+    from support.agents import ocf_env, run_agent
+    dumps, bindir = tmp_path / "env", tmp_path / "bin"
+    dumps.mkdir()
+    bindir.mkdir()
+
+    def dumper(name: str) -> str:
+        path = bindir / name
+        path.write_text(f'#!/bin/sh\nenv > {dumps}/{name}.$$\nexit 0\n')
+        path.chmod(0o755)
+        return str(path)
+
+    params = {"repository": repo.url, "config_dir": str(tmp_path / "live"), "cache_dir": str(tmp_path / "cache"),
+              "validate": "true", "binary": dumper("bacula-dir"), "test_user": "",
+              "reload_command": dumper("reload-director"), "fetch_timeout": "10"}
+    dumper("crm_attribute")
+    extra = {"HOME": "/root", "PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin", "BHA_CANARY": "leak-me",
+             "GNUPGHOME": "/root/.gnupg"}
+    repo.commit({"bacula-dir.conf": "one\n"})
+
+    def run(action: str, **kw):
+        env = ocf_env(params, instance="cfg:0", rsctmp=str(tmp_path / "rsctmp"), extra=extra, **kw)
+        return run_agent("bacula-config-pull", action, env=env)
+
+    assert run("start").rc == 0 and run("promote").rc == 0
+    repo.commit({"bacula-dir.conf": "two\n"})
+    assert run("monitor", interval_ms=29000, role="Promoted").rc == 8
+    seen = {}
+    for dump in os.listdir(dumps):
+        with open(dumps / dump) as fh:
+            seen.setdefault(dump.split(".")[0], []).append(fh.read())
+    assert set(seen) == {"bacula-dir", "reload-director", "crm_attribute"}
+    for name, texts in seen.items():
+        for text in texts:
+            assert "OCF_RESKEY_" not in text and "leak-me" not in text, name
+            assert "HOME=/root" not in text and "GNUPGHOME" not in text, name
+
+
+# -- 6. passwords of a refused candidate stay out of reasons, logs and state -------------------
+def test_password_in_a_refused_candidate_never_reaches_reason_log_or_state(tmp_path, repo):
+    """A real `bacula-dir -t` quotes the token it chokes on: `Password "X"` lacks its `=`."""
+    import json
+    import stat
+    commit = repo.commit({"bacula-dir.conf": 'Director {\n  Name = x-dir\n  Password "Secret-Pw-123"\n}\n'})
+    pull = Pull(tmp_path, repo, validate="true", binary="/usr/sbin/bacula-dir", test_user="")
+    assert pull("start").rc == 0
+    res = pull("monitor")
+    assert res.rc == 190 and commit[:12] in res.reason and "expected an equals, got: ******" in res.reason
+    assert "Secret-Pw-123" not in res.reason and "Secret-Pw-123" not in res.log
+    state_file = os.path.join(pull.cache, "state.json")
+    with open(state_file) as fh:
+        text = fh.read()
+    assert "Secret-Pw-123" not in text and "expected an equals" in json.loads(text)["refused"][commit]
+    assert stat.S_IMODE(os.stat(state_file).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(pull.cache).st_mode) == 0o711                   # traverse only
+    assert stat.S_IMODE(os.stat(os.path.join(pull.cache, "repo.git")).st_mode) == 0o700
+
+
+@pytest.mark.parametrize("text", [
+    'Director {\n  Name = d\n  Password =\n    "Wrapped-Secret-1" }\n',
+    'Director {\n  Name = d\n  Password =\n}\n"Wrapped-Secret-1" }\n',
+])
+def test_director_conf_reader_never_quotes_a_wrapped_password(text):
+    from bacula_ha.agents.director.conf import ConfError, parse_text
+    with pytest.raises(ConfError) as err:
+        parse_text(text, "bacula-dir.conf")
+    assert "Wrapped-Secret-1" not in str(err.value) and "hidden" in str(err.value)
