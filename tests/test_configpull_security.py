@@ -315,3 +315,105 @@ def test_director_conf_reader_never_quotes_a_wrapped_password(text):
     with pytest.raises(ConfError) as err:
         parse_text(text, "bacula-dir.conf")
     assert "Wrapped-Secret-1" not in str(err.value) and "hidden" in str(err.value)
+
+
+# -- low: transports, the cache's own hooks and config, tree paths, leftovers ------------------
+@pytest.mark.parametrize("kind", ["foo", "ext", "fd", "http"])
+def test_only_https_ssh_git_and_file_transports(tmp_path, repo, kind):
+    """`foo::x` runs git-remote-foo from PATH, `ext::` a command: neither passes, nor plain http."""
+    marker, bindir = tmp_path / "ran", tmp_path / "bin"
+    bindir.mkdir()
+    helper = bindir / "git-remote-foo"
+    helper.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    helper.chmod(0o755)
+    url = {"foo": f"foo::{tmp_path}/x", "ext": f"ext::{helper}", "fd": "fd::7",
+           "http": "http://127.0.0.1:1/cfg.git"}[kind]
+    pull = Pull(tmp_path, repo, repository=url)
+    pull.extra_env = {"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin"}
+    assert pull("validate-all").rc == 6
+    assert pull("start").rc == 6 and not marker.exists()
+
+
+def test_git_calls_refuse_other_transports_even_past_the_settings(tmp_path):
+    """Defence in depth: the git runner itself passes protocol.allow=never plus explicit allows."""
+    from bacula_ha.agents.configpull.gitrunner import Git, GitError
+    from bacula_ha.ocf.command import run
+    from bacula_ha.ocf.deadline import Deadline
+    marker, bindir = tmp_path / "ran", tmp_path / "bin"
+    bindir.mkdir()
+    helper = bindir / "git-remote-foo"
+    helper.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    helper.chmod(0o755)
+    g = Git(str(tmp_path / "cache.git"), lambda argv, **kw: run(argv, Deadline(30), **kw),
+            base_env={"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin"})
+    for url in (f"foo::{tmp_path}/x", f"ext::{helper}"):
+        g.ensure(url, "main")
+        with pytest.raises(GitError):
+            g.fetch(timeout=20)
+        assert not marker.exists(), url
+
+
+def test_hooks_and_fsmonitor_planted_in_the_cache_never_run(tmp_path, repo):
+    repo.commit({"bacula-dir.conf": "one\n"})
+    pull = Pull(tmp_path, repo)
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    marker = tmp_path / "ran"
+    script = tmp_path / "planted"
+    script.write_text(f"#!/bin/sh\necho \"$0 $*\" >> {marker}\nexit 0\n")
+    script.chmod(0o755)
+    cache_git = os.path.join(pull.cache, "repo.git")
+    os.makedirs(os.path.join(cache_git, "hooks"), exist_ok=True)
+    for hook in ("reference-transaction", "pre-auto-gc", "post-checkout", "post-index-change"):
+        os.symlink(script, os.path.join(cache_git, "hooks", hook))
+    with open(os.path.join(cache_git, "config"), "a") as fh:
+        fh.write(f"[core]\n\tfsmonitor = {script}\n")
+    with open(os.path.join(pull.live, "bacula-dir.conf"), "w") as fh:
+        fh.write("drift, so that git status runs\n")
+    second = repo.commit({"bacula-dir.conf": "two\n"})
+    pull("monitor", role="Promoted")
+    assert pull.deployed() == second
+    assert not marker.exists(), marker.read_text()
+
+
+@pytest.mark.parametrize("how", ["mode", "owner"])
+def test_cache_dir_another_user_can_write_is_refused(tmp_path, repo, how):
+    repo.commit({"bacula-dir.conf": "one\n"})
+    pull = Pull(tmp_path, repo)
+    os.makedirs(pull.cache)
+    if how == "mode":
+        os.chmod(pull.cache, 0o777)
+    else:
+        if os.geteuid() != 0:
+            pytest.fail("needs root to give the cache to another user")
+        os.chown(pull.cache, 65534, 65534)
+    res = pull("start")
+    assert res.rc == 2 and "cache_dir" in res.reason
+    assert not os.path.exists(os.path.join(pull.cache, "repo.git"))
+
+
+def test_signed_commit_with_a_dotdot_tree_entry_is_refused_for_good(tmp_path, repo, signer):
+    import json
+    good = repo.commit({"bacula-dir.conf": "good\n"}, ssh=signer["good"])
+    pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    for name in ("..", ".git", ".GIT"):
+        tree = repo.crafted_tree({"bacula-dir.conf": "evil\n", name: "escape\n"})
+        bad = repo.commit_tree(tree, ssh=signer["good"])
+        repo.force(bad, checkout=False)
+        res = pull("monitor", role="Promoted")
+        assert res.rc == 191 and bad[:12] in res.reason and "inconclusive" not in res.reason, name
+        with open(os.path.join(pull.cache, "state.json")) as fh:
+            assert bad in json.load(fh)["refused"], name
+        assert pull.deployed() == good
+        repo.force(good)
+
+
+def test_state_tmp_files_left_by_a_killed_action_are_removed(tmp_path, repo):
+    repo.commit({"bacula-dir.conf": "one\n"})
+    pull = Pull(tmp_path, repo)
+    assert pull("start").rc == 0
+    leftover = os.path.join(pull.cache, "state.json.tmp.999999")
+    with open(leftover, "w") as fh:
+        fh.write("{half")
+    assert pull("monitor").rc == 0
+    assert not os.path.exists(leftover)

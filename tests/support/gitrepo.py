@@ -182,10 +182,28 @@ class Repo:
             raise RuntimeError(f"git hash-object: {proc.stderr.strip()}")
         return proc.stdout.strip()
 
-    def force(self, commit: str) -> None:
-        """Force-push `commit` as the branch tip (a rollback, a rewrite, a forged commit)."""
+    def crafted_tree(self, entries: Mapping[str, str]) -> str:
+        """A tree (git mktree, no path checks) of blobs named as given, even `..` or `.git`."""
+        lines = []
+        for name, text in entries.items():
+            blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=self.work, env=_env(),
+                                  input=text, capture_output=True, text=True, check=True).stdout.strip()
+            lines.append(f"100644 blob {blob}\t{name}\n")
+        return subprocess.run(["git", "mktree"], cwd=self.work, env=_env(), input="".join(lines),
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    def commit_tree(self, tree: str, message: str = "crafted", *, ssh: Optional[Dict[str, str]] = None) -> str:
+        """A commit of `tree` on top of HEAD (signed with `ssh`), written, not pushed."""
+        args = ["commit-tree", tree, "-p", self.head(), "-m", message]
+        if ssh:
+            args = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={ssh['private']}"] + args + ["-S"]
+        return git(*args, cwd=self.work)
+
+    def force(self, commit: str, checkout: bool = True) -> None:
+        """Force-push `commit` as the branch tip (a rollback, a rewrite, a forged commit); the
+        work clone follows (`checkout=False` for a tree git cannot check out)."""
         git("push", "-q", "--force", "origin", f"{commit}:refs/heads/{self.branch}", cwd=self.work)
-        git("reset", "-q", "--hard", commit, cwd=self.work)
+        git("reset", "-q", "--hard" if checkout else "--soft", commit, cwd=self.work)
 
 
 def _header(name: str, value: str) -> str:

@@ -326,6 +326,13 @@ class Engine:
         final = s.tree(commit)
         stage = os.path.join(s.deploy_root, f".stage-{commit}-{os.getpid()}")
         index = s.index(commit) + f".stage-{os.getpid()}"
+        try:
+            bad = next((p for p in self.git.paths(commit) if _unsafe_path(p)), None)
+        except GitError as exc:
+            raise _Inconclusive(f"cannot list {short}: {exc}") from None
+        if bad is not None:
+            # git refuses to check such a tree out: the commit's fault, refused for good
+            return f"commit {short}: its tree holds a path git never checks out ({bad[:80]!r})"
         shutil.rmtree(stage, ignore_errors=True)
         os.makedirs(stage, mode=0o700)
         try:
@@ -527,6 +534,14 @@ class Engine:
             return FRESH_SCORE
         age_h = max(0, int((time.time() - self.state.validated_time) // 3600))
         return max(1, STALE_CEILING - min(age_h, STALE_CEILING - 1))
+
+
+def _unsafe_path(path: str) -> bool:
+    """A tree path with an empty, `.`, `..` or `.git` component (git's verify_path refuses it)."""
+    for part in path.split("/"):
+        if part in ("", ".", "..") or part.rstrip(". ").lower() == ".git":
+            return True
+    return False
 
 
 class _Inconclusive(Exception):

@@ -249,6 +249,11 @@ class Git:
     def is_ancestor(self, older: str, newer: str) -> bool:
         return self.run(["merge-base", "--is-ancestor", older, newer], check=False).returncode == 0
 
+    def paths(self, commit: str) -> List[str]:
+        """Every path of `commit`'s tree (files, links, submodules), as git stores them."""
+        out = self.run(["ls-tree", "-r", "-z", "--full-tree", "--name-only", commit], what="git ls-tree").stdout
+        return [p for p in out.split("\x00") if p]
+
     # -- trees ---------------------------------------------------------
     def checkout(self, commit: str, dest: str, index_file: str) -> None:
         """Write `commit`'s tree into the empty directory `dest`; its index goes to `index_file`."""
