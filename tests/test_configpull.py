@@ -464,7 +464,8 @@ def test_git_calls_carry_no_url_or_key_in_argv(tmp_path, repo, monkeypatch):
     real_run = command.run
 
     def recording_run(argv, deadline, **kw):
-        calls.append((list(argv), dict(kw.get("env") or {})))
+        shown = list(argv)[4:] if argv[0] == "timeout" else list(argv)   # timeout -s KILL N git ...
+        calls.append((shown, dict(kw.get("env") or {})))
         return real_run(argv, deadline, **kw)
 
     monkeypatch.setattr(command, "run", recording_run)

@@ -417,3 +417,66 @@ def test_state_tmp_files_left_by_a_killed_action_are_removed(tmp_path, repo):
         fh.write("{half")
     assert pull("monitor").rc == 0
     assert not os.path.exists(leftover)
+
+
+def _processes_using(git_dir: str):
+    """PIDs whose environment names `git_dir` (git and everything it started)."""
+    needle = f"GIT_DIR={git_dir}".encode() + b"\0"
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as fh:
+                    if needle in fh.read():
+                        found.append(int(pid))
+            except OSError:
+                pass
+    return found
+
+
+def test_git_orphaned_by_a_killed_agent_keeps_the_lock_and_dies_at_the_deadline(tmp_path):
+    """kill -9 of the agent mid-fetch (Pacemaker's op timeout): the git it started must neither run
+    beside the next action nor outlive the deadline (a git:// fetch of a silent server never ends)."""
+    import fcntl
+    import signal
+    import subprocess
+    import time
+    from support.agents import ocf_env
+    from support.paths import agent_path
+    from test_configpull import SilentGitServer
+    server = SilentGitServer()
+    cache = tmp_path / "cache"
+    params = {"repository": f"git://127.0.0.1:{server.port}/cfg.git", "config_dir": str(tmp_path / "live"),
+              "cache_dir": str(cache), "validate": "false", "fetch_timeout": "60"}
+    env = ocf_env(params, instance="cfg:0", rsctmp=str(tmp_path / "rsctmp"), timeout_ms=8000)
+    git_dir = str(cache / "repo.git")
+    proc = subprocess.Popen([agent_path("bacula-config-pull"), "start"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = time.monotonic()
+    try:
+        while not server.accepted and time.monotonic() - started < 6:
+            time.sleep(0.05)
+        assert server.accepted, "the fetch never reached the server"
+        proc.kill()
+        proc.wait(timeout=10)
+        orphans = _processes_using(git_dir)
+        assert orphans                                    # git outlived the agent ...
+        lock = os.path.join(str(tmp_path / "rsctmp"), "bacula-config-pull-cfg.lock")
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            with pytest.raises(OSError):                  # ... and still holds the instance lock
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+        while _processes_using(git_dir) and time.monotonic() - started < 12:
+            time.sleep(0.1)
+        assert _processes_using(git_dir) == []            # gone by the deadline (8 s) and a bit
+    finally:
+        for pid in _processes_using(git_dir):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if proc.poll() is None:
+            proc.kill()
+        server.close()

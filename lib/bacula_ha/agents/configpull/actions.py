@@ -55,9 +55,9 @@ def _locked(ctx, deadline=None):
     return instance_lock(ctx.state().path("lock"), deadline or ctx.deadline)
 
 
-def _engine(ctx, s):
+def _engine(ctx, s, lock_fd=None):
     from .engine import Engine  # the probe path stays light
-    return Engine(s, ctx)
+    return Engine(s, ctx, lock_fd)
 
 
 def _publish_score(ctx, engine, fresh: bool) -> None:
@@ -101,10 +101,10 @@ def validate(ctx) -> int:
 def start(ctx) -> int:
     s = _settings(ctx)
     _check_local(s)
-    with _locked(ctx):
+    with _locked(ctx) as lock_fd:
         if _role(ctx) is None:
             ctx.state().write(ROLE, UNPROMOTED)
-        engine = _engine(ctx, s)
+        engine = _engine(ctx, s, lock_fd)
         result = engine.refresh()
         if result.problem:
             ctx.log.warning(f"started degraded: {result.problem.message}")
@@ -136,11 +136,11 @@ def stop(ctx) -> int:
 
 def promote(ctx) -> int:
     s = _settings(ctx)
-    with _locked(ctx):
+    with _locked(ctx) as lock_fd:
         role = _role(ctx)
         if role is None:
             raise OcfError(Exit.ERR_GENERIC, "cannot promote: the instance is not started")
-        engine = _engine(ctx, s)
+        engine = _engine(ctx, s, lock_fd)
         engine.ensure_cache()
         commit = engine.state.validated
         if not commit:
@@ -157,7 +157,7 @@ def promote(ctx) -> int:
 
 
 def demote(ctx) -> int:
-    with _locked(ctx):
+    with _locked(ctx) as lock_fd:
         if _role(ctx) is not None:
             ctx.state().write(ROLE, UNPROMOTED)
     return Exit.SUCCESS
@@ -175,11 +175,11 @@ def monitor(ctx) -> int:
         if ctx.env.is_probe:
             return Exit.NOT_RUNNING
         raise
-    with _locked(ctx):
+    with _locked(ctx) as lock_fd:
         role = _role(ctx)  # may have changed while we waited
         if role is None:
             return Exit.NOT_RUNNING
-        engine = _engine(ctx, s)
+        engine = _engine(ctx, s, lock_fd)
         if role != PROMOTED:
             if ctx.env.is_probe:
                 return Exit.SUCCESS

@@ -67,7 +67,7 @@ class Refresh:
 
 
 class Engine:
-    def __init__(self, settings: PullSettings, ctx) -> None:
+    def __init__(self, settings: PullSettings, ctx, lock_fd: "Optional[int]" = None) -> None:
         self.settings = settings
         self.ctx = ctx
         self.log = ctx.log
@@ -75,7 +75,8 @@ class Engine:
                                        settings.gnupg_home)
         self.git = Git(settings.repo, ctx.run, GitOptions(settings.ssh_key, settings.known_hosts,
                                                           credential_file=settings.credential_file),
-                       base_env=ctx.environ)
+                       base_env=ctx.environ, deadline=ctx.deadline,
+                       keep_fds=() if lock_fd is None else (lock_fd,))
         self.state = cstate.load(settings.state_file)
         self._mark: Optional[str] = None  # the cluster's high-water mark, read once per action
 

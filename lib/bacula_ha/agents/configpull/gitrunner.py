@@ -119,9 +119,12 @@ class Git:
     """git against one bare cache repository (`git_dir`)."""
 
     def __init__(self, git_dir: str, run: "Callable", options: Optional[GitOptions] = None,
-                 base_env: Optional[Mapping[str, str]] = None) -> None:
+                 base_env: Optional[Mapping[str, str]] = None, deadline=None,
+                 keep_fds: "Sequence[int]" = ()) -> None:
         self.git_dir = git_dir
         self._run = run
+        self.deadline = deadline
+        self.keep_fds = tuple(keep_fds)
         self.options = options or GitOptions()
         self._base_env = dict(os.environ if base_env is None else base_env)
         self._object_format: Optional[str] = None
@@ -169,8 +172,12 @@ class Git:
         for key, value in (self.options.config or {}).items():
             argv += ["-c", f"{key}={value}"]
         argv += list(args)
+        if self.deadline is not None:
+            # A backstop that outlives the agent: if the agent is killed (op timeout), timeout(1)
+            # still kills git's whole process group a moment after the bound run() would use.
+            argv = ["timeout", "-s", "KILL", str(int(self.deadline.bound(timeout)) + 2)] + argv
         result = self._run(argv, timeout=timeout, env=self.env(env), replace_env=True, input=input,
-                           cwd=cwd)
+                           cwd=cwd, pass_fds=self.keep_fds)
         if check and result.returncode != 0:
             raise GitError(what or f"git {args[0]}", scrub(result.first_line()))
         return result
