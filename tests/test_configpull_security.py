@@ -480,3 +480,111 @@ def test_git_orphaned_by_a_killed_agent_keeps_the_lock_and_dies_at_the_deadline(
         if proc.poll() is None:
             proc.kill()
         server.close()
+
+
+@pytest.mark.root
+def test_file_remote_owned_by_another_user_gets_the_real_reason(tmp_path, repo):
+    import subprocess
+    first = repo.commit({"bacula-dir.conf": "one\n"})
+    pull = Pull(tmp_path, repo)
+    assert pull("start").rc == 0 and pull("promote").rc == 0 and pull.deployed() == first
+    subprocess.run(["chown", "-R", "65534:65534", repo.remote], check=True, timeout=30)
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 191 and "owned by uid 65534" in res.reason and "safe.directory" in res.reason
+    assert "Git unreachable" not in res.reason and first[:12] in res.reason
+    assert pull("stop").rc == 0
+    res = pull("start")
+    assert res.rc == 2 and "owned by uid 65534" in res.reason
+
+
+# -- what held in issue 12 (kept tested) -------------------------------------------------------
+def test_held_unsigned_merge_of_signed_work_is_refused(tmp_path, repo, signer):
+    from support.gitrepo import git
+    base = repo.commit({"bacula-dir.conf": "base\n"}, ssh=signer["good"])
+    pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    git("checkout", "-q", "-b", "side", cwd=repo.work)
+    repo.commit({"side.conf": "signed side work\n"}, ssh=signer["good"], push=False)
+    git("checkout", "-q", "main", cwd=repo.work)
+    git("merge", "-q", "--no-ff", "-m", "unsigned merge", "side", cwd=repo.work)
+    repo.push()
+    res = pull("monitor", role="Promoted")
+    assert res.rc == 191 and repo.head()[:12] in res.reason and "not signed" in res.reason
+    assert pull.deployed() == base
+
+
+def test_held_remote_tags_never_shadow_the_branch(tmp_path, repo, signer):
+    from support.gitrepo import git
+    base = repo.commit({"bacula-dir.conf": "base\n"}, ssh=signer["good"])
+    pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    evil = repo.commit({"bacula-dir.conf": "evil\n"}, push=False)
+    for ref in ("refs/tags/main", "refs/tags/refs/bha/upstream", "refs/heads/refs/bha/upstream"):
+        git("push", "-q", "origin", f"{evil}:{ref}", cwd=repo.work)
+    git("reset", "-q", "--hard", base, cwd=repo.work)
+    newer = repo.commit({"bacula-dir.conf": "newer\n"}, ssh=signer["good"])
+    assert pull("monitor", role="Promoted").rc == 8
+    assert pull.deployed() == newer and pull.read() == "newer\n"
+
+
+def test_held_symlinks_out_of_the_tree_are_deployed_as_links_never_followed(tmp_path, repo):
+    outside = tmp_path / "outside.secret"
+    outside.write_text("not for the Director\n")
+    outside.chmod(0o600)
+    os.symlink(str(outside), os.path.join(repo.work, "leak.conf"))
+    os.symlink("/", os.path.join(repo.work, "root"))
+    commit = repo.commit({"bacula-dir.conf": "@leak.conf\n"})
+    pull = Pull(tmp_path, repo, mode="0644")
+    assert pull("start").rc == 0 and pull("promote").rc == 0 and pull.deployed() == commit
+    assert os.readlink(os.path.join(pull.live, "leak.conf")) == str(outside)
+    assert os.readlink(os.path.join(pull.live, "root")) == "/"
+    assert (outside.stat().st_mode & 0o777) == 0o600 and outside.read_text() == "not for the Director\n"
+    assert (os.stat("/").st_mode & 0o777) == 0o755
+
+
+@pytest.mark.parametrize("url", ["ssh://-oProxyCommand=pwn/cfg.git", "ssh://git@-oProxyCommand=pwn/cfg.git",
+                                 "-oProxyCommand=pwn:cfg.git"])
+def test_held_proxycommand_in_the_url_never_runs(tmp_path, repo, url):
+    marker, bindir = tmp_path / "pwned", tmp_path / "bin"
+    bindir.mkdir()
+    script = bindir / "pwn"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    script.chmod(0o755)
+    pull = Pull(tmp_path, repo, repository=url, fetch_timeout="5")
+    pull.extra_env = {"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin"}
+    pull("start")
+    pull("monitor")
+    assert not marker.exists()
+
+
+def test_held_kill_9_at_random_points_leaves_one_whole_commit_live(tmp_path, repo):
+    import random
+    import signal
+    import subprocess
+    import time
+    from support.agents import ocf_env
+    from support.paths import agent_path
+    rng = random.Random(12)
+    contents = {}
+    first = repo.commit({"bacula-dir.conf": "generation 0\n", "conf.d/a.conf": "a0\n"})
+    contents[first] = "generation 0\n"
+    pull = Pull(tmp_path, repo)
+    assert pull("start").rc == 0 and pull("promote").rc == 0
+    env = ocf_env(pull.params, instance="cfg:0", rsctmp=pull.rsctmp, interval_ms=29000, role="Promoted",
+                  timeout_ms=4000)
+    for n in range(1, 26):
+        commit = repo.commit({"bacula-dir.conf": f"generation {n}\n", "conf.d/a.conf": f"a{n}\n"})
+        contents[commit] = f"generation {n}\n"
+        proc = subprocess.Popen([agent_path("bacula-config-pull"), "monitor"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.0, 0.4))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        live = pull.deployed()
+        assert live in contents, live
+        assert pull.read() == contents[live]
+        assert pull.read("conf.d/a.conf") == f"a{contents[live].split()[1]}\n"
+    deadline = time.monotonic() + 30
+    while pull("monitor", role="Promoted").rc != 8 and time.monotonic() < deadline:
+        time.sleep(0.5)                                    # orphans of the last kill may hold the lock
+    assert pull.deployed() == repo.head() and pull.read() == "generation 25\n"

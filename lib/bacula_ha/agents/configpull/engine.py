@@ -143,8 +143,10 @@ class Engine:
             cached = self.git.has_ref(UPSTREAM_REF)
             if cached:
                 self._judge(cached)
-            problem = problems.Problem(problems.UNREACHABLE, f"Git unreachable ({scrub(str(exc))}); "
-                                                             f"serving cached commit {cstate.short(self.state.validated)}")
+            from .settings import foreign_owner
+            why = foreign_owner(self.settings.repository) or f"Git unreachable ({scrub(str(exc))})"
+            problem = problems.Problem(problems.UNREACHABLE, f"{why}; serving cached commit "
+                                                             f"{cstate.short(self.state.validated)}")
             self._remember(problem)
             self.save()
             return Refresh(False, problem)

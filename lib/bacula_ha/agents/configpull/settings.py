@@ -56,6 +56,31 @@ def url_userinfo(url: str) -> str:
     return authority.rsplit("@", 1)[0] if "@" in authority else ""
 
 
+def local_path(url: str) -> str:
+    """The directory of a file:// URL or absolute path ("" for a network remote)."""
+    if url.startswith("/"):
+        return url
+    scheme, sep, rest = url.partition("://")
+    return rest if sep and scheme.lower() == "file" else ""
+
+
+def foreign_owner(url: str) -> str:
+    """Why git will refuse a local repository owned by another user (safe.directory), or ""."""
+    path = local_path(url)
+    if not path:
+        return ""
+    for candidate in (os.path.join(path, ".git"), path):
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if st.st_uid != os.geteuid():
+            return (f"repository {path} is owned by uid {st.st_uid}, not by the agent's user (uid "
+                    f"{os.geteuid()}): git refuses to read it (safe.directory); change its owner or use ssh://")
+        return ""
+    return ""
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "default"
 
@@ -198,6 +223,9 @@ def check_local(s: PullSettings) -> None:
             raise OcfError(Exit.ERR_ARGS, f"parameter credential_file: {s.credential_file} must be owned by "
                                           f"the agent's user and mode 0600 (it is {st.st_mode & 0o777:04o})")
     check_cache_dir(s.cache_dir)
+    foreign = foreign_owner(s.repository)
+    if foreign:
+        raise OcfError(Exit.ERR_ARGS, f"parameter repository: {foreign}")
     s.ids()
     if s.validate:
         s.test_ids()
