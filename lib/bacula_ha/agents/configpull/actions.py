@@ -165,9 +165,11 @@ def demote(ctx) -> int:
 
 def monitor(ctx) -> int:
     role = _role(ctx)
+    ctx.log.debug(f"role marker: {role or 'none (not started here)'}")
     if role is None:
         return Exit.NOT_RUNNING
     if role != PROMOTED and ctx.env.is_probe:
+        ctx.log.debug("probe of an unpromoted instance: running, no fetch")
         return Exit.SUCCESS
     try:
         s = _settings(ctx)
@@ -184,6 +186,8 @@ def monitor(ctx) -> int:
             if ctx.env.is_probe:
                 return Exit.SUCCESS
             result = engine.refresh(allow_backoff=True)
+            ctx.log.debug(f"unpromoted refresh: fetched={result.fetched} "
+                          f"problem={result.problem.message or 'none'}")
             _publish_score(ctx, engine, _fresh(result))
             if result.problem:
                 raise OcfError(Exit.DEGRADED, result.problem.message)
@@ -214,6 +218,8 @@ def _monitor_promoted(ctx, s, engine) -> int:
         else:
             found.append(P.Problem(P.LOCAL_EDITS, f"local edits in {s.config_dir} not in Git: {shown}"))
     result = engine.refresh(allow_backoff=True)
+    ctx.log.debug(f"promoted refresh: fetched={result.fetched} problem={result.problem.message or 'none'}; "
+                  f"validated={(engine.state.validated or 'none')[:12]} deployed={(engine.state.deployed or 'none')[:12]}")
     if result.problem:
         found.insert(0, result.problem)
     if engine.state.validated and engine.state.validated != engine.state.deployed:
