@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from bacula_ha.ocf.codes import Exit
 from support.gitrepo import gpg_key, gpg_stop
 from test_configpull import Pull, repo, signer  # noqa: F401  (fixtures)
 
@@ -22,13 +23,13 @@ def test_fake_pgp_header_before_an_untrusted_ssh_signature_is_refused(tmp_path, 
     try:
         good = repo.commit({"bacula-dir.conf": "admin\n"}, gpg=admin)
         pull = Pull(tmp_path, repo, gpg_keyring=admin["public"])
-        assert pull("start").rc == 0 and pull("promote").rc == 0 and pull.deployed() == good
+        assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS and pull.deployed() == good
         _, pgp_block = repo.signature_block(good)
         evil = repo.commit({"bacula-dir.conf": "evil\n"}, ssh=signer["other"], push=False)
         forged = repo.forge(evil, [("gpgsig-sha256", pgp_block)])
         repo.force(forged)
         res = pull("monitor", role="Promoted")
-        assert res.rc == 191 and forged[:12] in res.reason and "2 signature headers" in res.reason
+        assert res.rc == Exit.DEGRADED_PROMOTED and forged[:12] in res.reason and "2 signature headers" in res.reason
         assert pull.deployed() == good and pull.read() == "admin\n"
     finally:
         gpg_stop(admin)
@@ -40,10 +41,10 @@ def test_ssh_signature_by_untrusted_key_never_passes_a_gpg_policy(tmp_path, repo
     try:
         good = repo.commit({"bacula-dir.conf": "admin\n"}, gpg=admin)
         pull = Pull(tmp_path, repo, gpg_keyring=admin["public"])
-        assert pull("start").rc == 0 and pull("promote").rc == 0
+        assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS
         evil = repo.commit({"bacula-dir.conf": "evil\n"}, ssh=signer["other"])
         res = pull("monitor", role="Promoted")
-        assert res.rc == 191 and evil[:12] in res.reason and "SSH signature" in res.reason
+        assert res.rc == Exit.DEGRADED_PROMOTED and evil[:12] in res.reason and "SSH signature" in res.reason
         assert pull.deployed() == good
     finally:
         gpg_stop(admin)
@@ -58,10 +59,10 @@ def test_gpg_key_outside_the_keyring_is_refused_even_when_gpg_trusts_it(tmp_path
         good = repo.commit({"bacula-dir.conf": "admin\n"}, gpg=admin)
         pull = Pull(tmp_path, repo, gpg_keyring=admin["public"])
         pull.extra_env = {"GNUPGHOME": stranger["home"], "HOME": str(tmp_path)}
-        assert pull("start").rc == 0 and pull("promote").rc == 0 and pull.deployed() == good
+        assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS and pull.deployed() == good
         evil = repo.commit({"bacula-dir.conf": "evil\n"}, gpg=stranger)
         res = pull("monitor", role="Promoted")
-        assert res.rc == 191 and evil[:12] in res.reason
+        assert res.rc == Exit.DEGRADED_PROMOTED and evil[:12] in res.reason
         assert pull.deployed() == good
     finally:
         gpg_stop(admin)
@@ -78,16 +79,16 @@ def test_pgp_signature_trusted_by_inherited_gnupghome_fails_an_ssh_policy(tmp_pa
         _, ssh_block = repo.signature_block(good)
         pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
         pull.extra_env = {"GNUPGHOME": stranger["home"], "HOME": os.path.dirname(stranger["home"])}
-        assert pull("start").rc == 0 and pull("promote").rc == 0 and pull.deployed() == good
+        assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS and pull.deployed() == good
         evil = repo.commit({"bacula-dir.conf": "evil\n"}, gpg=stranger, push=False)
         forged = repo.forge(evil, [("gpgsig-sha256", ssh_block)])
         repo.force(forged)
         res = pull("monitor", role="Promoted")
-        assert res.rc == 191 and forged[:12] in res.reason
+        assert res.rc == Exit.DEGRADED_PROMOTED and forged[:12] in res.reason
         assert pull.deployed() == good and pull.read() == "admin\n"
         repo.force(evil)                                  # the plain PGP commit, no decoy
         res = pull("monitor", role="Promoted")
-        assert res.rc == 191 and evil[:12] in res.reason and "GPG signature" in res.reason
+        assert res.rc == Exit.DEGRADED_PROMOTED and evil[:12] in res.reason and "GPG signature" in res.reason
         assert pull.deployed() == good
     finally:
         gpg_stop(stranger)
@@ -139,10 +140,10 @@ def test_settings_change_does_not_reopen_a_rollback(tmp_path, repo, signer, chan
     old = repo.commit({"bacula-dir.conf": "old, known bad\n", "alt.conf": "old\n"}, ssh=signer["good"])
     new = repo.commit({"bacula-dir.conf": "new\n", "alt.conf": "new\n"}, ssh=signer["good"])
     pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
-    assert pull("start").rc == 0 and pull("promote").rc == 0 and pull.deployed() == new
+    assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS and pull.deployed() == new
     repo.force(old)
     res = pull("monitor", role="Promoted")
-    assert res.rc == 191 and "does not descend" in res.reason and pull.deployed() == new
+    assert res.rc == Exit.DEGRADED_PROMOTED and "does not descend" in res.reason and pull.deployed() == new
     if change == "allowed_signers":
         second = os.path.join(str(tmp_path), "allowed2")
         with open(signer["allowed"]) as src, open(second, "w") as dst:
@@ -155,9 +156,9 @@ def test_settings_change_does_not_reopen_a_rollback(tmp_path, repo, signer, chan
     else:
         pull.params["mode"] = "0600"
     res = pull("monitor", role="Promoted")
-    assert res.rc == 191 and old[:12] in res.reason and "does not descend" in res.reason
+    assert res.rc == Exit.DEGRADED_PROMOTED and old[:12] in res.reason and "does not descend" in res.reason
     assert pull.deployed() == new and pull.read() == "new\n"
-    assert pull("demote").rc == 0
+    assert pull("demote").rc == Exit.SUCCESS
     pull("promote")                                       # nothing newer validated: refused or a no-op
     assert pull.deployed() == new and pull.read() == "new\n"
 
@@ -167,16 +168,16 @@ def test_node_with_empty_cache_neither_scores_nor_deploys_a_rewound_branch(tmp_p
     old = repo.commit({"bacula-dir.conf": "old, known bad\n"}, ssh=signer["good"])
     new = repo.commit({"bacula-dir.conf": "new\n"}, ssh=signer["good"])
     a = node(tmp_path / "a", repo, cib, allowed_signers=signer["allowed"])
-    assert a("start").rc == 0 and a("promote").rc == 0 and a.deployed() == new
+    assert a("start").rc == Exit.SUCCESS and a("promote").rc == Exit.SUCCESS and a.deployed() == new
     assert cluster_mark(cib) == new                       # every node sees it
     repo.force(old)                                       # the attacker rewinds the branch
     b = node(tmp_path / "b", repo, cib, allowed_signers=signer["allowed"])
-    assert b("start").rc == 0
+    assert b("start").rc == Exit.SUCCESS
     assert promotion_score(cib) is None                   # b is not promotable
     res = b("monitor")
-    assert res.rc == 190 and old[:12] in res.reason and new[:12] in res.reason
+    assert res.rc == Exit.DEGRADED and old[:12] in res.reason and new[:12] in res.reason
     res = b("promote")
-    assert res.rc == 1 and b.deployed() is None
+    assert res.rc == Exit.ERR_GENERIC and b.deployed() is None
     assert cluster_mark(cib) == new
 
 
@@ -188,28 +189,28 @@ def test_unpromoted_node_behind_the_mark_is_not_promotable(tmp_path, repo, signe
     shutil.copytree(repo.remote, mirror)
     a = node(tmp_path / "a", repo, cib, allowed_signers=signer["allowed"])
     b = node(tmp_path / "b", repo, cib, allowed_signers=signer["allowed"], repository="file://" + mirror)
-    assert a("start").rc == 0 and b("start").rc == 0 and a("promote").rc == 0
+    assert a("start").rc == Exit.SUCCESS and b("start").rc == Exit.SUCCESS and a("promote").rc == Exit.SUCCESS
     shutil.rmtree(mirror)                                 # b's Git is gone; b holds `first`
     second = repo.commit({"bacula-dir.conf": "two\n"}, ssh=signer["good"])
-    assert a("monitor", role="Promoted").rc == 8 and a.deployed() == second
+    assert a("monitor", role="Promoted").rc == Exit.RUNNING_PROMOTED and a.deployed() == second
     assert cluster_mark(cib) == second
     res = b("monitor")
-    assert res.rc == 190 and "Git unreachable" in res.reason
+    assert res.rc == Exit.DEGRADED and "Git unreachable" in res.reason
     assert promotion_score(cib) is None                   # b's `first` is behind the mark
-    assert b("promote").rc == 1 and b.deployed() is None
+    assert b("promote").rc == Exit.ERR_GENERIC and b.deployed() is None
 
 
 def test_signed_commit_of_another_branch_on_an_unsigned_one_never_goes_live(tmp_path, repo, signer):
     from support.gitrepo import git
     base = repo.commit({"bacula-dir.conf": "base\n"}, ssh=signer["good"])
     pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
-    assert pull("start").rc == 0 and pull("promote").rc == 0 and pull.deployed() == base
+    assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS and pull.deployed() == base
     git("checkout", "-q", "-b", "testing", cwd=repo.work)  # a branch where unsigned work is fine
     unsigned = repo.commit({"bacula-dir.conf": "experiment\n"}, push=False)
     signed = repo.commit({"bacula-dir.conf": "signed for testing only\n"}, ssh=signer["good"], push=False)
     repo.force(signed)                                    # pushed to main by someone who cannot sign
     res = pull("monitor", role="Promoted")
-    assert res.rc == 191 and signed[:12] in res.reason and unsigned[:12] in res.reason
+    assert res.rc == Exit.DEGRADED_PROMOTED and signed[:12] in res.reason and unsigned[:12] in res.reason
     assert pull.deployed() == base and pull.read() == "base\n"
 
 
@@ -227,15 +228,15 @@ def test_https_credentials_come_from_a_0600_file_and_never_show_in_any_cmdline(t
         cred.chmod(0o644)
         pull = Pull(tmp_path, repo, repository=server.url, credential_file=str(cred))
         res = pull("start")
-        assert res.rc == 2 and "0600" in res.reason            # readable by others: refused
+        assert res.rc == Exit.ERR_ARGS and "0600" in res.reason            # readable by others: refused
         cred.chmod(0o600)
-        assert pull("start").rc == 0                            # degraded: the test CA is not trusted yet
+        assert pull("start").rc == Exit.SUCCESS                            # degraded: the test CA is not trusted yet
         with open(os.path.join(pull.cache, "repo.git", "config"), "a") as fh:
             fh.write(f"[http]\n\tsslCAInfo = {server.cert}\n")  # the site's CA, as an operator would
         res = pull("monitor")
-        assert res.rc == 0, res.reason
+        assert res.rc == Exit.SUCCESS, res.reason
         assert server.authenticated >= 1 and server.leaks == []
-        assert pull("promote").rc == 0 and pull.deployed() == first
+        assert pull("promote").rc == Exit.SUCCESS and pull.deployed() == first
         assert token not in res.log and not cmdlines_holding(token.encode())
         for name in os.listdir(os.path.join(pull.cache, "repo.git")):
             path = os.path.join(pull.cache, "repo.git", name)
@@ -272,9 +273,9 @@ def test_config_test_reload_and_crm_attribute_get_a_minimal_environment(tmp_path
         env = ocf_env(params, instance="cfg:0", rsctmp=str(tmp_path / "rsctmp"), extra=extra, **kw)
         return run_agent("bacula-config-pull", action, env=env)
 
-    assert run("start").rc == 0 and run("promote").rc == 0
+    assert run("start").rc == Exit.SUCCESS and run("promote").rc == Exit.SUCCESS
     repo.commit({"bacula-dir.conf": "two\n"})
-    assert run("monitor", interval_ms=29000, role="Promoted").rc == 8
+    assert run("monitor", interval_ms=29000, role="Promoted").rc == Exit.RUNNING_PROMOTED
     seen = {}
     for dump in os.listdir(dumps):
         with open(dumps / dump) as fh:
@@ -293,9 +294,9 @@ def test_password_in_a_refused_candidate_never_reaches_reason_log_or_state(tmp_p
     import stat
     commit = repo.commit({"bacula-dir.conf": 'Director {\n  Name = x-dir\n  Password "Secret-Pw-123"\n}\n'})
     pull = Pull(tmp_path, repo, validate="true", binary="/usr/sbin/bacula-dir", test_user="")
-    assert pull("start").rc == 0
+    assert pull("start").rc == Exit.SUCCESS
     res = pull("monitor")
-    assert res.rc == 190 and commit[:12] in res.reason and "expected an equals, got: ******" in res.reason
+    assert res.rc == Exit.DEGRADED and commit[:12] in res.reason and "expected an equals, got: ******" in res.reason
     assert "Secret-Pw-123" not in res.reason and "Secret-Pw-123" not in res.log
     state_file = os.path.join(pull.cache, "state.json")
     with open(state_file) as fh:
@@ -330,8 +331,10 @@ def test_only_https_ssh_git_and_file_transports(tmp_path, repo, kind):
            "http": "http://127.0.0.1:1/cfg.git"}[kind]
     pull = Pull(tmp_path, repo, repository=url)
     pull.extra_env = {"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin"}
-    assert pull("validate-all").rc == 6
-    assert pull("start").rc == 6 and not marker.exists()
+    assert pull("validate-all").rc == Exit.ERR_CONFIGURED
+    assert pull("start").rc == Exit.ERR_CONFIGURED and not marker.exists()
+    from bacula_ha.agents.paramchecks import git_url
+    assert git_url(url)                                   # bacula-ha check and render refuse it too
 
 
 def test_git_calls_refuse_other_transports_even_past_the_settings(tmp_path):
@@ -356,7 +359,7 @@ def test_git_calls_refuse_other_transports_even_past_the_settings(tmp_path):
 def test_hooks_and_fsmonitor_planted_in_the_cache_never_run(tmp_path, repo):
     repo.commit({"bacula-dir.conf": "one\n"})
     pull = Pull(tmp_path, repo)
-    assert pull("start").rc == 0 and pull("promote").rc == 0
+    assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS
     marker = tmp_path / "ran"
     script = tmp_path / "planted"
     script.write_text(f"#!/bin/sh\necho \"$0 $*\" >> {marker}\nexit 0\n")
@@ -387,7 +390,7 @@ def test_cache_dir_another_user_can_write_is_refused(tmp_path, repo, how):
             pytest.fail("needs root to give the cache to another user")
         os.chown(pull.cache, 65534, 65534)
     res = pull("start")
-    assert res.rc == 2 and "cache_dir" in res.reason
+    assert res.rc == Exit.ERR_ARGS and "cache_dir" in res.reason
     assert not os.path.exists(os.path.join(pull.cache, "repo.git"))
 
 
@@ -395,13 +398,13 @@ def test_signed_commit_with_a_dotdot_tree_entry_is_refused_for_good(tmp_path, re
     import json
     good = repo.commit({"bacula-dir.conf": "good\n"}, ssh=signer["good"])
     pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
-    assert pull("start").rc == 0 and pull("promote").rc == 0
+    assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS
     for name in ("..", ".git", ".GIT"):
         tree = repo.crafted_tree({"bacula-dir.conf": "evil\n", name: "escape\n"})
         bad = repo.commit_tree(tree, ssh=signer["good"])
         repo.force(bad, checkout=False)
         res = pull("monitor", role="Promoted")
-        assert res.rc == 191 and bad[:12] in res.reason and "inconclusive" not in res.reason, name
+        assert res.rc == Exit.DEGRADED_PROMOTED and bad[:12] in res.reason and "inconclusive" not in res.reason, name
         with open(os.path.join(pull.cache, "state.json")) as fh:
             assert bad in json.load(fh)["refused"], name
         assert pull.deployed() == good
@@ -411,11 +414,11 @@ def test_signed_commit_with_a_dotdot_tree_entry_is_refused_for_good(tmp_path, re
 def test_state_tmp_files_left_by_a_killed_action_are_removed(tmp_path, repo):
     repo.commit({"bacula-dir.conf": "one\n"})
     pull = Pull(tmp_path, repo)
-    assert pull("start").rc == 0
+    assert pull("start").rc == Exit.SUCCESS
     leftover = os.path.join(pull.cache, "state.json.tmp.999999")
     with open(leftover, "w") as fh:
         fh.write("{half")
-    assert pull("monitor").rc == 0
+    assert pull("monitor").rc == Exit.SUCCESS
     assert not os.path.exists(leftover)
 
 
@@ -487,14 +490,14 @@ def test_file_remote_owned_by_another_user_gets_the_real_reason(tmp_path, repo):
     import subprocess
     first = repo.commit({"bacula-dir.conf": "one\n"})
     pull = Pull(tmp_path, repo)
-    assert pull("start").rc == 0 and pull("promote").rc == 0 and pull.deployed() == first
+    assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS and pull.deployed() == first
     subprocess.run(["chown", "-R", "65534:65534", repo.remote], check=True, timeout=30)
     res = pull("monitor", role="Promoted")
-    assert res.rc == 191 and "owned by uid 65534" in res.reason and "safe.directory" in res.reason
+    assert res.rc == Exit.DEGRADED_PROMOTED and "owned by uid 65534" in res.reason and "safe.directory" in res.reason
     assert "Git unreachable" not in res.reason and first[:12] in res.reason
-    assert pull("stop").rc == 0
+    assert pull("stop").rc == Exit.SUCCESS
     res = pull("start")
-    assert res.rc == 2 and "owned by uid 65534" in res.reason
+    assert res.rc == Exit.ERR_ARGS and "owned by uid 65534" in res.reason
 
 
 # -- what held in issue 12 (kept tested) -------------------------------------------------------
@@ -502,14 +505,14 @@ def test_held_unsigned_merge_of_signed_work_is_refused(tmp_path, repo, signer):
     from support.gitrepo import git
     base = repo.commit({"bacula-dir.conf": "base\n"}, ssh=signer["good"])
     pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
-    assert pull("start").rc == 0 and pull("promote").rc == 0
+    assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS
     git("checkout", "-q", "-b", "side", cwd=repo.work)
     repo.commit({"side.conf": "signed side work\n"}, ssh=signer["good"], push=False)
     git("checkout", "-q", "main", cwd=repo.work)
     git("merge", "-q", "--no-ff", "-m", "unsigned merge", "side", cwd=repo.work)
     repo.push()
     res = pull("monitor", role="Promoted")
-    assert res.rc == 191 and repo.head()[:12] in res.reason and "not signed" in res.reason
+    assert res.rc == Exit.DEGRADED_PROMOTED and repo.head()[:12] in res.reason and "not signed" in res.reason
     assert pull.deployed() == base
 
 
@@ -517,13 +520,13 @@ def test_held_remote_tags_never_shadow_the_branch(tmp_path, repo, signer):
     from support.gitrepo import git
     base = repo.commit({"bacula-dir.conf": "base\n"}, ssh=signer["good"])
     pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
-    assert pull("start").rc == 0 and pull("promote").rc == 0
+    assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS
     evil = repo.commit({"bacula-dir.conf": "evil\n"}, push=False)
     for ref in ("refs/tags/main", "refs/tags/refs/bha/upstream", "refs/heads/refs/bha/upstream"):
         git("push", "-q", "origin", f"{evil}:{ref}", cwd=repo.work)
     git("reset", "-q", "--hard", base, cwd=repo.work)
     newer = repo.commit({"bacula-dir.conf": "newer\n"}, ssh=signer["good"])
-    assert pull("monitor", role="Promoted").rc == 8
+    assert pull("monitor", role="Promoted").rc == Exit.RUNNING_PROMOTED
     assert pull.deployed() == newer and pull.read() == "newer\n"
 
 
@@ -535,7 +538,7 @@ def test_held_symlinks_out_of_the_tree_are_deployed_as_links_never_followed(tmp_
     os.symlink("/", os.path.join(repo.work, "root"))
     commit = repo.commit({"bacula-dir.conf": "@leak.conf\n"})
     pull = Pull(tmp_path, repo, mode="0644")
-    assert pull("start").rc == 0 and pull("promote").rc == 0 and pull.deployed() == commit
+    assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS and pull.deployed() == commit
     assert os.readlink(os.path.join(pull.live, "leak.conf")) == str(outside)
     assert os.readlink(os.path.join(pull.live, "root")) == "/"
     assert (outside.stat().st_mode & 0o777) == 0o600 and outside.read_text() == "not for the Director\n"
@@ -569,7 +572,7 @@ def test_held_kill_9_at_random_points_leaves_one_whole_commit_live(tmp_path, rep
     first = repo.commit({"bacula-dir.conf": "generation 0\n", "conf.d/a.conf": "a0\n"})
     contents[first] = "generation 0\n"
     pull = Pull(tmp_path, repo)
-    assert pull("start").rc == 0 and pull("promote").rc == 0
+    assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS
     env = ocf_env(pull.params, instance="cfg:0", rsctmp=pull.rsctmp, interval_ms=29000, role="Promoted",
                   timeout_ms=4000)
     for n in range(1, 26):
@@ -585,6 +588,6 @@ def test_held_kill_9_at_random_points_leaves_one_whole_commit_live(tmp_path, rep
         assert pull.read() == contents[live]
         assert pull.read("conf.d/a.conf") == f"a{contents[live].split()[1]}\n"
     deadline = time.monotonic() + 30
-    while pull("monitor", role="Promoted").rc != 8 and time.monotonic() < deadline:
+    while pull("monitor", role="Promoted").rc != Exit.RUNNING_PROMOTED and time.monotonic() < deadline:
         time.sleep(0.5)                                    # orphans of the last kill may hold the lock
     assert pull.deployed() == repo.head() and pull.read() == "generation 25\n"
