@@ -78,6 +78,9 @@ class Engine:
                        base_env=ctx.environ, deadline=ctx.deadline,
                        keep_fds=() if lock_fd is None else (lock_fd,))
         self.state = cstate.load(settings.state_file)
+        if self.state.problem and not self.state.problem_kind:
+            # written by a version without kinds: judge the tip again rather than trust the text
+            self.state.problem_kind = problems.INCONCLUSIVE
         self._mark: Optional[str] = None  # the cluster's high-water mark, read once per action
 
     # -- bookkeeping ---------------------------------------------------
@@ -264,8 +267,8 @@ class Engine:
         return marks if len(marks) < 2 or marks[0] != marks[1] else marks[:1]
 
     def rollback_reason(self, commit: str, path: bool = True) -> str:
-        """"" when `commit` descends from every high-water mark (through signed commits only,
-        with `path`), else why it must not go live."""
+        """Why `commit` must not go live, or "" when it descends from every high-water mark
+        (and, with `path`, only through commits the signature policy accepts)."""
         short = cstate.short(commit)
         for floor in self.floors():
             if floor == commit:
