@@ -16,7 +16,8 @@ if [[ -s $passfile ]]; then
 elif grep -q XXX_DBPASSWORD_XXX "$dirconf"; then       # fresh install: dbconfig made no catalog
     password=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')   # 128 random bits, 32 hex digits
 else
-    password=$(sed -n 's/.*dbpassword *= *"\([^"]*\)".*/\1/Ip' "$dirconf" | head -n1)
+    password=$(sed -n 's/.*dbpassword *= *"\([^"]*\)".*/\1/Ip' "$dirconf")
+    password=${password%%$'\n'*}                       # the first Catalog's
 fi
 [[ -n $password ]] || { echo "no catalog password found in $dirconf" >&2; exit 1; }
 (umask 077; printf '*:*:bacula:bacula:%s\n' "$password" >"$passfile")

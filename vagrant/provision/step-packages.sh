@@ -12,7 +12,7 @@ bacula-director-pgsql bacula-director-pgsql/dbconfig-install boolean false
 bacula-director-pgsql bacula-director-pgsql/dbconfig-upgrade boolean false
 SEL
 packages=(pacemaker corosync crmsh resource-agents fence-agents bacula-director bacula-director-pgsql
-          bacula-console python3-click python3-psycopg python3-lxml make rsync)
+          bacula-console python3-click libpq5 python3-psycopg python3-lxml make rsync)
 if [[ $ARCH == drbd ]]; then
     packages+=(drbd-utils postgresql)
 else
