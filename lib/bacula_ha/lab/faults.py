@@ -323,6 +323,7 @@ def config_commit(lab: Lab, kind: str, timeout: float = 90,
     else:
         raise ValueError(kind)
     before = director_nodes(lab.layout, lab.nodes)
+    last_good = stack.head()
     result = FaultResult(f"git-{kind}-commit", lab.config.arch, len(lab.nodes), lab.config.agents,
                          before[0] if before else "", before[0] if before else None)
     label = f"git_{kind}_{int(time.time() * 1000)}"
@@ -361,7 +362,7 @@ def config_commit(lab: Lab, kind: str, timeout: float = 90,
                  and result.max_directors <= 1 and result.rows_ok
                  and result.director_after == result.director_before)
     record(lab, result)
-    stack.commit(good, "lab: restore a good configuration")
+    stack.commit(good, "lab: restore a good configuration", on=last_good)
     return result
 
 
