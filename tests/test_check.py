@@ -268,3 +268,30 @@ def test_unreadable_cib_is_a_clear_error(tmp_path):
     bad.write_text("<cib><configuration>")
     rc, out = check(bad)
     assert rc == 1 and "cannot read the CIB" in out and "Traceback" not in out
+
+
+# -- the Director's address (issue 15.2, seen from the CIB) ---------------------------------
+@pytest.mark.parametrize("dir_address,finding", [
+    ("", None),
+    ("DirAddress = 127.0.0.1", "is a loopback address"),
+    ("DirAddress = 198.51.100.100", "DirAddress 198.51.100.100 is the address of p_vip, which does not start "
+                                    "before p_director"),
+])
+def test_director_address_against_the_vip(tmp_path, dir_address, finding):
+    conf = tmp_path / "bacula-dir.conf"
+    conf.write_text(f"Director {{\n  Name = d\n  {dir_address}\n  Password = x\n}}\n")
+    cib = load(tmp_path, changed(GOOD, "config=/etc/bacula/bacula-dir.conf", f"config={conf}"))
+    rc, out = check(cib, "--local-files")
+    if finding is not None:
+        assert check(cib)[0] == 0        # a CIB file from elsewhere: this machine's files say nothing
+    if finding is None:
+        assert rc == 0, out
+        return
+    assert rc == 1 and f"ERROR   p_director: {conf}: " in out and finding in out, out
+    assert f"fix: remove DirAddress from {conf}" in out
+    if "p_vip" in finding:
+        assert "or in group g_bacula put p_vip before p_director" in out
+        vip_first = changed(GOOD, "group g_bacula p_catalog p_director p_vip", "group g_bacula p_vip p_catalog p_director")
+        rc, out = check(load(tmp_path, changed(vip_first, "config=/etc/bacula/bacula-dir.conf", f"config={conf}"),
+                             "vipfirst.xml"), "--local-files")
+        assert rc == 0, out

@@ -8,7 +8,7 @@ about a resource that has nothing to do with the Director stack.
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from .cib import Cib, Primitive
 from .findings import ERROR, WARNING, Finding
@@ -392,8 +392,51 @@ def check_placement(cib: Cib) -> List[Finding]:
     return found
 
 
-def check_all(cib: Cib, specs: AgentSpecs) -> List[Finding]:
-    checks: Iterable[Callable[[], List[Finding]]] = (
+def check_director_address(cib: Cib, specs: AgentSpecs) -> List[Finding]:
+    """The Director's DirAddress against the CIB, where its configuration is readable here.
+
+    The agent refuses a loopback-only Director and one whose address is not on the node
+    (the VIP started after it); here the same mistakes are found before any start.
+    """
+    from ...agents.director.conf import ConfError, parse_file
+    from ...agents.director.reach import is_loopback, loopback_only
+    from ...agents.director.settings import from_director_config
+    found: List[Finding] = []
+    agent = specs.get("bacula-director")
+    default = next((p.default for p in agent.params if p.name == "config"), None) if agent else None
+    for director in cib.by_agent(DIRECTOR):
+        path = director.params.get("config", default)
+        if not path or not path.startswith("/"):
+            continue
+        try:
+            listen = from_director_config(parse_file(path))[3]
+        except (ConfError, OSError):
+            continue              # not on this machine (another node, not mounted): nothing to say
+        reason = loopback_only(listen)
+        if reason:
+            found.append(Finding(ERROR, director.id, f"{path}: {reason}", f"remove DirAddress from {path}"))
+            continue
+        for vip in (p for p in cib.primitives.values() if p.agent in VIP_AGENTS):
+            ip = vip.params.get("ip", "")
+            if not ip or not any(addr == ip for addr, _port in listen if not is_loopback(addr)):
+                continue
+            if not _runs_with_and_after(cib, director, vip, False):
+                group = director.parent_group
+                found.append(Finding(ERROR, director.id, f"{path}: DirAddress {ip} is the address of {vip.id}, "
+                                                         f"which does not start before {director.id}: the "
+                                                         "Director cannot bind it",
+                                     f"remove DirAddress from {path} (listen on all addresses)" +
+                                     (f", or in group {group} put {vip.id} before {director.id}"
+                                      if group and group == vip.parent_group else "")))
+    return found
+
+
+def check_all(cib: Cib, specs: AgentSpecs, local_files: bool = False) -> List[Finding]:
+    """Every rule; `local_files`: also read the files the CIB names from this machine (a live
+    cluster's node, not a CIB copied from elsewhere)."""
+    checks: List[Callable[[], List[Finding]]] = [
         lambda: check_fencing(cib), lambda: check_management(cib), lambda: check_parameters(cib, specs),
-        lambda: check_placement(cib))
+        lambda: check_placement(cib)]
+    if local_files:
+        checks.append(lambda: check_director_address(cib, specs))
     return [f for check in checks for f in check()]
