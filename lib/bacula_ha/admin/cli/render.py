@@ -16,6 +16,7 @@ from typing import Optional, Tuple
 
 import click
 
+from ..install import InstallError
 from ..render import ARCHITECTURES, FORMATS, RenderError, render_values
 from ..render.values import FIELDS, parse_assignments, parse_file, resolve
 
@@ -104,6 +105,8 @@ def render(arch: str, fmt: str, assignments: Tuple[str, ...], values_file: Optio
         text = render_values(values, fmt)
     except RenderError as exc:
         raise click.ClickException("invalid site values:\n  " + "\n  ".join(exc.problems))
+    except InstallError as exc:       # the agents' declarations (their checks) are not found
+        raise click.ClickException(str(exc))
     for warning in values.warnings:
         click.echo(f"warning: {warning}", err=True)
     if output is None:
