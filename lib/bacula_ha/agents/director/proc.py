@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import struct
+import _struct as struct  # the builtin: `struct` (a Python re-export) costs the probe an import
 
 if False:  # annotations only (never evaluated): keeps `typing` off the probe's import path
     from typing import List, Optional, Sequence
