@@ -123,6 +123,8 @@ def test_bad_parameter_value_and_short_timeout_and_no_monitor(tmp_path):
     assert "fix: crm resource param p_catalog set mode VALUE" in out
     assert "ERROR   p_director: start timeout 10s is below the agent's advised 60s" in out
     assert "ERROR   p_director: no recurring monitor" in out
+    assert ("fix: op monitor interval=20s timeout=30s on p_director; "
+            "op monitor interval=60s timeout=30s OCF_CHECK_LEVEL=10 on p_director") in out
 
 
 # -- misses (issue 15.4) ---------------------------------------------------------------

@@ -287,7 +287,7 @@ def _check_ops(cib: Cib, prim: Primitive, agent) -> List[Finding]:
     recurring = [op for op in prim.ops if _recurring(op)]
     if not recurring:
         found.append(Finding(ERROR, prim.id, "no recurring monitor: failures will never be detected",
-                             f"op monitor interval=... timeout={advised['monitor'].timeout}s on {prim.id}"
+                             "; ".join(_advised_monitors(advised["monitor"], prim.id))
                              if "monitor" in advised else f"add a monitor op to {prim.id}"))
         return found
     if prim.agent == DIRECTOR and not any(_level(op) >= DIRECTOR_DEEP_LEVEL for op in recurring):
@@ -306,6 +306,19 @@ def _check_ops(cib: Cib, prim: Primitive, agent) -> List[Finding]:
                                      f"{advised['monitor'].timeout if 'monitor' in advised else 60}s on {prim.id} "
                                      "(intervals of the two roles must differ)"))
     return found
+
+
+def _advised_monitors(action, prim_id: str) -> List[str]:
+    """The agent's advertised monitor ops (its meta-data), as crm op clauses."""
+    clauses = []
+    for op in action.ops or ():
+        words = ["op monitor", f"interval={op.interval or 10}s", f"timeout={op.timeout or action.timeout}s"]
+        if op.role:
+            words.append(f"role={op.role}")
+        if op.depth:
+            words.append(f"OCF_CHECK_LEVEL={op.depth}")
+        clauses.append(" ".join(words) + f" on {prim_id}")
+    return clauses or [f"op monitor interval=10s timeout={action.timeout}s on {prim_id}"]
 
 
 def _level(op: Dict[str, str]) -> int:
