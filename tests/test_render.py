@@ -430,3 +430,14 @@ def test_cli_output_to_dev_stdout_on_a_pipe(tmp_path):
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.path.join(ROOT, "lib")})
     assert proc.returncode == 0, proc.stderr
     assert "ip=203.0.113.5" in proc.stdout
+
+
+def test_cli_non_utf8_argument_is_refused_not_a_traceback(tmp_path):
+    arg = os.fsdecode(b"git_repository=ssh://h/\xe9")
+    proc = subprocess.run([b"/usr/bin/python3", b"-m", b"bacula_ha", b"render", b"git", b"--example",
+                           b"--set", os.fsencode(arg), b"-o", os.fsencode(str(tmp_path / "out.crm"))],
+                          capture_output=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.path.join(ROOT, "lib"), "LC_ALL": "C.UTF-8"})
+    assert proc.returncode == 1
+    assert b"git_repository: is not UTF-8 text" in proc.stderr and b"Traceback" not in proc.stderr
+    assert not (tmp_path / "out.crm").exists()

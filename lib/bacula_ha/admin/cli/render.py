@@ -79,6 +79,8 @@ def write_output(path: str, text: str, executable: bool) -> None:
             raise
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
+    except UnicodeError as exc:       # values are checked to be UTF-8: a last line of defence
+        raise click.ClickException(f"cannot write {path}: {exc}") from None
 
 
 @click.command(epilog="Keys (--set key=value or key = value lines in --values FILE):\n\n\b\n" + _keys_help())
