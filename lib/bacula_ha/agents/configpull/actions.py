@@ -66,6 +66,8 @@ def _publish_score(ctx, engine, fresh: bool) -> None:
     value = engine.score(fresh)
     text = "" if value is None else str(value)
     st = ctx.state()
+    ctx.log.debug(f"promotion score {'none' if value is None else value} (fresh={fresh})"
+                  f"{', unchanged' if st.read(SCORE) == text else ''}")
     if st.read(SCORE) == text:
         return
     instance = ctx.env.instance
@@ -99,6 +101,7 @@ def start(ctx) -> int:
             ctx.state().write(ROLE, UNPROMOTED)
         engine = _engine(ctx, s)
         result = engine.refresh()
+        ctx.log.debug(f"start refresh: fetched={result.fetched} problem={result.problem or 'none'}")
         if result.problem:
             ctx.log.warning(f"started degraded: {result.problem}")
         _publish_score(ctx, engine, result.fetched and not result.problem.startswith("inconclusive"))
@@ -139,6 +142,8 @@ def promote(ctx) -> int:
         if not commit:
             raise OcfError(Exit.ERR_GENERIC, "cannot promote: no commit of the repository was ever "
                                              f"validated on this node ({engine.state.problem or 'none fetched'})")
+        ctx.log.debug(f"promote: deploying validated commit {commit[:12]} "
+                      f"(deployed before: {(engine.state.deployed or 'none')[:12]})")
         engine.deploy(commit)
         ctx.state().write(ROLE, PROMOTED)
         if engine.state.problem:
