@@ -9,7 +9,7 @@ WITH_LAB ?=
 
 DEB_PACKAGES = pacemaker corosync crmsh pcs resource-agents fence-agents postgresql \
 	bacula-director bacula-director-pgsql bacula-console git \
-	python3-click python3-psycopg python3-lxml python3-pytest python3-pytest-timeout python3-hypothesis \
+	python3-click python3-psycopg libpq5 python3-lxml python3-pytest python3-pytest-timeout python3-hypothesis \
 	libxml2-utils drbd-utils kmod iproute2 util-linux e2fsprogs procps psmisc openssh-client gnupg \
 	hyperfine shellcheck vagrant dpkg-dev debhelper groff-base man-db \
 	python3-pip python3-setuptools python3-wheel

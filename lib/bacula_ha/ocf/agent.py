@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from importlib import import_module
 
 from .codes import HARD_ERRORS, VALID_CODES, Exit, OcfError
 from .deadline import Deadline
@@ -191,7 +190,7 @@ class Agent:
             log.debug(f"{action_name}: parameters {_describe_params(self.params, values)}")
         missing_required = any(not values.given(p.name) and p.required for p in self.params)
         if problems:
-            summary = problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+            summary = "; ".join(problems)      # every problem: one fix round, not one per retry
             if action_name == "stop" or env.is_probe:
                 for problem in problems:
                     log.warning(f"{action_name}: {problem}")
@@ -202,6 +201,9 @@ class Agent:
                     return int(Exit.SUCCESS if action_name == "stop" else Exit.NOT_RUNNING)
                 log.debug(f"{action_name}: invalid parameters do not fail a {action_name}: running it with defaults")
             else:
+                if len(problems) > 1:   # the exit reason is capped in length: the log has each in full
+                    for problem in problems:
+                        log.error(problem)
                 log.exit_reason(summary)
                 return int(Exit.ERR_CONFIGURED)
 
@@ -266,7 +268,8 @@ def _describe_params(specs: "Tuple[Param, ...]", values: ParamValues) -> str:
 
 def _resolve(spec: str) -> "Callable[[Context], Optional[int]]":
     module_name, _, func_name = spec.partition(":")
-    module = import_module(module_name)
+    __import__(module_name)      # not importlib.import_module: `importlib` (+ warnings) costs a probe ~1 ms
+    module = sys.modules[module_name]
     try:
         return getattr(module, func_name)
     except AttributeError:
