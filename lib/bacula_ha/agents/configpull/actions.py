@@ -66,6 +66,8 @@ def _publish_score(ctx, engine, fresh: bool) -> None:
     value = engine.score(fresh)
     text = "" if value is None else str(value)
     st = ctx.state()
+    ctx.log.debug(f"promotion score {'none' if value is None else value} (fresh={fresh})"
+                  f"{', unchanged' if st.read(SCORE) == text else ''}")
     if st.read(SCORE) == text:
         return
     instance = ctx.env.instance
@@ -106,6 +108,7 @@ def start(ctx) -> int:
             ctx.state().write(ROLE, UNPROMOTED)
         engine = _engine(ctx, s, lock_fd)
         result = engine.refresh()
+        ctx.log.debug(f"start refresh: fetched={result.fetched} problem={result.problem or 'none'}")
         if result.problem:
             ctx.log.warning(f"started degraded: {result.problem.message}")
         _publish_score(ctx, engine, _fresh(result))
@@ -149,6 +152,8 @@ def promote(ctx) -> int:
         why = engine.rollback_reason(commit, path=False)
         if why:
             raise OcfError(Exit.ERR_GENERIC, f"cannot promote: {why}")
+        ctx.log.debug(f"promote: deploying validated commit {commit[:12]} "
+                      f"(deployed before: {(engine.state.deployed or 'none')[:12]})")
         engine.deploy(commit)
         ctx.state().write(ROLE, PROMOTED)
         if engine.state.problem:
