@@ -10,6 +10,7 @@ from bacula_ha.ocf.agent import Action, Agent, Op, Param
 from bacula_ha.ocf.codes import Exit
 from bacula_ha.ocf.deadline import Deadline
 from bacula_ha.ocf.environment import effective_check_level
+from support.agents import exit_reasons
 
 H = "support.fake_handlers:"
 
@@ -38,16 +39,15 @@ def dispatch(agent, action, params=None, **env):
     return rc, out.getvalue(), err.getvalue()
 
 
-def reasons(err):
-    return [l[len("ocf-exit-reason:"):] for l in err.splitlines() if l.startswith("ocf-exit-reason:")]
+reasons = exit_reasons
 
 
 def test_meta_data_and_usage_need_no_environment():
     agent = make_agent()
     rc, out, _ = dispatch(agent, "meta-data")
-    assert rc == 0 and out.startswith("<?xml") and 'name="fake"' in out
+    assert rc == Exit.SUCCESS and out.startswith("<?xml") and 'name="fake"' in out
     rc, out, _ = dispatch(agent, "usage")
-    assert rc == 0 and "start" in out and "validate-all" in out
+    assert rc == Exit.SUCCESS and "start" in out and "validate-all" in out
 
 
 def test_missing_action_is_args_error_and_unknown_is_unimplemented():
