@@ -13,8 +13,9 @@ import time
 
 import pytest
 
-from support.agents import run_agent
+from support.agents import last_exit_reason, run_agent
 from support.director import DirectorLab
+from support.fake_pg import SilentPostgres
 from support.net import free_port
 from support.paths import agent_path
 from support.pg import PgCluster
@@ -189,7 +190,7 @@ def test_port_taken_by_another_process_fails_start_with_reason(lab, agent):
         squatter.listen(5)
         result = agent("start")
         assert result.rc == Exit.ERR_GENERIC
-        assert f"127.0.0.1:{lab.port} is already in use" in result.reason
+        assert f"0.0.0.0:{lab.port} is already in use" in result.reason
         assert f"pid {os.getpid()}" in result.reason
     assert lab.pid() is None
 
@@ -245,6 +246,26 @@ def test_catalog_down_while_running_is_degraded_at_level20(lab, agent, pg):
     assert degraded.rc == Exit.DEGRADED, degraded.stderr
     assert "catalog unreachable" in degraded.reason
     assert agent.monitor(10).rc == Exit.SUCCESS                      # the Director itself is fine
+    assert agent("stop").rc == Exit.SUCCESS
+
+
+def test_catalog_that_logs_in_and_never_answers_is_degraded_inside_the_timeout(lab, agent):
+    """issue 12.7: a server that accepts the login and never answers a query once hung the depth-20
+    monitor until Pacemaker killed it. The shared catalog probe gives up at the deadline: 190."""
+    assert agent("start").rc == Exit.SUCCESS
+    real_port = lab.catalog_port
+    with SilentPostgres() as silent:
+        lab.write_config(catalog_port=silent.port)        # the running Director keeps its own session
+        began = time.monotonic()
+        degraded = agent.monitor(20, timeout_ms=4000)
+        took = time.monotonic() - began
+        assert degraded.rc == Exit.DEGRADED, degraded.stderr
+        assert "no answer" in degraded.reason and lab.db_password not in degraded.stderr
+        assert silent.queries >= 1                         # it got as far as asking
+        assert took < 4 + 10, took                         # ended by the agent, not by a kill
+        assert agent.monitor(10).rc == Exit.SUCCESS        # the Director itself is fine
+    lab.write_config(catalog_port=real_port)
+    assert agent.monitor(20).rc == Exit.SUCCESS
     assert agent("stop").rc == Exit.SUCCESS
 
 
@@ -329,6 +350,29 @@ def test_validate_all(lab, agent):
     assert lab.pid() is None
 
 
+@pytest.mark.parametrize("listen", ["127.0.0.1", "localhost"])
+def test_loopback_diraddress_is_refused_by_validate_and_start(lab, agent, listen):
+    lab.listen = listen
+    lab.write_config()
+    for action in ("validate-all", "start"):
+        result = agent(action)
+        assert result.rc == Exit.ERR_ARGS, (action, result.stderr)
+        assert f"DirAddress {listen} is a loopback address" in result.reason
+    assert lab.pid() is None
+
+
+def test_diraddress_not_on_this_node_warns_in_validate_and_fails_start(lab, agent):
+    lab.listen = "198.51.100.77"      # a floating IP the group starts after the Director
+    lab.write_config()
+    result = agent("validate-all")
+    assert result.rc == Exit.SUCCESS
+    assert "DirAddress 198.51.100.77 is not an address of this node" in result.stderr
+    result = agent("start")
+    assert result.rc == Exit.ERR_ARGS
+    assert "the Director starts before it" in result.reason
+    assert lab.pid() is None
+
+
 @pytest.mark.compliance
 def test_ocf_tester_passes(lab, tmp_path):
     env = {**os.environ, "HA_RSCTMP": str(tmp_path / "rsc")}
@@ -380,6 +424,34 @@ def test_hung_director_fails_level10_inside_its_timeout_and_stop_escalates_to_si
     finally:
         hung.kill()
         hung.wait(10)
+
+
+def test_flooding_director_fails_level10_cleanly_with_bounded_memory(lab, agent):
+    """issue 12.8: a peer that passes authentication and then streams 16 MiB packets once drove the
+    monitor to 1 GB and a MemoryError. The console caps what one request may read."""
+    from support.agents import ocf_env
+    fake = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "support",
+                                                              "fake_director.py"), str(lab.port), lab.pidfile],
+                            env={"FAKE_DIRECTOR_PASSWORD": lab.console_password, "PATH": "/usr/bin:/bin"})
+    try:
+        for _ in range(200):
+            if os.path.exists(lab.pidfile) and os.path.getsize(lab.pidfile):
+                break
+            time.sleep(0.05)
+        env = ocf_env(lab.params(), rsctmp=agent.rsctmp, instance=agent.instance, interval_ms=10000,
+                      check_level=10, timeout_ms=20000)
+        monitor = subprocess.Popen([agent_path(AGENT), "monitor"], env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE)
+        err = monitor.stderr.read().decode()
+        _, status, usage = os.wait4(monitor.pid, 0)          # this child's own peak memory
+        monitor.returncode = os.waitstatus_to_exitcode(status)
+        assert monitor.returncode == Exit.ERR_GENERIC, err
+        reason = last_exit_reason(err)
+        assert "more than" in reason and "MemoryError" not in err and "Traceback" not in err
+        assert usage.ru_maxrss < 100 * 1024, usage.ru_maxrss   # KiB: tens of MB, not the 1 GB of before
+    finally:
+        fake.kill()
+        fake.wait(10)
 
 
 def test_probe_finds_a_director_started_outside_the_cluster(lab, agent):

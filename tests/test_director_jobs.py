@@ -111,7 +111,8 @@ def test_crash_mid_backup_is_rerun_once_and_the_orphan_is_canceled(rig):
     # never two runs of the job at once
     assert wait_daemons_idle(rig.lab, lost) is None
     assert daemon_terminated(rig.lab, "client").get(lost) == "Cancel"
-    assert daemon_terminated(rig.lab, "storage").get(lost) == "Cancel"
+    # the SD sees the FD's side end first (FD canceled before SD): Cancel or Error, never OK
+    assert daemon_terminated(rig.lab, "storage").get(lost) in ("Cancel", "Error")
     assert wait_status(rig.pg, new, "TEefA") == "T"
     original, again = jobs(rig.pg)[lost], jobs(rig.pg)[new]
     assert (again["name"], again["level"], again["pool"], again["client"]) == \

@@ -78,19 +78,19 @@ SQL_RECORD = f"""INSERT INTO {TABLE} (jobid, job, name, type, level, jobstatus, 
          f.FileSet, p.Name,
          (SELECT s.Name FROM JobMedia jm JOIN Media m ON m.MediaId = jm.MediaId
             JOIN Storage s ON s.StorageId = m.StorageId WHERE jm.JobId = j.JobId LIMIT 1),
-         %(source)s, %(node)s, %(state)s
+         $1, $2, $3
   FROM Job j LEFT JOIN Client c ON c.ClientId = j.ClientId
        LEFT JOIN FileSet f ON f.FileSetId = j.FileSetId LEFT JOIN Pool p ON p.PoolId = j.PoolId
-  WHERE j.JobStatus = ANY(%(running)s)
+  WHERE j.JobStatus IN ({", ".join(f"'{c}'" for c in RUNNING_STATES)})
 ON CONFLICT (jobid) DO NOTHING
 RETURNING jobid, job, name, type, level, jobstatus, priorjobid, client, fileset, pool, storage"""
 SQL_OUTSTANDING = (f"SELECT jobid, job, name, type, level, jobstatus, priorjobid, client, fileset, pool, "
                    f"storage, state FROM {TABLE} WHERE state IN ('pending', 'claimed') ORDER BY jobid")
-SQL_CLAIM = (f"UPDATE {TABLE} SET state = 'claimed', note = %s, updated_at = now() "
-             "WHERE jobid = %s AND state = 'pending' RETURNING jobid")
-SQL_SETTLE = (f"UPDATE {TABLE} SET state = %s, rerun_jobid = %s, note = %s, updated_at = now() "
-              "WHERE jobid = %s AND state IN ('pending', 'claimed')")
-SQL_FIND_RERUN = "SELECT JobId FROM Job WHERE JobId > %s AND Comment = %s ORDER BY JobId LIMIT 1"
+SQL_CLAIM = (f"UPDATE {TABLE} SET state = 'claimed', note = $1, updated_at = now() "
+             "WHERE jobid = $2 AND state = 'pending' RETURNING jobid")
+SQL_SETTLE = (f"UPDATE {TABLE} SET state = $1, rerun_jobid = $2, note = $3, updated_at = now() "
+              "WHERE jobid = $4 AND state IN ('pending', 'claimed')")
+SQL_FIND_RERUN = "SELECT JobId FROM Job WHERE JobId > $1 AND Comment = $2 ORDER BY JobId LIMIT 1"
 UNDEFINED_TABLE = "42P01"
 ALREADY_EXISTS = ("42P07", "23505")
 
@@ -102,9 +102,8 @@ class Job:
                  "pool", "storage", "state")
 
     def __init__(self, row, state: str = "pending") -> None:
-        # Bacula makes its catalog SQL_ASCII: psycopg hands its text over as bytes
-        row = [v.decode("utf-8", "replace") if isinstance(v, (bytes, bytearray, memoryview)) else v
-               for v in (bytes(v) if isinstance(v, memoryview) else v for v in row)]
+        row = list(row)                      # libpq gives text values
+        row[0], row[6] = int(row[0]), int(row[6] or 0)
         (self.jobid, self.job, self.name, self.type, self.level, self.status, self.prior, self.client,
          self.fileset, self.pool, self.storage) = row[:11]
         self.state = row[11] if len(row) > 11 else state
@@ -129,60 +128,62 @@ def node_name(ctx) -> str:
 
 
 def _bounded(cat, budget: float, work):
-    """Run work(conn) on a fresh autocommit connection with the Director's own Catalog
-    credentials, all of it (connect, statements) within `budget` seconds."""
-    from ...ocf import thirdparty
-    from ..catalog.connection import GuardTimeout, bounded, close_quietly
-    psycopg = thirdparty.load("psycopg")
+    """work(session, end) on a fresh session with the Director's own Catalog credentials (the
+    catalog probe's bounded libpq layer: agents/catalog/), all of it within `budget` seconds."""
+    from ..catalog import libpq
+    from ..catalog.connection import conninfo_params, open_session
+    from ..catalog.errors import Target
     if budget <= 0.2:
         raise JobsError("no time left for the catalog")
-
-    def run(_progress):
-        conn = None
-        try:
-            conn = psycopg.connect(dbname=cat.dbname, user=cat.user, password=cat.password,
-                                   host=cat.host or cat.socket or None, port=cat.port, autocommit=True,
-                                   connect_timeout=max(1, int(budget)),
-                                   application_name="bacula-director-jobs",
-                                   options=f"-c statement_timeout={max(100, int(budget * 900))} "
-                                           f"-c lock_timeout={max(100, int(budget * 450))}")
-            return work(psycopg, conn)
-        except psycopg.Error as exc:
-            raise JobsError(_first_line(exc)) from None
-        finally:
-            close_quietly(conn)
-
+    end = time.monotonic() + budget
+    params = conninfo_params(Target(cat.host or cat.socket, int(cat.port or 5432), cat.dbname, cat.user),
+                             "", "prefer", budget, application_name="bacula-director-jobs")
+    session = None
     try:
-        return bounded(run, budget)
-    except GuardTimeout as late:
-        raise JobsError(f"catalog did not answer within {late.seconds:.1f}s") from None
+        session = open_session(params, budget, end, password=cat.password)
+        ms = max(100, int(budget * 900))
+        session.query(f"SET statement_timeout = {ms}; SET lock_timeout = {max(50, ms // 2)}",
+                      end=end, step="session")
+        return work(session, end)
+    except libpq.NoAnswer as exc:
+        raise JobsError(f"catalog did not answer within {budget:.1f}s ({exc.step})") from None
+    except libpq.LibpqError as exc:
+        raise JobsError(f"catalog: {_first_line(exc)}") from None
+    finally:
+        if session is not None:
+            session.close()
 
 
-def _ensure_table(psycopg, conn) -> None:
+def _rows(session, end: float, sql: str, args=None) -> list:
+    return session.query(sql, args, end=end, step=sql.split()[0].lower())[-1]
+
+
+def _ensure_table(session, end: float) -> None:
+    from ..catalog import libpq
     try:
-        conn.execute(SQL_CREATE)
-    except psycopg.Error as exc:
-        if getattr(exc, "sqlstate", None) not in ALREADY_EXISTS:   # two nodes creating it at once
+        session.query(SQL_CREATE, end=end, step="create")
+    except libpq.QueryFailed as exc:
+        if exc.sqlstate not in ALREADY_EXISTS:     # two nodes creating it at once
             raise
 
 
 def record(cat, node: str, source: str, state: str, budget: float) -> "tuple":
     """Copy the catalog's running jobs into TABLE; (newly recorded jobs, outstanding jobs)."""
-    def work(psycopg, conn):
-        _ensure_table(psycopg, conn)
-        new = [Job(row, state) for row in conn.execute(SQL_RECORD, {
-            "source": source, "node": node, "state": state, "running": list(RUNNING_STATES)}).fetchall()]
-        outstanding = [Job(row) for row in conn.execute(SQL_OUTSTANDING).fetchall()]
-        return new, outstanding
+    def work(session, end):
+        _ensure_table(session, end)
+        new = [Job(row, state) for row in _rows(session, end, SQL_RECORD, [source, node, state])]
+        return new, [Job(row) for row in _rows(session, end, SQL_OUTSTANDING)]
     return _bounded(cat, budget, work)
 
 
 def outstanding(cat, budget: float) -> "List[Job]":
-    def work(psycopg, conn):
+    from ..catalog import libpq
+
+    def work(session, end):
         try:
-            return [Job(row) for row in conn.execute(SQL_OUTSTANDING).fetchall()]
-        except psycopg.Error as exc:
-            if getattr(exc, "sqlstate", None) == UNDEFINED_TABLE:
+            return [Job(row) for row in _rows(session, end, SQL_OUTSTANDING)]
+        except libpq.QueryFailed as exc:
+            if exc.sqlstate == UNDEFINED_TABLE:
                 return []
             raise
     return _bounded(cat, budget, work)
@@ -190,18 +191,19 @@ def outstanding(cat, budget: float) -> "List[Job]":
 
 def claim(cat, job: Job, node: str, budget: float) -> bool:
     """pending -> claimed (committed before anything is run); False when someone else has it."""
-    return bool(_bounded(cat, budget, lambda pg, conn: conn.execute(
-        SQL_CLAIM, (f"claimed by {node}", job.jobid)).fetchall()))
+    return bool(_bounded(cat, budget, lambda session, end: _rows(
+        session, end, SQL_CLAIM, [f"claimed by {node}", str(job.jobid)])))
 
 
 def settle(cat, job: Job, state: str, budget: float, rerun: "Optional[int]" = None, note: str = "") -> None:
-    _bounded(cat, budget, lambda pg, conn: conn.execute(SQL_SETTLE, (state, rerun, note[:500], job.jobid)))
+    _bounded(cat, budget, lambda session, end: _rows(
+        session, end, SQL_SETTLE, [state, None if rerun is None else str(rerun), note[:500], str(job.jobid)]))
 
 
 def find_rerun(cat, job: Job, budget: float) -> "Optional[int]":
     """The JobId of a rerun already queued for `job` (its comment names it), else None."""
-    rows = _bounded(cat, budget, lambda pg, conn: conn.execute(
-        SQL_FIND_RERUN, (job.jobid, RERUN_COMMENT.format(job.jobid))).fetchall())
+    rows = _bounded(cat, budget, lambda session, end: _rows(
+        session, end, SQL_FIND_RERUN, [str(job.jobid), RERUN_COMMENT.format(job.jobid)]))
     return int(rows[0][0]) if rows else None
 
 
