@@ -224,6 +224,7 @@ class LabDirectorConf:
     db_port: int = PG_PORT
     pid_dir: str = "/run/bacula"
     backup: Optional[BackupSet] = field(default=None)
+    extra: str = ""                 # more resources (the lab's long backup job)
 
 
 def lab_backup_set(client_ip: str = SWITCH_IP, fd_password: str = "lab-fd-unused",
@@ -268,7 +269,7 @@ Messages {{
   catalog = all
 }}
 
-{backup_resources(backup)}"""
+{backup_resources(backup)}{s.extra}"""
 
 
 def console_conf(address: str, password: str) -> str:
