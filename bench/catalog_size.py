@@ -2,7 +2,7 @@
 stock ocf:heartbeat:pgsql monitor on the same (big) server.
 
 The checks are O(1) in catalog size by design (no count(*) on File, which takes
-~220 ms at 5 M rows): goal (issue 8) big <= 1.2 x empty. Full runs fill 5 M File
+~220 ms at 5 M rows): goal (bench/README.md, Goals) big <= 1.2 x empty. Full runs fill 5 M File
 rows (about 35 s and 0.9 GB); --quick uses 20,000.
 """
 

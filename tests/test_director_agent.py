@@ -190,7 +190,7 @@ def test_port_taken_by_another_process_fails_start_with_reason(lab, agent):
         squatter.listen(5)
         result = agent("start")
         assert result.rc == Exit.ERR_GENERIC
-        assert f"127.0.0.1:{lab.port} is already in use" in result.reason
+        assert f"0.0.0.0:{lab.port} is already in use" in result.reason
         assert f"pid {os.getpid()}" in result.reason
     assert lab.pid() is None
 
@@ -347,6 +347,29 @@ def test_validate_all(lab, agent):
     unwritable = agent("start")
     assert unwritable.rc == Exit.ERR_ARGS
     assert "not writable by bacula" in unwritable.reason
+    assert lab.pid() is None
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1", "localhost"])
+def test_loopback_diraddress_is_refused_by_validate_and_start(lab, agent, listen):
+    lab.listen = listen
+    lab.write_config()
+    for action in ("validate-all", "start"):
+        result = agent(action)
+        assert result.rc == Exit.ERR_ARGS, (action, result.stderr)
+        assert f"DirAddress {listen} is a loopback address" in result.reason
+    assert lab.pid() is None
+
+
+def test_diraddress_not_on_this_node_warns_in_validate_and_fails_start(lab, agent):
+    lab.listen = "198.51.100.77"      # a floating IP the group starts after the Director
+    lab.write_config()
+    result = agent("validate-all")
+    assert result.rc == Exit.SUCCESS
+    assert "DirAddress 198.51.100.77 is not an address of this node" in result.stderr
+    result = agent("start")
+    assert result.rc == Exit.ERR_ARGS
+    assert "the Director starts before it" in result.reason
     assert lab.pid() is None
 
 

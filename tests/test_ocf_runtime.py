@@ -75,7 +75,7 @@ def test_missing_required_parameter_per_action(action, env, expected):
 def test_invalid_values_are_configured_errors_with_clear_reasons():
     rc, _, err = dispatch(make_agent(), "start", {"name": "x", "count": "many", "mode": "c"})
     assert rc == Exit.ERR_CONFIGURED
-    assert reasons(err) == ["parameter count: 'many' is not an integer (and 1 more)"]
+    assert reasons(err) == ["parameter count: 'many' is not an integer; parameter mode: 'c' is not one of a, b"]
 
 
 def test_stop_with_invalid_value_still_runs_with_default():

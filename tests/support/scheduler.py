@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-TIMEOUT = 120  # generous: a loaded 2-core CI machine
+TIMEOUT = 300  # generous: a pcs script runs ~16 pcs commands of ~1.5 s each, slower on a loaded machine
 #: warnings an offline CIB always produces (no nodes up, nodes not yet in <nodes>)
 BENIGN = (
     re.compile(r"lack of quorum"),

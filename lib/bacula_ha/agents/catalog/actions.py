@@ -143,6 +143,8 @@ def start(ctx: Context) -> int:
             report = check(settings, min(left, 2.0 * settings.connect_timeout))
         except CheckFailure as failure:
             last = failure
+            ctx.log.debug(f"attempt {attempts}: {failure.kind}{' (permanent)' if failure.permanent else ''}: "
+                          f"{failure.reason}; {ctx.deadline.remaining():.1f} s left")
             if failure.kind == CLIENT:
                 raise OcfError(Exit.ERR_INSTALLED, failure.reason) from None
             if failure.permanent:
@@ -170,8 +172,11 @@ def monitor(ctx: Context) -> int:
     """7 when not started here; else the checks, bounded by the op timeout."""
     marker = _marker(ctx)
     if marker is None:
+        ctx.log.debug("no start marker: not started on this node")
         return Exit.NOT_RUNNING
     failed = Exit.DEGRADED if ctx.params.mode == "external" else Exit.ERR_GENERIC
+    ctx.log.debug(f"started here; mode={ctx.params.mode}: a failing check is "
+                  f"{'degraded (190)' if failed == Exit.DEGRADED else 'a failure (1)'}")
     problem = _passfile_problem(ctx)
     if problem is not None:
         raise OcfError(failed, problem.reason)

@@ -11,38 +11,33 @@ from __future__ import annotations
 import os
 
 from ...ocf.codes import Exit, OcfError
+from .. import paramchecks as checks
 
 DEFAULT_CACHE_ROOT = "/var/lib/bacula-ha/config-pull"
 
-# Plain string checks, no `re`: settings are read by every action, promote included.
-_SCHEMES = ("file", "ssh", "git+ssh", "ssh+git", "http", "https", "git")
-_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-_REF_FORBIDDEN = frozenset("~^:?*[\\\x7f") | frozenset(chr(c) for c in range(0x21))
-
-
-def _valid_url(url: str) -> bool:
-    """scheme://rest, [user@]host:path (scp-like) or an absolute path; no whitespace."""
-    if any(c.isspace() for c in url):
-        return False
-    scheme, sep, rest = url.partition("://")
-    if sep:
-        return scheme.lower() in _SCHEMES and bool(rest)
+def local_path(url: str) -> str:
+    """The directory of a file:// URL or absolute path ("" for a network remote)."""
     if url.startswith("/"):
-        return True
-    host, sep, path = url.partition(":")
-    host = host.rsplit("@", 1)[-1]
-    user = url.partition(":")[0][: -len(host) - 1] if "@" in url.partition(":")[0] else ""
-    return (bool(sep and host and path) and set(host) <= _HOST_CHARS
-            and set(user) <= _HOST_CHARS)
+        return url
+    scheme, sep, rest = url.partition("://")
+    return rest if sep and scheme.lower() == "file" else ""
 
 
-def _valid_branch(name: str) -> bool:
-    """The rules of git check-ref-format that matter for a branch name."""
-    if not name or name.startswith(("-", "/", ".")) or name.endswith(("/", ".lock", ".")):
-        return False
-    if any(bad in name for bad in ("..", "@{", "//", "/.")) or name == "@":
-        return False
-    return not any(c in _REF_FORBIDDEN for c in name)
+def foreign_owner(url: str) -> str:
+    """Why git will refuse a local repository owned by another user (safe.directory), or ""."""
+    path = local_path(url)
+    if not path:
+        return ""
+    for candidate in (os.path.join(path, ".git"), path):
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if st.st_uid != os.geteuid():
+            return (f"repository {path} is owned by uid {st.st_uid}, not by the agent's user (uid "
+                    f"{os.geteuid()}): git refuses to read it (safe.directory); change its owner or use ssh://")
+        return ""
+    return ""
 
 
 def _safe(name: str) -> str:
@@ -51,7 +46,7 @@ def _safe(name: str) -> str:
 
 FIELDS = ("repository", "branch", "config_dir", "cache_dir", "main_config", "allowed_signers",
           "gpg_keyring", "validate", "binary", "fetch_timeout", "push_changes", "ssh_key",
-          "known_hosts", "owner", "group", "mode", "reload_command", "test_user")
+          "known_hosts", "owner", "group", "mode", "reload_command", "test_user", "credential_file")
 
 
 class PullSettings:
@@ -122,32 +117,24 @@ def _configured(msg: str) -> OcfError:
 
 def from_params(params, instance: str) -> PullSettings:
     """PullSettings from parsed parameters; OcfError(ERR_CONFIGURED) for values wrong everywhere."""
-    repo = params.repository.strip()
-    if not repo:
-        raise _configured("parameter repository is empty")
-    if not _valid_url(repo):
-        raise _configured("parameter repository: not a file://, ssh://, https:// URL or host:path")
-    branch = params.branch.strip()
-    if not _valid_branch(branch):
-        raise _configured(f"parameter branch: {branch!r} is not a valid branch name")
-    config_dir = os.path.normpath(params.config_dir.strip() or "/")
-    if not os.path.isabs(config_dir) or config_dir == "/":
-        raise _configured("parameter config_dir must be an absolute path other than /")
-    cache_dir = params.cache_dir.strip()
+    def checked(name: str, check) -> str:
+        # The runtime applied the same declared checks already (ERR_CONFIGURED before any
+        # handler), except for stop and probes, which get here with what the CIB says.
+        value = (getattr(params, name) or "")
+        problem = check(value)
+        if problem:
+            raise _configured(f"parameter {name}: {problem}")
+        return value.strip()
+
+    repo = checked("repository", checks.git_url)
+    branch = checked("branch", checks.git_branch)
+    config_dir = os.path.normpath(checked("config_dir", checks.directory))
+    cache_dir = checked("cache_dir", checks.optional_directory)
     cache_dir = os.path.normpath(cache_dir) if cache_dir else os.path.join(DEFAULT_CACHE_ROOT, _safe(instance))
-    if not os.path.isabs(cache_dir) or cache_dir == "/":
-        raise _configured("parameter cache_dir must be an absolute path other than /")
     if cache_dir == config_dir or cache_dir.startswith(config_dir + "/") or config_dir.startswith(cache_dir + "/"):
         raise _configured("parameters cache_dir and config_dir must not contain each other")
-    main_config = os.path.normpath(params.main_config.strip() or ".")
-    if os.path.isabs(main_config) or main_config == "." or main_config.split("/")[0] == "..":
-        raise _configured("parameter main_config must be a relative path inside the repository")
-    try:
-        mode = int(params.mode.strip(), 8)
-    except ValueError:
-        raise _configured(f"parameter mode: {params.mode!r} is not an octal mode") from None
-    if not 0 <= mode <= 0o777 or not mode & 0o400:
-        raise _configured("parameter mode must be between 0400 and 0777 and readable by the owner")
+    main_config = os.path.normpath(checked("main_config", checks.relative_path))
+    mode = int(checked("mode", checks.file_mode), 8)
     return PullSettings(
         repository=repo, branch=branch, config_dir=config_dir, cache_dir=cache_dir,
         main_config=main_config, allowed_signers=params.allowed_signers.strip(),
@@ -156,7 +143,8 @@ def from_params(params, instance: str) -> PullSettings:
         push_changes=bool(params.push_changes), ssh_key=params.ssh_key.strip(),
         known_hosts=params.known_hosts.strip(), owner=params.owner.strip() or "root",
         group=params.group.strip() or "root", mode=mode,
-        reload_command=params.reload_command.strip(), test_user=params.test_user.strip())
+        reload_command=params.reload_command.strip(), test_user=params.test_user.strip(),
+        credential_file=params.credential_file.strip())
 
 
 def check_local(s: PullSettings) -> None:
@@ -172,10 +160,43 @@ def check_local(s: PullSettings) -> None:
         program = s.reload_command.split()[0]
         if not (os.path.isabs(program) and os.access(program, os.X_OK)):
             raise OcfError(Exit.ERR_INSTALLED, f"reload_command: {program} is not an executable absolute path")
-    for name in ("allowed_signers", "gpg_keyring", "ssh_key", "known_hosts"):
+    for name in ("allowed_signers", "gpg_keyring", "ssh_key", "known_hosts", "credential_file"):
         path = getattr(s, name)
         if path and not (os.path.isfile(path) and os.access(path, os.R_OK)):
             raise OcfError(Exit.ERR_ARGS, f"parameter {name}: {path} is not a readable file on this node")
+    if s.credential_file:
+        st = os.stat(s.credential_file)
+        if st.st_mode & 0o077 or st.st_uid != os.geteuid():
+            raise OcfError(Exit.ERR_ARGS, f"parameter credential_file: {s.credential_file} must be owned by "
+                                          f"the agent's user and mode 0600 (it is {st.st_mode & 0o777:04o})")
+    check_cache_dir(s.cache_dir)
+    foreign = foreign_owner(s.repository)
+    if foreign:
+        raise OcfError(Exit.ERR_ARGS, f"parameter repository: {foreign}")
     s.ids()
     if s.validate:
         s.test_ids()
+
+
+def check_cache_dir(cache_dir: str) -> None:
+    """Refuse a cache another user can write: git would run its hooks and config as root.
+
+    The cache and its parent (up to where it exists) must be owned by the agent's user or
+    root and writable by nobody else (a sticky parent such as /tmp is fine for the parent).
+    """
+    import stat
+    me = os.geteuid()
+    path = cache_dir
+    for level in range(2):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            path = os.path.dirname(path)
+            continue
+        sticky = level > 0 and st.st_mode & stat.S_ISVTX
+        if (stat.S_ISLNK(st.st_mode) or st.st_uid not in (0, me)
+                or (st.st_mode & 0o022 and not sticky)):
+            raise OcfError(Exit.ERR_ARGS, f"parameter cache_dir: {path} can be changed by another user "
+                                          f"(owner uid {st.st_uid}, mode {st.st_mode & 0o7777:04o}); "
+                                          f"git would run what they plant there")
+        path = os.path.dirname(path)

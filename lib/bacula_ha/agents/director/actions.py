@@ -26,7 +26,7 @@ if False:  # annotations only (never evaluated): keeps `typing` off the probe's 
 from ...ocf.codes import Exit, OcfError
 from . import proc
 from .conf import ConfError
-from .settings import DirectorSettings, for_checks, locate, resolve
+from .settings import JOBS_MARKER, DirectorSettings, for_checks, locate, resolve
 
 START_OUTPUT = "start.out"
 CONSOLE_ATTEMPT_S = 5.0      # one console try during start (the Director may take ~1 s to pick it up)
@@ -39,6 +39,7 @@ def _find(ctx) -> Tuple[Optional[proc.ProcInfo], Optional[str], object]:
     if ctx.env.is_probe and not proc.live_directors():
         # No bacula-dir at all on this node: nothing to locate. Skips parsing the
         # configuration, which for a 10,000-client tree takes seconds.
+        ctx.log.debug("probe: no bacula-dir process on this node; configuration not read")
         return None, None, None
     loc = locate(ctx.params, ctx.state())
     info = None
@@ -48,6 +49,10 @@ def _find(ctx) -> Tuple[Optional[proc.ProcInfo], Optional[str], object]:
             cand = proc.proc_info(pid)
             if cand is not None and cand.comm == proc.COMM and cand.alive:
                 info = cand
+            ctx.log.debug(f"pid file {loc.pidfile} names pid {pid}: "
+                          f"{'a live bacula-dir' if info else 'not a live bacula-dir'}")
+        else:
+            ctx.log.debug(f"pid file {loc.pidfile} absent or empty")
     if info is None:
         found = proc.directors_using(ctx.params.config)
         if found:
@@ -81,6 +86,7 @@ def _level0(ctx, info: proc.ProcInfo, loc) -> None:
     port = ctx.params.port or loc.port or 9101
     listening = proc.listens(info.pid, port)
     if listening:
+        ctx.log.debug(f"depth 0: pid {info.pid} is running and listens on port {port}")
         return
     if listening is False:
         raise OcfError(Exit.ERR_GENERIC, f"bacula-dir pid {info.pid} runs but does not listen on port {port}")
@@ -145,12 +151,15 @@ def monitor(ctx) -> int:
             pid = proc.read_pidfile(pidfile)
             raise OcfError(Exit.ERR_GENERIC, f"bacula-dir is not running but its pid file {pidfile} "
                                              f"remains (pid {pid}): it died")
+        ctx.log.debug("no bacula-dir process and no stale pid file: cleanly stopped")
         return Exit.NOT_RUNNING
     _level0(ctx, info, loc)
     if ctx.env.check_level < 10:
         return Exit.SUCCESS
     settings = _settings(ctx, with_catalog=ctx.env.check_level >= 20, fresh=False)
     console_round_trip(ctx, settings)
+    ctx.log.debug(f"depth 10: the Director answered an authenticated console request on "
+                  f"{settings.address}:{settings.port}")
     if ctx.env.check_level < 20:
         return Exit.SUCCESS
     if settings.catalog is None:
@@ -228,12 +237,8 @@ def start(ctx) -> int:
         ctx.log.info(f"bacula-dir already running (pid {info.pid})")
         return Exit.SUCCESS
 
-    for addr, port in settings.listen:
-        bind_addr = "" if addr in ("0.0.0.0", "*") else addr
-        if proc.port_in_use(bind_addr or "0.0.0.0", port):
-            holder = proc.listener_of(port)
-            raise OcfError(Exit.ERR_GENERIC, f"port {addr}:{port} is already in use"
-                                             f"{' by ' + holder if holder else ''}: the Director cannot listen")
+    from .reach import check_for_start
+    check_for_start(settings.listen)
     if not _writable_by(settings.working_dir, uid, groups):
         raise OcfError(Exit.ERR_ARGS, f"WorkingDirectory {settings.working_dir} is missing or not "
                                       f"writable by {p.user}")
@@ -253,8 +258,11 @@ def start(ctx) -> int:
     # bound -t: it retries an unreachable catalog for ~30 s; keep room for the real start
     left = ctx.deadline.remaining()
     daemon.config_test(ctx, p.binary, p.config, p.user, p.group, budget=max(1.0, min(left * 0.6, left - 3.0)))
+    ctx.log.debug(f"bacula-dir -t accepted {p.config}; {ctx.deadline.remaining():.1f} s left for the start")
 
     _remove_stale(settings.pidfile)
+    from .jobs import before_start        # jobs a previous Director left running (jobs.py)
+    before_start(ctx, settings)
     from .settings import save_runtime
     state = ctx.state()
     save_runtime(state, settings)
@@ -318,11 +326,34 @@ def stop(ctx) -> int:
             pids.add(info.pid)
     pids.update(i.pid for i in proc.directors_using(ctx.params.config))
     if pids:
+        _record_running_jobs(ctx)
         ctx.log.info(f"stopping bacula-dir {', '.join(map(str, sorted(pids)))}")
         daemon.terminate(sorted(pids), ctx.deadline, ctx.log)
+    else:
+        ctx.log.debug(f"no bacula-dir process for {ctx.params.config}: already stopped")
     if _remove_stale(loc.pidfile):
         ctx.log.info(f"removed stale pid file {loc.pidfile}")
     return Exit.SUCCESS
+
+
+def _record_running_jobs(ctx) -> None:
+    """A planned stop: the next start reruns the jobs this Director runs (jobs.py)."""
+    if ctx.params.interrupted_jobs != "rerun":
+        return
+    from .jobs import before_stop
+    try:
+        before_stop(ctx, _settings(ctx, with_catalog=True))
+    except OcfError as exc:      # stop never fails for this
+        ctx.log.warning(f"running jobs not recorded before the stop: {exc.reason}")
+
+
+def monitor_jobs(ctx) -> int:
+    """monitor, then (not on probes) the interrupted-job work a start left (jobs.py)."""
+    rc = monitor(ctx)
+    if rc == Exit.SUCCESS and not ctx.env.is_probe and ctx.state().exists(JOBS_MARKER):
+        from .jobs import follow_up
+        follow_up(ctx)
+    return rc
 
 
 # -- reload -----------------------------------------------------------------------
@@ -375,4 +406,6 @@ def validate(ctx) -> int:
     settings = _read_settings_for_start(ctx)
     if not settings.console_password:
         raise OcfError(Exit.ERR_GENERIC, f"{p.console_config} names no console password")
+    from .reach import check_for_validate
+    check_for_validate(settings.listen, ctx.log)
     return Exit.SUCCESS
