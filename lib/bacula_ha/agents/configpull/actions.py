@@ -108,7 +108,7 @@ def start(ctx) -> int:
             ctx.state().write(ROLE, UNPROMOTED)
         engine = _engine(ctx, s, lock_fd)
         result = engine.refresh()
-        ctx.log.debug(f"start refresh: fetched={result.fetched} problem={result.problem or 'none'}")
+        ctx.log.debug(f"start refresh: fetched={result.fetched} problem={result.problem.message or 'none'}")
         if result.problem:
             ctx.log.warning(f"started degraded: {result.problem.message}")
         _publish_score(ctx, engine, _fresh(result))
