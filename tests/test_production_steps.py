@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The production guide's step scripts (vagrant/provision/step-*.sh), run for real on this machine.
 
 Each runs as root in a private mount namespace with an overlay on /etc (tests/support/steps.py):

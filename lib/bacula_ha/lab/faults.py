@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fault injection with measured recovery times, and the results file bench/ reads.
 
 A fault is injected at t0 while a DirectorWatch samples, every 0.2 s, how
