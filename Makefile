@@ -11,7 +11,7 @@ DEB_PACKAGES = pacemaker corosync crmsh pcs resource-agents fence-agents postgre
 	bacula-director bacula-director-pgsql bacula-console git \
 	python3-click python3-psycopg python3-lxml python3-pytest python3-pytest-timeout python3-hypothesis \
 	libxml2-utils drbd-utils kmod iproute2 util-linux e2fsprogs procps psmisc openssh-client gnupg \
-	hyperfine shellcheck vagrant
+	hyperfine shellcheck vagrant resource-agents-paf patroni etcd-server haproxy
 
 .PHONY: all deps install install-lab uninstall test test-quick demo bench clean
 

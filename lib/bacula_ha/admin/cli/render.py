@@ -34,7 +34,7 @@ def _keys_help() -> str:
               help="Write here instead of standard output.")
 def render(arch: str, fmt: str, assignments: Tuple[str, ...], values_file: Optional[str], example: bool,
            output: Optional[str]) -> None:
-    """Print the Pacemaker configuration of architecture ARCH (drbd, git, shared) for this site."""
+    """Print the Pacemaker configuration of architecture ARCH (drbd, git, shared, streaming, dfs) for this site."""
     try:
         given = {}
         if values_file is not None:
