@@ -9,27 +9,33 @@ WITH_LAB ?=
 
 DEB_PACKAGES = pacemaker corosync crmsh pcs resource-agents fence-agents postgresql \
 	bacula-director bacula-director-pgsql bacula-console git \
-	python3-click python3-psycopg python3-lxml python3-pytest python3-pytest-timeout python3-hypothesis \
+	python3-click python3-psycopg libpq5 python3-lxml python3-pytest python3-pytest-timeout python3-hypothesis \
 	libxml2-utils drbd-utils kmod iproute2 util-linux e2fsprogs procps psmisc openssh-client gnupg \
-	hyperfine shellcheck vagrant resource-agents-paf patroni etcd-server haproxy
+	hyperfine shellcheck vagrant dpkg-dev debhelper groff-base man-db \
+	python3-pip python3-setuptools python3-wheel resource-agents-paf patroni etcd-server haproxy
 
-.PHONY: all deps install install-lab uninstall test test-quick demo bench clean
+.PHONY: all deps install install-lab uninstall deb test test-quick demo bench clean
 
 all:
-	@echo "targets: deps install uninstall test demo bench"
+	@echo "targets: deps install uninstall deb test demo bench"
 
 deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PACKAGES) \
 	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PACKAGES); }
 
 install:
-	PYTHONPATH=lib $(PYTHON) -m bacula_ha.admin.install install --destdir "$(DESTDIR)" --prefix "$(PREFIX)" --ocf-root "$(OCF_ROOT)" $(if $(WITH_LAB),--with-lab)
+	PYTHONPATH=lib $(PYTHON) -B -m bacula_ha.admin.install install --destdir "$(DESTDIR)" --prefix "$(PREFIX)" --ocf-root "$(OCF_ROOT)" $(if $(WITH_LAB),--with-lab)
 
 install-lab:
 	$(MAKE) install WITH_LAB=1
 
 uninstall:
-	PYTHONPATH=lib $(PYTHON) -m bacula_ha.admin.install uninstall --destdir "$(DESTDIR)" --prefix "$(PREFIX)" --ocf-root "$(OCF_ROOT)"
+	PYTHONPATH=lib $(PYTHON) -B -m bacula_ha.admin.install uninstall --destdir "$(DESTDIR)" --prefix "$(PREFIX)" --ocf-root "$(OCF_ROOT)"
+
+# Debian packages bacula-ha and bacula-ha-lab, built in a temporary copy of the tree.
+DEB_OUT ?= dist
+deb:
+	sh .ci/build-deb "$(DEB_OUT)"
 
 # The README's test command: everything, real daemons included.
 test: deps install-lab

@@ -3,7 +3,7 @@
 Probe, meta-data and validate-all need nothing running; monitor levels 0/10/20
 run against a started instance (a real Director, a real catalog, a real Git
 remote); start and stop are timed as alternating pairs, the other half of the
-pair untimed. Goal (issue 8): probe <= 2 x `/usr/bin/python3 -I -S -c pass`.
+pair untimed. Goal (issue 14): probe <= 1.5 x `/usr/bin/python3 -I -S -c pass`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from typing import Dict, List
 
-from fixtures import AGENTS, DUMMY, PYTHON_BASELINE, Bench, Unavailable, ocf_env
+from fixtures import AGENTS, DUMMY, PGSQL_RA, PYTHON_BASELINE, Bench, Unavailable, ocf_env
 from timing import Action, command, interleaved, not_measured, row
 
 SECTION = "agents"
-PROBE_GOAL = 2.0
+PROBE_GOAL = 1.5      # issue 14: with headroom (issue 8 asked for 2)
 PY = "python3 -I -S -c pass"
 
 
@@ -34,6 +34,15 @@ class Instance:
         env = ocf_env(self.params, rsctmp=self.rsctmp, instance=self.instance, interval_ms=interval_ms,
                       check_level=check_level)
         return command([self.path, action], env=env)
+
+
+def stock_pgsql(bench: Bench, pg, name: str) -> Instance:
+    """The stock ocf:heartbeat:pgsql agent watching the private PostgreSQL `pg` (its monitor only)."""
+    from support.pg import PG_BIN
+    return Instance(bench, name, PGSQL_RA, {
+        "pgctl": f"{PG_BIN}/pg_ctl", "psql": f"{PG_BIN}/psql", "pgdata": pg.datadir,
+        "pgport": pg.port, "socketdir": pg.sockdir, "pghost": pg.sockdir, "pgdba": "postgres",
+        "config": f"{pg.datadir}/postgresql.conf"}, f"bench-{name}")
 
 
 def _director(bench: Bench) -> Instance:

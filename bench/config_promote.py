@@ -2,7 +2,7 @@
 
 A failover promotes config-pull on the survivor: its cache already holds the
 fetched and validated commit, so promote should cost about what one `bacula-dir -t`
-of the same tree costs, or less (goal, issue 8: <= 1.5 x). The tree has N clients,
+of the same tree costs, or less (goal: <= 1.5 x, see bench/README.md, Goals). The tree has N clients,
 one file each (Client + Job + FileSet), included from bacula-dir.conf: 10,000 in a
 full run, 100 with --quick. Before each timed promote the instance is demoted and
 config_dir removed (untimed), so every promote really deploys.

@@ -5,7 +5,7 @@ A probe runs on every node at every cluster start, resource cleanup and
 transition after a failure; it has to find the pid file, which means reading
 the Director's configuration (PidDirectory, DIRport). With 10,000 clients (one
 included file each, as in the config-pull row) that must still be cheap: the
-probe goal (issue 8) is <= 2 x the bare interpreter, whatever the size.
+probe goal (bench/README.md, Goals) is <= 2 x the bare interpreter, whatever the size.
 """
 
 from __future__ import annotations

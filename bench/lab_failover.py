@@ -5,7 +5,7 @@ The lab's fault suite (lib/bacula_ha/lab/faults.py, run as root by the
 this module summarises them. With `bench/run --lab-runs N` it makes its own
 records first: one 2-node drbd lab with our agents, then one with stock agents
 (a plain Director resource), each taking N x (kill -9 of bacula-dir, node crash),
-into a results file of this run only. Goal (issue 8): our stack adds at most
+into a results file of this run only. Goal (bench/README.md, Goals): our stack adds at most
 1 s to "fault -> Director answering on the VIP".
 """
 

@@ -70,9 +70,31 @@ def markdown(result: Dict[str, object]) -> str:
                     parts.append(f"{who}: {shown}")
                 extra = (extra + "; " if extra else "") + "medians " + " / ".join(parts)
             lines.append(f"* `{r['id']}`: {extra}")
+    lines += _monitor_set(result.get("monitor_set"))
     missed = [r for r in rows if r.get("met") is False]
     lines += ["", "Goals missed: " + (", ".join(r["id"] for r in missed) if missed else "none") + "."]
     return "\n".join(lines) + "\n"
+
+
+def _monitor_set(data) -> List[str]:
+    """The monitor set's CPU seconds per hour per node, ours vs stock (bench/director_console.py)."""
+    if not data:
+        return []
+    lines = ["", "#### Monitor set: CPU seconds per hour on the node running the Director", "",
+             "| stack | monitor | interval | CPU per run (ms, median) | CPU s / hour |", "|---|---|---:|---:|---:|"]
+    for who in ("ours", "stock"):
+        side = data[who]
+        for m in side["monitors"]:
+            cpu = "–" if m["cpu_ms"] is None else f"{m['cpu_ms']:.1f}"
+            per_hour = "–" if m["cpu_s_per_hour"] is None else f"{m['cpu_s_per_hour']:.1f}"
+            lines.append(f"| {who} | {m['monitor']} | {m['interval_s']} s | {cpu} | {per_hour} |")
+        lines.append(f"| **{who}** | **total** | | | **{side['total_cpu_s_per_hour']:.1f}** |")
+    for key, label in (("depth0_choices", "bacula-director depth 0"), ("anything_choices", "stock anything")):
+        if data.get(key):
+            lines.append("")
+            lines.append(f"{label} at other intervals (CPU s / hour): " +
+                         ", ".join(f"{i} s: {v:.1f}" for i, v in data[key].items()))
+    return lines
 
 
 def write(result: Dict[str, object], out_dir: str) -> None:

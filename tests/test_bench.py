@@ -22,7 +22,8 @@ AGENTS = ("bacula-director", "bacula-catalog-check", "bacula-config-pull")
 AGENT_KEYS = ("probe", "meta-data", "validate-all", "monitor-0", "monitor-10", "monitor-20", "start", "stop")
 EXPECTED = ([f"agent/{a}/{k}" for a in AGENTS for k in AGENT_KEYS]
             + [f"agent/{a}/{k}/vs-dummy" for a in AGENTS for k in AGENT_KEYS]
-            + ["director/monitor-10-vs-bconsole", "director/probe-big-config", "director/probe-big-vs-small-config",
+            + ["director/monitor-10-vs-bconsole", "director/monitor-20-vs-pgsql",
+               "director/monitor-0-vs-anything", "director/probe-big-config", "director/probe-big-vs-small-config",
                "catalog/monitor-big-vs-empty", "catalog/monitor-vs-pgsql",
                "config-pull/promote-vs-dir-t"])
 LAB = ["lab/node-crash", "lab/director-kill9"]
@@ -63,9 +64,13 @@ def test_quick_run_reports_every_row(tmp_path):
         assert rows[row_id]["status"] == "not measured"
         assert "lab results" in rows[row_id]["reason"]
         assert rows[row_id]["median_ms"] is None
-    assert rows["agent/bacula-director/probe"]["goal"] == "<= 2 x"
+    assert rows["agent/bacula-director/probe"]["goal"] == "<= 1.5 x"
+    assert rows["director/monitor-20-vs-pgsql"]["goal"] == "<= 1 x (wall and CPU)"
+    for stack in ("ours", "stock"):   # the monitor set's cost, to choose the shipped intervals from
+        assert result["monitor_set"][stack]["total_cpu_s_per_hour"] > 0
     text = (out / "results.md").read_text()
-    for title in ("Agent actions", "Director console", "Catalog size", "Configuration promote", "Lab failover"):
+    for title in ("Agent actions", "Director console", "Catalog size", "Configuration promote", "Lab failover",
+                  "Monitor set: CPU seconds per hour"):
         assert f"#### {title}" in text
     assert text.count("not measured:") >= len(LAB)
     # Nothing of this machine's scratch paths leaks into the results.
@@ -122,6 +127,17 @@ def test_failing_command_is_an_error_row_not_a_measurement():
     ref.ms, ref.rcs = [5.0, 5.0], [0, 0]
     r = timing.row("x", "agents", "thing", "ref", target, ref, goal=2.0)
     assert r["status"] == "error" and r["met"] is False and "exited [1]" in r["reason"]
+
+
+def test_cpu_too_goal_needs_both_ratios():
+    """A stock comparison is met only when neither the wall nor the CPU ratio exceeds the goal."""
+    _, timing = _bench_modules()
+    target, ref = timing.Samples("t"), timing.Samples("r")
+    target.ms, target.cpu_ms, target.rcs = [10.0], [30.0], [0]
+    ref.ms, ref.cpu_ms, ref.rcs = [20.0], [20.0], [0]
+    assert timing.row("x", "agents", "t", "r", target, ref, goal=1.0)["met"] is True
+    both = timing.row("x", "agents", "t", "r", target, ref, goal=1.0, cpu_too=True)
+    assert both["met"] is False and both["ratio"] == 0.5 and both["cpu_ratio"] == 1.5
 
 
 @pytest.mark.root

@@ -6,10 +6,11 @@ import time
 
 import pytest
 
-from support.agents import run_agent
+from support.agents import last_exit_reason, run_agent
 from support.catalog import CatalogServer, write_passfile
 from support.net import free_port
 from support.paths import agent_path
+from bacula_ha.ocf.codes import Exit
 
 pytestmark = [pytest.mark.daemons, pytest.mark.root]
 
@@ -53,33 +54,33 @@ def agent(catalog, tmp_path):
 
 
 def test_lifecycle_probe_start_monitor_stop(agent, catalog):
-    assert agent("monitor").rc == 7                       # probe before start
-    assert agent("monitor", interval_ms=10000).rc == 7
+    assert agent("monitor").rc == Exit.NOT_RUNNING                       # probe before start
+    assert agent("monitor", interval_ms=10000).rc == Exit.NOT_RUNNING
     res = agent("start")
-    assert res.rc == 0, res.stderr
-    assert agent("start").rc == 0                         # idempotent
-    assert agent("monitor").rc == 0
-    assert agent("monitor", interval_ms=10000).rc == 0
-    assert agent("monitor", interval_ms=10000, host=catalog.pg.sockdir).rc == 0   # over the Unix socket
+    assert res.rc == Exit.SUCCESS, res.stderr
+    assert agent("start").rc == Exit.SUCCESS                         # idempotent
+    assert agent("monitor").rc == Exit.SUCCESS
+    assert agent("monitor", interval_ms=10000).rc == Exit.SUCCESS
+    assert agent("monitor", interval_ms=10000, host=catalog.pg.sockdir).rc == Exit.SUCCESS   # over the Unix socket
     rows = catalog.pg.psql("SELECT node FROM bacula_ha_heartbeat", db="bacula")
     assert rows                                           # the committed write, in the agent's own table
     assert catalog.pg.psql("SELECT count(*) FROM Version", db="bacula") == "1"
-    assert agent("validate-all").rc == 0
-    assert agent("stop").rc == 0
-    assert agent("stop").rc == 0
-    assert agent("monitor").rc == 7
+    assert agent("validate-all").rc == Exit.SUCCESS
+    assert agent("stop").rc == Exit.SUCCESS
+    assert agent("stop").rc == Exit.SUCCESS
+    assert agent("monitor").rc == Exit.NOT_RUNNING
 
 
 def test_write_check_off_creates_nothing(agent, catalog):
-    assert agent("start", write_check="false").rc == 0
+    assert agent("start", write_check="false").rc == Exit.SUCCESS
     assert catalog.pg.psql("SELECT to_regclass('bacula_ha_heartbeat') IS NULL", db="bacula") == "t"
 
 
 def test_precise_reasons(agent, catalog, tmp_path):
     wrong = write_passfile(str(tmp_path), "not-the-password", name="wrongpass")
     res = agent("start", passfile=wrong)                  # permanent: fails at once, not after the timeout
-    assert res.rc == 1 and "authentication failed" in res.reason
-    assert agent("start").rc == 0
+    assert res.rc == Exit.ERR_GENERIC and "authentication failed" in res.reason
+    assert agent("start").rc == Exit.SUCCESS
     cases = [
         (dict(passfile=wrong), "authentication failed"),
         (dict(dbname="nosuchdb"), "'nosuchdb' does not exist"),
@@ -90,29 +91,29 @@ def test_precise_reasons(agent, catalog, tmp_path):
     ]
     for params, words in cases:
         res = agent("monitor", interval_ms=10000, **params)
-        assert res.rc == 1, (params, res.stderr)
+        assert res.rc == Exit.ERR_GENERIC, (params, res.stderr)
         assert words in res.reason, (params, res.reason)
     res = agent("start", expected_version=15)
-    assert res.rc == 1 and "16" in res.reason and "15" in res.reason
+    assert res.rc == Exit.ERR_GENERIC and "16" in res.reason and "15" in res.reason
     catalog.pg.psql("ALTER DATABASE bacula SET default_transaction_read_only = on")
     res = agent("monitor", interval_ms=10000)
-    assert res.rc == 1 and "read-only" in res.reason
+    assert res.rc == Exit.ERR_GENERIC and "read-only" in res.reason
     res = agent("monitor", interval_ms=10000, mode="external")
-    assert res.rc == 190 and "read-only" in res.reason
+    assert res.rc == Exit.DEGRADED and "read-only" in res.reason
     catalog.pg.psql("ALTER DATABASE bacula RESET default_transaction_read_only")
-    assert agent("monitor", interval_ms=10000).rc == 0
+    assert agent("monitor", interval_ms=10000).rc == Exit.SUCCESS
     agent.assert_no_password()
 
 
 def test_external_mode_is_degraded(agent, catalog):
-    assert agent("start", mode="external").rc == 0
+    assert agent("start", mode="external").rc == Exit.SUCCESS
     catalog.pg.stop()
     res = agent("monitor", interval_ms=10000, mode="external")
-    assert res.rc == 190 and "unreachable" in res.reason
+    assert res.rc == Exit.DEGRADED and "unreachable" in res.reason
     res = agent("monitor", interval_ms=10000, mode="local")
-    assert res.rc == 1 and "unreachable" in res.reason
-    assert agent("stop", mode="external").rc == 0
-    assert agent("monitor", mode="external").rc == 7
+    assert res.rc == Exit.ERR_GENERIC and "unreachable" in res.reason
+    assert agent("stop", mode="external").rc == Exit.SUCCESS
+    assert agent("monitor", mode="external").rc == Exit.NOT_RUNNING
 
 
 def test_standby_is_not_ready_until_promoted(catalog, tmp_path):
@@ -121,23 +122,23 @@ def test_standby_is_not_ready_until_promoted(catalog, tmp_path):
         assert standby.wait_ready(60)
         agent = Runner(catalog, str(tmp_path), f"stb{os.getpid()}")
         res = agent("start", timeout_ms=4000, port=standby.port)
-        assert res.rc == 1 and "recovery" in res.reason, res.stderr
-        assert agent("monitor", port=standby.port).rc == 7   # a failed start leaves no marker
-        assert agent("start", port=catalog.pg.port).rc == 0  # the primary is ready
+        assert res.rc == Exit.ERR_GENERIC and "recovery" in res.reason, res.stderr
+        assert agent("monitor", port=standby.port).rc == Exit.NOT_RUNNING   # a failed start leaves no marker
+        assert agent("start", port=catalog.pg.port).rc == Exit.SUCCESS  # the primary is ready
         res = agent("monitor", interval_ms=10000, port=standby.port, mode="external")
-        assert res.rc == 190 and "recovery" in res.reason
+        assert res.rc == Exit.DEGRADED and "recovery" in res.reason
         catalog.pg.stop()
         standby.promote()
         res = agent("start", timeout_ms=60000, port=standby.port)
-        assert res.rc == 0, res.stderr
-        assert agent("monitor", interval_ms=10000, port=standby.port).rc == 0
+        assert res.rc == Exit.SUCCESS, res.stderr
+        assert agent("monitor", interval_ms=10000, port=standby.port).rc == Exit.SUCCESS
         agent.assert_no_password()
     finally:
         standby.stop("immediate")
 
 
 def test_hung_server_fails_within_the_timeout(agent, catalog):
-    assert agent("start").rc == 0
+    assert agent("start").rc == Exit.SUCCESS
     try:
         catalog.pg.signal(signal.SIGSTOP)
         for mode, code in (("local", 1), ("external", 190)):
@@ -149,7 +150,7 @@ def test_hung_server_fails_within_the_timeout(agent, catalog):
             assert took < 4 + 10, took                     # generous slack for a loaded machine
     finally:
         catalog.pg.signal(signal.SIGCONT)
-    assert agent("monitor", interval_ms=10000).rc == 0
+    assert agent("monitor", interval_ms=10000).rc == Exit.SUCCESS
 
 
 def test_ocf_tester(catalog):
@@ -185,14 +186,14 @@ def test_a_blocked_write_is_bounded_by_lock_timeout_then_by_the_client_guard(age
     itself frozen mid-statement (no server timeout can fire), the guard still ends the monitor."""
     import subprocess
     from support.agents import ocf_env
-    assert agent("start").rc == 0
+    assert agent("start").rc == Exit.SUCCESS
     holder, watch = _superuser(catalog), _superuser(catalog)
     watch.autocommit = True
     frozen = None
     try:
         holder.execute("LOCK TABLE bacula_ha_heartbeat IN ACCESS EXCLUSIVE MODE")  # held until rollback
         res = agent("monitor", interval_ms=10000, timeout_ms=4000)
-        assert res.rc == 1 and "lock timeout during write check" in res.reason, res.stderr
+        assert res.rc == Exit.ERR_GENERIC and "lock timeout during write check" in res.reason, res.stderr
 
         env = ocf_env(catalog.params(), rsctmp=agent.rsctmp, instance=agent.instance, interval_ms=10000,
                       timeout_ms=14000)
@@ -208,7 +209,7 @@ def test_a_blocked_write_is_bounded_by_lock_timeout_then_by_the_client_guard(age
                 proc.kill()
                 proc.communicate()
         agent.outputs.append(out + err)
-        reason = [l for l in err.splitlines() if l.startswith("ocf-exit-reason:")][-1]
+        reason = last_exit_reason(err)
         assert proc.returncode == 1 and "no answer" in reason and "write check" in reason, err
     finally:
         if frozen:
@@ -216,21 +217,21 @@ def test_a_blocked_write_is_bounded_by_lock_timeout_then_by_the_client_guard(age
         holder.rollback()
         holder.close()
         watch.close()
-    assert agent("monitor", interval_ms=10000).rc == 0
+    assert agent("monitor", interval_ms=10000).rc == Exit.SUCCESS
 
 
 def test_a_commit_waiting_for_a_missing_synchronous_standby_is_not_ready(agent, catalog):
-    assert agent("start").rc == 0
+    assert agent("start").rc == Exit.SUCCESS
     catalog.pg.psql("ALTER SYSTEM SET synchronous_standby_names = 'bha_missing_standby'")
     catalog.pg.psql("SELECT pg_reload_conf()")
     try:
         res = agent("monitor", interval_ms=10000, timeout_ms=4000)
-        assert res.rc == 1 and "synchronous standby" in res.reason, res.stderr
-        assert agent("monitor", interval_ms=10000, timeout_ms=4000, write_check="false").rc == 0
+        assert res.rc == Exit.ERR_GENERIC and "synchronous standby" in res.reason, res.stderr
+        assert agent("monitor", interval_ms=10000, timeout_ms=4000, write_check="false").rc == Exit.SUCCESS
     finally:
         catalog.pg.psql("ALTER SYSTEM RESET synchronous_standby_names")
         catalog.pg.psql("SELECT pg_reload_conf()")
-    assert agent("monitor", interval_ms=10000).rc == 0
+    assert agent("monitor", interval_ms=10000).rc == Exit.SUCCESS
 
 
 def test_local_start_does_not_wait_for_a_dead_server_but_external_does(agent, catalog):
@@ -240,11 +241,11 @@ def test_local_start_does_not_wait_for_a_dead_server_but_external_does(agent, ca
     began = time.monotonic()
     res = agent("start", timeout_ms=40000, **closed)
     local_took = time.monotonic() - began
-    assert res.rc == 1 and "unreachable" in res.reason and "mode=local" in res.reason
+    assert res.rc == Exit.ERR_GENERIC and "unreachable" in res.reason and "mode=local" in res.reason
     began = time.monotonic()
     res = agent("start", timeout_ms=12000, mode="external", **closed)
     external_took = time.monotonic() - began
-    assert res.rc == 1 and "unreachable" in res.reason and "attempts" in res.reason
+    assert res.rc == Exit.ERR_GENERIC and "unreachable" in res.reason and "attempts" in res.reason
     # Behaviour, not speed: local gave up well before its budget; external used most of its own.
     assert local_took < 30
     assert external_took > 8

@@ -11,10 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bacula_ha.agents.catalog import errors, passfile, version
-from bacula_ha.agents.catalog.connection import GuardTimeout, bounded, conninfo_params
+from bacula_ha.agents.catalog.connection import conninfo_params
+from bacula_ha.agents.catalog.probe import ProbeSettings, check
+from bacula_ha.agents.director.catalog import check as director_check
+from bacula_ha.agents.director.settings import Catalog
 from bacula_ha.ocf.codes import VALID_CODES, Exit
 from bacula_ha.ocf.state import StateDir
-from support.agents import load_agent, ocf_env
+from support.agents import exit_reasons, load_agent, ocf_env, run_agent
+from support.fake_pg import SilentPostgres
 from support.net import free_port
 from support.paths import SYSTEM_PYTHON, agent_path
 
@@ -155,26 +159,61 @@ def test_statement_failures_are_classified():
         'password authentication failed for user "b"'
 
 
-# -- the client-side guard -----------------------------------------------------------
-def test_guard_gives_up_on_a_blocked_worker():
+# -- the client-side guard: a server that logs us in and never answers ------------------------
+@pytest.fixture
+def silent():
+    with SilentPostgres() as server:
+        yield server
+
+
+def test_probe_gives_up_on_a_server_that_never_answers(silent):
+    settings = ProbeSettings(errors.Target("127.0.0.1", silent.port, "bacula", "bacula"),
+                             connect_timeout=120, expected_version=16, write_check=True, node="n1")
+    began = time.monotonic()
+    with pytest.raises(errors.CheckFailure) as failed:
+        check(settings, 1.0)
+    took = time.monotonic() - began
+    assert failed.value.kind == errors.TIMEOUT
+    assert "no answer" in failed.value.reason and "version check" in failed.value.reason
+    assert silent.logins == 1 and silent.queries == 1      # logged in, asked, got nothing
+    assert took < 10, took                                 # generous: not the 120 s connect_timeout
+
+
+def test_director_catalog_check_gives_up_on_a_server_that_never_answers(silent):
+    """The Director's depth-20 check uses the same probe (its password given in-process)."""
+    cat = Catalog("MyCatalog", "bacula", "127.0.0.1", silent.port, "bacula", SECRET)
+    with pytest.raises(errors.CheckFailure) as failed:
+        director_check(cat, 1.0)
+    assert failed.value.kind == errors.TIMEOUT and SECRET not in failed.value.reason
+    director_check(cat, 1.0, full=False)                   # the start pre-check only logs in: passes
+
+
+def test_probe_does_not_wait_for_a_name_that_never_resolves(monkeypatch):
+    """getaddrinfo cannot be interrupted: the probe stops waiting for it at the deadline."""
+    import socket
     release = threading.Event()
-
-    def blocked(progress):
-        progress.step = "write check"
-        release.wait(60)
-        return "late"
-
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: release.wait(60) and [])
+    settings = ProbeSettings(errors.Target("catalog.example", 5432, "bacula", "bacula"), connect_timeout=60)
     began = time.monotonic()
     try:
-        with pytest.raises(GuardTimeout) as late:
-            bounded(blocked, 0.3)
+        with pytest.raises(errors.CheckFailure) as failed:
+            check(settings, 0.5)
     finally:
         release.set()
-    assert late.value.step == "write check"
-    assert time.monotonic() - began < 10  # generous: it must not wait for the worker's 60 s
-    assert bounded(lambda p: 42, 5) == 42
-    with pytest.raises(ZeroDivisionError):
-        bounded(lambda p: 1 / 0, 5)
+    assert failed.value.kind == errors.TIMEOUT and "resolving" in failed.value.reason
+    assert time.monotonic() - began < 10
+
+
+@pytest.mark.parametrize("mode,code", [("local", Exit.ERR_GENERIC), ("external", Exit.DEGRADED)])
+def test_catalog_agent_monitor_against_a_silent_server(silent, tmp_path, mode, code):
+    StateDir(str(tmp_path), NAME, "silent").write("started", '{"expected_version": 16}')
+    params = {"host": "127.0.0.1", "port": silent.port, "connect_timeout": 120, "mode": mode}
+    began = time.monotonic()
+    res = run_agent(NAME, "monitor", params, rsctmp=str(tmp_path), instance="silent", interval_ms=10000,
+                    timeout_ms=3000)
+    assert res.rc == code, res.stderr
+    assert "no answer" in res.reason
+    assert time.monotonic() - began < 3 + 10
 
 
 # -- the probe stays cheap --------------------------------------------------------------
@@ -191,12 +230,13 @@ def _importtime(action, tmp_path, marker):
     return proc.returncode, proc.stderr
 
 
-def test_probe_of_a_stopped_instance_does_not_import_psycopg(tmp_path):
+def test_probe_of_a_stopped_instance_does_not_load_libpq(tmp_path):
     rc, err = _importtime("monitor", tmp_path, marker=False)
     assert rc == Exit.NOT_RUNNING
-    assert "psycopg" not in err
+    assert "ctypes" not in err and "psycopg" not in err
     rc, err = _importtime("monitor", tmp_path, marker=True)  # the control: a started one does
-    assert rc == Exit.ERR_GENERIC and "psycopg" in err and "unreachable" in err
+    assert rc == Exit.ERR_GENERIC and "ctypes" in err and "unreachable" in err
+    assert "psycopg" not in err                              # the monitor never pays for psycopg
 
 
 def test_stop_always_succeeds(tmp_path):
@@ -259,9 +299,9 @@ def test_garbage_parameters_give_a_code_and_a_reason(tmp_path_factory, action, i
     assert rc in VALID_CODES
     assert "Traceback" not in out + err
     assert SECRET not in out + err
-    reasons = [l for l in err.splitlines() if l.startswith("ocf-exit-reason:")]
+    reasons = exit_reasons(err)
     if rc not in (Exit.SUCCESS, Exit.NOT_RUNNING):
-        assert reasons and all(len(r) > len("ocf-exit-reason:") for r in reasons)
+        assert reasons and all(r for r in reasons)
     if action == "stop":
         assert rc == Exit.SUCCESS
     if action == "monitor" and not started:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from support.gitrepo import Repo, allowed_signers, ssh_key
 from test_configpull import Pull, fake_director
+from bacula_ha.ocf.codes import Exit
 
 N_FILES = 12
 
@@ -60,7 +61,7 @@ def test_reader_never_sees_a_mixed_or_partial_tree(tmp_path):
     repo = Repo(str(tmp_path / "git"))
     repo.commit(generation(0))
     pull = Pull(tmp_path, repo)
-    assert pull("start").rc == 0 and pull("promote").rc == 0
+    assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS
 
     stop = threading.Event()
     errors, seen, reads = [], set(), [0]
@@ -86,7 +87,7 @@ def test_reader_never_sees_a_mixed_or_partial_tree(tmp_path):
     try:
         for i in range(1, 16):
             commit = repo.commit(generation(i))
-            assert pull("monitor", role="Promoted").rc == 8
+            assert pull("monitor", role="Promoted").rc == Exit.RUNNING_PROMOTED
             assert pull.deployed() == commit
     finally:
         stop.set()
@@ -116,7 +117,7 @@ def test_deployed_commit_is_always_the_newest_good_one(keys, batches):
         repo = Repo(os.path.join(base, "git"))
         newest_good = repo.commit({"bacula-dir.conf": "Director { gen 0 }\n"}, ssh=keys["good"])
         pull = Pull(base, repo, allowed_signers=keys["allowed"], validate="true", binary=keys["fake"])
-        assert pull("start").rc == 0 and pull("promote").rc == 0
+        assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS
         n = 0
         for batch in batches:
             for kind in batch:
@@ -128,7 +129,7 @@ def test_deployed_commit_is_always_the_newest_good_one(keys, batches):
                 if kind == "good":
                     newest_good = commit
             res = pull("monitor", role="Promoted")
-            assert res.rc == (8 if batch[-1] == "good" else 191), res.reason
+            assert res.rc == (Exit.RUNNING_PROMOTED if batch[-1] == "good" else Exit.DEGRADED_PROMOTED), res.reason
             assert pull.deployed() == newest_good
-            if res.rc == 191:
+            if res.rc == Exit.DEGRADED_PROMOTED:
                 assert repo.head()[:12] in res.reason

@@ -6,6 +6,7 @@ import pytest
 
 from support.agents import ocf_env
 from support.paths import AGENTS, agent_path
+from bacula_ha.ocf.codes import Exit
 
 HEAVY = ("click", "lxml", "psycopg")
 #: Standard modules that each cost a probe milliseconds (measured with -X importtime): a probe of a
@@ -27,7 +28,7 @@ def imported_modules(name, action, env):
 def test_probe_imports_nothing_heavy(name, tmp_path):
     env = ocf_env({}, interval_ms=0, rsctmp=str(tmp_path), instance="lazy")
     rc, mods = imported_modules(name, "monitor", env)
-    assert rc == 7
+    assert rc == Exit.NOT_RUNNING
     heavy = sorted(m for m in mods if m.split(".")[0] in HEAVY)
     assert heavy == []
     slow = sorted(m for m in mods if m in SLOW_STDLIB)
@@ -37,6 +38,6 @@ def test_probe_imports_nothing_heavy(name, tmp_path):
 @pytest.mark.parametrize("name", AGENTS)
 def test_meta_data_needs_only_lxml(name):
     rc, mods = imported_modules(name, "meta-data", {"PATH": "/usr/bin:/bin"})
-    assert rc == 0
+    assert rc == Exit.SUCCESS
     assert any(m.split(".")[0] == "lxml" for m in mods)
     assert not any(m.split(".")[0] in ("click", "psycopg") for m in mods)

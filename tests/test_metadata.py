@@ -6,12 +6,13 @@ import pytest
 
 from support.agents import run_agent
 from support.paths import AGENTS, OCF_RNG, RA_DTD_DIR
+from bacula_ha.ocf.codes import Exit
 
 
 @pytest.fixture(scope="module", params=AGENTS)
 def metadata(request):
     result = run_agent(request.param, "meta-data", env={})
-    assert result.rc == 0, result.stderr
+    assert result.rc == Exit.SUCCESS, result.stderr
     return result.stdout
 
 

@@ -10,6 +10,7 @@ from bacula_ha.ocf.agent import Action, Agent, Op, Param
 from bacula_ha.ocf.codes import Exit
 from bacula_ha.ocf.deadline import Deadline
 from bacula_ha.ocf.environment import effective_check_level
+from support.agents import exit_reasons
 
 H = "support.fake_handlers:"
 
@@ -38,16 +39,15 @@ def dispatch(agent, action, params=None, **env):
     return rc, out.getvalue(), err.getvalue()
 
 
-def reasons(err):
-    return [l[len("ocf-exit-reason:"):] for l in err.splitlines() if l.startswith("ocf-exit-reason:")]
+reasons = exit_reasons
 
 
 def test_meta_data_and_usage_need_no_environment():
     agent = make_agent()
     rc, out, _ = dispatch(agent, "meta-data")
-    assert rc == 0 and out.startswith("<?xml") and 'name="fake"' in out
+    assert rc == Exit.SUCCESS and out.startswith("<?xml") and 'name="fake"' in out
     rc, out, _ = dispatch(agent, "usage")
-    assert rc == 0 and "start" in out and "validate-all" in out
+    assert rc == Exit.SUCCESS and "start" in out and "validate-all" in out
 
 
 def test_missing_action_is_args_error_and_unknown_is_unimplemented():
@@ -75,7 +75,7 @@ def test_missing_required_parameter_per_action(action, env, expected):
 def test_invalid_values_are_configured_errors_with_clear_reasons():
     rc, _, err = dispatch(make_agent(), "start", {"name": "x", "count": "many", "mode": "c"})
     assert rc == Exit.ERR_CONFIGURED
-    assert reasons(err) == ["parameter count: 'many' is not an integer (and 1 more)"]
+    assert reasons(err) == ["parameter count: 'many' is not an integer; parameter mode: 'c' is not one of a, b"]
 
 
 def test_stop_with_invalid_value_still_runs_with_default():

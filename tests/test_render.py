@@ -95,16 +95,18 @@ def test_complete_values_render():
     ("nodes", "alpha,beta,gamma", "needs exactly 2 node names, got 3"),
     ("nodes", "alpha,alpha", "node names must be unique"),
     ("nodes", "alpha,be_ta", "'be_ta' is not a valid node name"),
-    ("vip", "203.0.113.300", "'203.0.113.300' is not an IPv4 address"),
-    ("vip", "2001:db8::1", "is not an IPv4 address"),
+    ("vip", "203.0.113.300", "'203.0.113.300' is not an IPv4 or IPv6 address"),
+    ("vip", "fe80::1", "cannot be a service address"),
+    ("vip", "::1", "cannot be a service address"),
     ("vip", "127.0.0.1", "cannot be a service address"),
     ("vip", "203.0.113.0", "is the network or broadcast address of 203.0.113.0/24"),
     ("vip", "203.0.113.255", "is the network or broadcast address"),
-    ("vip_cidr", "33", "'33' is not a prefix length (1 to 32)"),
+    ("vip_cidr", "33", "prefix /33 is longer than an IPv4 address (32 bits)"),
+    ("vip_cidr", "129", "'129' is not a prefix length"),
     ("vip_cidr", "/24", "is not a prefix length"),
     ("vip_nic", "eth 0", "is not a network interface name"),
     ("fencing", "ilo", "'ilo' is not one of: ipmilan, sbd, virsh"),
-    ("ipmi_address.alpha", "203.0.113", "neither an IPv4 address nor a host name"),
+    ("ipmi_address.alpha", "203.0.113", "neither an IP address nor a host name"),
     ("ipmi_password_script", "pw.sh", "is not an absolute path"),
     ("drbd_device", "/dev/sdb1", "is not a DRBD device"),
     ("drbd_resource", "r 0", "may only contain letters"),
@@ -218,15 +220,15 @@ def test_any_usable_ipv4_vip_renders(address, prefix):
 def invoke(*args):
     from click.testing import CliRunner
     from bacula_ha.admin.cli import main
-    return CliRunner().invoke(main, ["render", *args])
+    return CliRunner(mix_stderr=False).invoke(main, ["render", *args])
 
 
 def test_cli_reports_all_problems_and_fails():
     result = invoke("drbd", "--set", "vip=203.0.113.0", "--set", "nodes=alpha")
     assert result.exit_code == 1
-    assert "invalid site values:" in result.output
-    assert "nodes: needs exactly 2 node names, got 1" in result.output
-    assert "vip_cidr: missing" in result.output
+    assert "invalid site values:" in result.stderr
+    assert "nodes: needs exactly 2 node names, got 1" in result.stderr
+    assert "vip_cidr: missing" in result.stderr
 
 
 def test_cli_values_file_set_override_and_output(tmp_path):
@@ -362,3 +364,142 @@ def test_streaming_postgresql_fragment_is_what_paf_and_the_snippet_need(tmp_path
     assert "application_name=node1" in conninfo and "password" not in conninfo
     repl_vip = resolve("streaming", {}, example=True).repl_vip
     assert f"host={repl_vip} " in conninfo                      # the snippet's p_vip_repl
+
+
+# ---------------------------------------------------------------- issue 15.5
+
+@pytest.mark.parametrize("vip,prefix", [("2001:db8:10::5", "64"), ("2001:db8::a", "120"), ("fd00::10", "48")])
+def test_ipv6_vips_render(vip, prefix):
+    text = render("drbd", "crm", {**DRBD, "vip": vip, "vip_cidr": prefix})
+    assert f"ip={vip} cidr_netmask={prefix}" in text
+
+
+def test_ipv6_subnet_router_anycast_is_refused():
+    assert any(p.startswith("vip: 2001:db8:10:: is the subnet-router anycast")
+               for p in problems("drbd", {**DRBD, "vip": "2001:db8:10::", "vip_cidr": "64"}))
+
+
+@pytest.mark.scheduler
+def test_ipv6_vip_loads_into_a_cib(tmp_path):
+    from support.scheduler import configuration, crm_load, empty_cib
+    cib = empty_cib(str(tmp_path / "cib.xml"))
+    snippet = tmp_path / "v6.crm"
+    snippet.write_text(render("drbd", "crm", {**DRBD, "vip": "2001:db8:10::5", "vip_cidr": "64"}))
+    assert crm_load(cib, str(snippet)).returncode == 0
+    group = configuration(cib)["resources"]["g_bacula"]["group"]
+    vip = next(p for p in group if p["id"] == "p_vip")
+    assert vip["params"]["ip"] == "2001:db8:10::5" and vip["params"]["cidr_netmask"] == "64"
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"vip": "203.0.113.101"}, "vip: 203.0.113.101 is also ipmi_address.alpha: the VIP moves with the Director"),
+    ({"vip": "2001:db8::1", "vip_cidr": "64", "ipmi_address.beta": "2001:db8:0::1"},
+     "vip: 2001:db8::1 is also ipmi_address.beta"),
+    ({"ipmi_address.beta": "203.0.113.101"}, "ipmi_address.beta: 203.0.113.101 is also ipmi_address.alpha"),
+    ({"ipmi_address.alpha": "BMC.example.net", "ipmi_address.beta": "bmc.example.net"},
+     "ipmi_address.beta: bmc.example.net is also ipmi_address.alpha"),
+    ({"nodes": "alpha,ALPHA", "ipmi_address.ALPHA": "203.0.113.102"}, "node names must be unique"),
+    ({"fencing": "virsh", "virsh_host": "203.0.113.5"}, "vip: 203.0.113.5 is also virsh_host"),
+    ({"fencing": "virsh", "virsh_host": "203.0.113.1", "virsh_domain.alpha": "vm1", "virsh_domain.beta": "VM1"},
+     "virsh_domain.beta: VM1 is also the domain of alpha"),
+])
+def test_duplicate_addresses_and_names_are_refused(changes, message):
+    values = {**DRBD, **changes}
+    if values.get("fencing") == "virsh":
+        values = {k: v for k, v in values.items() if not k.startswith("ipmi_")}
+    found = problems("drbd", values)
+    assert any(message in p for p in found), found
+
+
+def test_git_catalog_host_must_not_be_the_vip():
+    values = {**DRBD, "catalog_host": "203.0.113.5", "git_repository": "ssh://git@g.example.net/c.git"}
+    assert any("vip: 203.0.113.5 is also catalog_host" in p for p in problems("git", values))
+
+
+def test_keys_the_architecture_does_not_use_are_warned():
+    values = resolve("drbd", {**DRBD, "git_repository": "ssh://g/c.git", "sbd_devices": "/dev/sdb",
+                              "fs_device": "/dev/sdc"})
+    assert values.warnings == ["fs_device is not used by architecture drbd: ignored",
+                               "git_repository is not used by architecture drbd: ignored",
+                               "sbd_devices is not used by fencing ipmilan (it is for sbd): ignored"]
+    assert resolve("drbd", DRBD).warnings == []
+    result = invoke("drbd", *sum((["--set", f"{k}={v}"] for k, v in DRBD.items()), []),
+                    "--set", "git_branch=main")
+    assert result.exit_code == 0
+    assert "warning: git_branch is not used by architecture drbd: ignored" in result.stderr
+
+
+def _drbd_args():
+    return sum((["--set", f"{k}={v}"] for k, v in DRBD.items()), [])
+
+
+def test_cli_missing_output_directory_is_one_line(tmp_path):
+    result = invoke("drbd", *_drbd_args(), "-o", str(tmp_path / "absent" / "out.crm"))
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "cannot write" in result.stderr and "No such file or directory" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.root
+def test_cli_permission_error_is_one_line(tmp_path):
+    """As an unprivileged user: a directory it cannot write and a values file it cannot read."""
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o755)
+    secret = tmp_path / "site.ini"
+    secret.write_text("nodes = a,b\n")
+    secret.chmod(0o600)
+    os.chmod(tmp_path, 0o755)
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": os.path.join(ROOT, "lib")}
+    for args, expected in (([*_drbd_args(), "-o", str(locked / "out.crm")], "cannot write"),
+                           (["--values", str(secret)], "cannot read values file")):
+        proc = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                               "/usr/bin/python3", "-m", "bacula_ha", "render", "drbd", *args],
+                              capture_output=True, text=True, env=env, timeout=60)
+        assert proc.returncode == 1, proc.stderr
+        assert expected in proc.stderr and "Permission denied" in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_cli_non_utf8_values_file_is_one_line(tmp_path):
+    values = tmp_path / "site.ini"
+    values.write_bytes(b"nodes = alpha,beta\nipmi_user = f\xe9nce\n")
+    result = invoke("drbd", "--values", str(values))
+    assert result.exit_code == 1
+    assert "is not UTF-8 text (byte 0xe9 on line 2)" in result.stderr
+    assert not isinstance(result.exception, UnicodeDecodeError)
+
+
+def test_cli_output_through_a_symlink_keeps_the_symlink(tmp_path):
+    real = tmp_path / "real.crm"
+    real.write_text("old\n")
+    link = tmp_path / "link.crm"
+    link.symlink_to(real)
+    result = invoke("drbd", *_drbd_args(), "-o", str(link))
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert "ip=203.0.113.5" in real.read_text()
+    assert [p.name for p in tmp_path.iterdir() if ".tmp" in p.name] == []
+
+
+def test_cli_output_to_a_device_writes_into_it(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    import threading
+    received = []
+    reader = threading.Thread(target=lambda: received.append(open(fifo, encoding="utf-8").read()))
+    reader.start()
+    result = invoke("drbd", *_drbd_args(), "-o", str(fifo))
+    reader.join(30)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)          # still the FIFO, not a regular file
+    assert "ip=203.0.113.5" in received[0]
+    assert invoke("drbd", *_drbd_args(), "-o", "/dev/null").exit_code == 0
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_cli_output_keeps_an_existing_files_mode(tmp_path):
+    out = tmp_path / "out.crm"
+    out.write_text("old\n")
+    out.chmod(0o600)
+    assert invoke("drbd", *_drbd_args(), "-o", str(out)).exit_code == 0
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600 and "ip=203.0.113.5" in out.read_text()

@@ -20,6 +20,7 @@ from typing import Dict, List, Tuple
 import pytest
 
 from bacula_ha.admin.render import render
+from bacula_ha.ocf.codes import Exit
 from support.paths import ROOT
 from support.scheduler import (Graph, configuration, crm_load, empty_cib, pcs_load, placement,
                                promoted_nodes, set_node_attr, simulate, unexpected, verify_errors)
@@ -351,7 +352,7 @@ def _metadata_xml(cls: str, provider: str, kind: str) -> str:
     from support.scheduler import run
     if cls == "ocf" and provider == "bacula":
         result = run_agent(kind, "meta-data")
-        assert result.rc == 0, result.stderr
+        assert result.rc == Exit.SUCCESS, result.stderr
         return result.stdout
     agent = f"{cls}:{provider}:{kind}" if provider else f"{cls}:{kind}"
     return run(["crm_resource", "--show-metadata", agent]).stdout

@@ -80,6 +80,7 @@ def test_secrets_are_kept_between_runs(tmp_path):
 def test_provisioning_scripts_exist():
     names = {os.path.basename(p) for p in SCRIPTS}
     assert {"lib.sh", "base.sh", "director.sh", "gitcat.sh", "cluster.sh", "ocf-tester.sh"} <= names
+    assert any(name.startswith("step-") for name in names)   # the production guide's steps
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=os.path.basename)
@@ -132,65 +133,45 @@ def _lib(call: str, **env) -> str:
     return proc.stdout
 
 
-@pytest.mark.parametrize("module, drbdadm, section", [
-    ("8.4.11", "/usr/lib/drbd/drbdadm-84", "disk"),   # Debian 12's in-kernel DRBD
-    ("9.2.5", "/usr/sbin/drbdadm", "net"),
-])
-def test_drbd_resource_parses_with_resource_and_stonith_fencing(tmp_path, module, drbdadm, section):
-    text = _lib('drbd_res "$MOD" /dev/vdb', MOD=module)
-    # drbdadm only dumps the resource for a host it names: let this machine play dir1.
-    res = tmp_path / "r0.res"
-    res.write_text(text.replace("on dir1 {", f"on {os.uname().nodename} {{"))
-    proc = subprocess.run([drbdadm, "-c", str(res), "dump", "r0"], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    dump = proc.stdout
-    import re
-    body = re.search(section + r"\s*\{(.*?)\}", dump, re.S)
-    assert body and "fencing" in body.group(1) and "resource-and-stonith" in body.group(1), dump
-    assert "/usr/lib/drbd/crm-fence-peer.9.sh" in dump and "/usr/lib/drbd/crm-unfence-peer.9.sh" in dump
-    assert "/dev/drbd0" in dump and "protocol" in dump and "C;" in dump
-    assert "198.51.100.12:7789" in dump
-
-
-def test_drbd_resource_syntax_errors_are_caught(tmp_path):
-    res = tmp_path / "r0.res"
-    res.write_text(_lib('drbd_res 9.2.5 /dev/vdb').replace("on dir1 {", f"on {os.uname().nodename} {{")
-                   .replace("protocol C;", "protocl C;"))
-    proc = subprocess.run(["/usr/sbin/drbdadm", "-c", str(res), "dump", "r0"], capture_output=True, text=True,
-                          timeout=60)
-    assert proc.returncode != 0
-
-
-def test_corosync_conf_two_nodes():
-    text = _lib("corosync_conf")
-    assert text.count("{") == text.count("}")
-    assert "two_node: 1" in text and "provider: corosync_votequorum" in text
-    assert "ring0_addr: 198.51.100.11" in text and "ring0_addr: 198.51.100.12" in text
-    assert "name: dir1" in text and "name: dir2" in text
-    assert "crypto_cipher: aes256" in text and "transport: knet" in text
-
-
+@pytest.mark.root
 @pytest.mark.parametrize("arch", ["drbd", "git"])
 @pytest.mark.parametrize("fencing", ["sbd", "virsh"])
-def test_render_accepts_the_values_provisioning_gives(tmp_path, arch, fencing):
-    values = tmp_path / "values.conf"
-    values.write_text(_lib("render_values", BHA_ARCH=arch, BHA_FENCING=fencing))
-    proc = subprocess.run(["/usr/bin/python3", "-m", "bacula_ha", "render", arch, "--values", str(values)],
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.path.join(ROOT, "lib"), "LC_ALL": "C.UTF-8"},
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    crm = proc.stdout
-    assert "198.51.100.100" in crm
+def test_guide_steps_accept_the_site_files_provisioning_writes(tmp_path, arch, fencing):
+    """director.sh writes site.env and site.conf (lib.sh); the guide's step-cib.sh renders
+    the CIB from them with the real `bacula-ha render`."""
+    from support.steps import run_step
+    env = {"BHA_ARCH": arch, "BHA_FENCING": fencing, "BHA_DRBD_DISK": "/dev/vdb",
+           "BHA_WATCHDOG_MODULE": "i6300esb"}
+    site_env = _lib("site_env", **env)
+    site = dict(line.split("=", 1) for line in site_env.splitlines() if line and not line.startswith("#"))
+    run = run_step(tmp_path, "step-cib.sh", site, etc_files={"bacula-ha/site.conf": _lib("site_conf", **env)})
+    assert run.returncode == 0, run.stdout + run.stderr
+    crm = run.etc(f"bacula-ha/cib-{arch}.crm")
+    assert "ip=198.51.100.100 cidr_netmask=24" in crm
     assert ("stonith:fence_sbd" in crm) == (fencing == "sbd")
     assert ("stonith:fence_virsh" in crm) == (fencing == "virsh")
-    if fencing == "virsh":
+    if fencing == "sbd":
+        assert "devices=/dev/disk/by-id/virtio-bha-sbd" in crm
+    else:
         assert "plug=bacula-ha-dir1" in crm and "identity_file=/etc/bacula-ha/fence_key" in crm
+    assert "console_config=/etc/bacula-ha/bconsole.conf" in crm
     if arch == "drbd":
         assert "drbd_resource=r0" in crm and "pgdata=/srv/bacula/postgresql/15/main" in crm
-        assert "console_config=/etc/bacula-ha/bconsole.conf" in crm
+        assert "config=/srv/bacula/etc/bacula-dir.conf" in crm
     else:
         assert "repository=git://198.51.100.20/bacula-config.git" in crm
-        assert "config_dir=/etc/bacula-ha/director-config" in crm
+        assert "config_dir=/etc/bacula-ha/director-config" in crm and "sslmode=disable" in crm
+
+
+def test_site_env_defines_what_the_steps_read():
+    """Every variable a step script reads from site.env is in the Vagrant cluster's site.env."""
+    defined = {line.split("=", 1)[0] for line in _lib("site_env", BHA_DRBD_DISK="/dev/vdb").splitlines()
+               if line and not line.startswith("#")}
+    from support.steps import STEP_SCRIPTS, site_variables_read
+    production_only = {"IPMI_ADDR1", "IPMI_ADDR2", "IPMI_USER", "IPMI_PASSWORD_SCRIPT",   # no BMC in VMs
+                       "SSH_KEY", "KNOWN_HOSTS", "ALLOWED_SIGNERS"}                       # git://, unsigned
+    for script in STEP_SCRIPTS:
+        assert site_variables_read(script) - defined - production_only == set(), script
 
 
 @pytest.mark.daemons

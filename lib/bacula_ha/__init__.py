@@ -11,7 +11,8 @@ Runs inside Pacemaker, on every node (installed by ``make install``):
     agents/              what each agent knows, called by the thin executables in agents/
       director/          bacula-director: start/stop/monitor of bacula-dir, the
                          in-process console (console.py), its catalog reach (catalog.py)
-      catalog/           bacula-catalog-check: is the catalog usable? (probe.py)
+      catalog/           bacula-catalog-check: is the catalog usable? (probe.py: the one
+                         catalog probe, also used by director/catalog.py; libpq.py)
       configpull/        bacula-config-pull: Git fetch, signature policy, atomic deploy
 
 Admin tools, run by people (installed by ``make install``):
@@ -19,7 +20,9 @@ Admin tools, run by people (installed by ``make install``):
       cli/               click commands: install, render, check, rejoin, lab
       render/            crm/pcs snippets per architecture from a site's values
       cibcheck/          ``bacula-ha check``: what in a CIB makes failover unsafe
-      install.py         installs the agents and this library
+      install.py         installs the agents, this library, man pages and completion
+      manpage.py         ocf_bacula_*(7) from the agents' meta-data, bacula-ha(8) from the CLI
+      completion.py      bash completion for bacula-ha (click's)
       rejoin.py          ``bacula-ha rejoin``: a former catalog primary follows the new one
 
 Test rig (not installed on production nodes unless asked):
@@ -28,7 +31,7 @@ Test rig (not installed on production nodes unless asked):
 
 Flow: Pacemaker runs agents/bacula-director monitor -> ocf.agent dispatches to
 agents.director.actions.monitor -> proc.py (/proc), console.py (the Director's
-port) and catalog.py (PostgreSQL) -> an OCF exit code.
+port) and catalog.py (agents.catalog.probe, PostgreSQL via libpq) -> an OCF exit code.
 """
 
 __version__ = "0.1.0"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional
+from typing import Dict, List, Mapping, Optional
 
 from .paths import agent_path
 
@@ -27,8 +27,21 @@ class AgentResult:
     @property
     def reason(self) -> Optional[str]:
         """The last `ocf-exit-reason:` line, as crm_mon would show it."""
-        lines = [l for l in self.stderr.splitlines() if l.startswith("ocf-exit-reason:")]
-        return lines[-1][len("ocf-exit-reason:"):] if lines else None
+        return last_exit_reason(self.stderr)
+
+
+EXIT_REASON = "ocf-exit-reason:"
+
+
+def exit_reasons(stderr: str) -> List[str]:
+    """Every exit reason an agent wrote, in order (the text after `ocf-exit-reason:`)."""
+    return [line[len(EXIT_REASON):] for line in stderr.splitlines() if line.startswith(EXIT_REASON)]
+
+
+def last_exit_reason(stderr: str) -> Optional[str]:
+    """The reason Pacemaker keeps: the last one written."""
+    reasons = exit_reasons(stderr)
+    return reasons[-1] if reasons else None
 
 
 def ocf_env(params: Mapping[str, object], *, instance: str = "test", timeout_ms: int = 20000,

@@ -59,7 +59,7 @@ def fill_file_table(pg: PgCluster, rows: int, db: str = "bacula", jobs: int = 10
                     paths: int = 100_000, filenames: int = 500_000, timeout: float = 900) -> None:
     """Insert `rows` File rows (and the Job/Path/Filename rows they point at), then ANALYZE.
 
-    On the reference machine 5 M File rows take about 35 s (facts §5).
+    On the reference machine 5 M File rows take about 35 s (the full run of bench/catalog_size.py).
     """
     sql = f"""
 INSERT INTO Job (Job, Name, Type, Level, JobStatus, SchedTime)

@@ -71,13 +71,17 @@ def _write(path: str, text: str, mode: int = 0o640, bacula_group: bool = True) -
 
 
 class DirectorLab:
-    """Configuration, catalog and directories for one bacula-dir on 127.0.0.1:`port`."""
+    """Configuration, catalog and directories for one bacula-dir on `port`.
+
+    Like the production guide says, DirAddress is unset unless `listen` is given: the
+    Director listens on all addresses (the agents refuse a loopback-only Director, which
+    clients could not reach through a floating IP); the tests talk to it on `address`."""
 
     def __init__(self, tmpdir: str, pg, port: Optional[int] = None, name: Optional[str] = None,
                  make_catalog: bool = True, catalog_port: Optional[int] = None,
                  address: str = "127.0.0.1", catalog_host: str = "127.0.0.1",
-                 db_password: Optional[str] = None) -> None:
-        """`address`: DirAddress (and where consoles connect); `catalog_host`: the Catalog's
+                 db_password: Optional[str] = None, listen: Optional[str] = None) -> None:
+        """`address`: where consoles connect; `listen`: DirAddress (None: unset); `catalog_host`: the Catalog's
         DB Address (e.g. a VIP in a namespace lab); `make_catalog=False` (with the catalog's
         `db_password`) when `pg` already holds the catalog; `pg` may be None."""
         self.owns_base = not _traversable(str(tmpdir))
@@ -88,6 +92,7 @@ class DirectorLab:
         self.port = port or free_port()
         self.name = name or f"t{self.port}-dir"
         self.address = address
+        self.listen = listen
         self.catalog_host = catalog_host
         self.console_password = "cons-" + secrets.token_hex(12)
         self.mon_password = "mon-" + secrets.token_hex(12)
@@ -133,8 +138,7 @@ class DirectorLab:
 Director {{
   Name = {self.name}
   DIRport = {self.port}
-  DirAddress = {self.address}
-  WorkingDirectory = "{self.workdir}"
+{f"  DirAddress = {self.listen}" + chr(10) if self.listen else ""}  WorkingDirectory = "{self.workdir}"
   PidDirectory = "{self.rundir}"
   QueryFile = "/etc/bacula/scripts/query.sql"
   Maximum Concurrent Jobs = 5

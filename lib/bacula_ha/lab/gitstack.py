@@ -19,7 +19,7 @@ from .layout import DB_HOST_IP, GIT_HOST_IP, PG_PORT
 from .netns import connect_in
 from .node import write_host_spec
 from .sh import LabError, run
-from .stacks import PGBIN, Stack, _catalog_script, _ids, write_common
+from .stacks import PGBIN, Stack, catalog_script, ids, write_common
 
 REPO = "bacula-config.git"
 GIT_PORT = 9418
@@ -51,7 +51,7 @@ class GitStack(Stack):
         layout = self.layout
         local_work = str(layout.local / "work")
         sec = write_common(layout, DB_HOST_IP, local_work)
-        uid, gid = _ids("bacula", "bacula")
+        uid, gid = ids("bacula", "bacula")
         for n in self.nodes:
             work = layout.node_dir(n) / "local" / "work"
             work.mkdir(parents=True, exist_ok=True)
@@ -61,7 +61,7 @@ class GitStack(Stack):
         dbdir = layout.workdir / "db"
         dbdir.mkdir(parents=True, exist_ok=True)
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LAB_DB_PASSWORD": sec["db"], "HOME": "/root"}
-        run(["sh", "-c", _catalog_script(str(dbdir / "pgdata"), str(dbdir / "setup-sock"), sec["db"])
+        run(["sh", "-c", catalog_script(str(dbdir / "pgdata"), str(dbdir / "setup-sock"), sec["db"])
              + f"rm -rf {shlex.quote(str(dbdir / 'setup-sock'))}\n"], timeout=180, env=env)
         write_host_spec(layout, "db", [{
             "argv": [f"{PGBIN}/postgres", "-D", str(dbdir / "pgdata")], "user": "postgres",

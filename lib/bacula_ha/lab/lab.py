@@ -21,7 +21,8 @@ from . import cluster, fence, netns, node, pdu, registry
 from .observe import console_request, director_nodes
 from .layout import LIBDIR, PYTHON, VIP, Layout, env_for_children, node_names
 from .sh import LabError, run
-from .stacks import Stack, load_secrets, make_stack
+from .gitstack import GitStack
+from .stacks import DrbdStack, Stack, load_secrets
 
 OCF_AGENTS = "/usr/lib/ocf/resource.d/bacula"
 REQUIRED = ("corosync", "pacemakerd", "crm", "crm_mon", "nsenter", "unshare", "losetup", "mkfs.ext4",
@@ -295,3 +296,14 @@ class Lab:
         for name in ("pdu.log", "pdu-events.jsonl", "cluster.crm"):
             if (self.layout.workdir / name).exists():
                 shutil.copy(self.layout.workdir / name, target / name)
+
+
+#: lab architecture -> the Stack that builds it (one place lists them all)
+STACKS = {"drbd": DrbdStack, "git": GitStack}
+
+
+def make_stack(layout: Layout, nodes: List[str], arch: str, agents: str) -> Stack:
+    try:
+        return STACKS[arch](layout, nodes, agents)
+    except KeyError:
+        raise LabError(f"unknown architecture {arch}") from None

@@ -47,7 +47,7 @@ max_connections = 40
 """
 
 
-def _ids(user: str, group: str):
+def ids(user: str, group: str):
     return pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
 
 
@@ -59,7 +59,7 @@ def write_common(layout: Layout, db_address: str, working_dir: str) -> Dict[str,
     """Secrets, the Director config (for drbd), console configs and the libpq passfile."""
     etc = layout.etc
     etc.mkdir(parents=True, exist_ok=True)
-    uid, gid = _ids("root", "bacula")
+    uid, gid = ids("root", "bacula")
     os.chown(etc, uid, gid)
     os.chmod(etc, 0o750)
     sec = {"db": secrets.token_hex(12), "console": secrets.token_hex(12)}
@@ -82,7 +82,7 @@ def write_common(layout: Layout, db_address: str, working_dir: str) -> Dict[str,
     return sec
 
 
-def _catalog_script(datadir: str, sockdir: str, db_password: str) -> str:
+def catalog_script(datadir: str, sockdir: str, db_password: str) -> str:
     """Shell: initdb, configure, create the Bacula catalog and the lab's marks table."""
     q = shlex.quote
     pg = f"runuser -u postgres -- {PGBIN}"
@@ -177,7 +177,7 @@ class DrbdStack(Stack):
                    "[ $i -lt 50 ] || exit 1; sleep 0.2; done; }\n")
         script = (f"set -e\nmount {shlex.quote(device)} {shlex.quote(str(mnt))}\n"
                   + unmount + "trap cleanup EXIT\n"
-                  + _catalog_script(str(mnt / "pgdata"), str(mnt / "setup-sock"), sec["db"])
+                  + catalog_script(str(mnt / "pgdata"), str(mnt / "setup-sock"), sec["db"])
                   + f"rm -rf {shlex.quote(str(mnt / 'setup-sock'))}\n"
                   + f"install -d -o bacula -g bacula -m 750 {shlex.quote(str(mnt / 'bacula'))}\n")
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LAB_DB_PASSWORD": sec["db"], "HOME": "/root"}
@@ -216,11 +216,3 @@ class DrbdStack(Stack):
             "colocation col_bacula_on_disk inf: g_bacula ms_disk:Promoted\n"
             "order ord_disk_then_bacula Mandatory: ms_disk:promote g_bacula:start\n")
 
-
-def make_stack(layout: Layout, nodes: List[str], arch: str, agents: str) -> Stack:
-    if arch == "drbd":
-        return DrbdStack(layout, nodes, agents)
-    if arch == "git":
-        from .gitstack import GitStack
-        return GitStack(layout, nodes, agents)
-    raise LabError(f"unknown architecture {arch}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib import import_module
+import time
 
 from .codes import HARD_ERRORS, VALID_CODES, Exit, OcfError
 from .deadline import Deadline
@@ -175,6 +175,7 @@ class Agent:
 
     def _run_action(self, action_name: str, env: OcfEnv, environ: Mapping[str, str],
                     log: Log, secrets: Secrets) -> int:
+        started = time.monotonic()
         action = self._by_name.get(action_name)
         if action is None or action.handler is None:
             log.exit_reason(f"action {action_name!r} is not implemented by {self.name}")
@@ -184,16 +185,25 @@ class Agent:
         for spec in self.params:
             if spec.secret:
                 secrets.add(environ.get(spec.env_name))
+        if log.debugging:
+            log.debug(f"{action_name}: {_describe_call(env)}")
+            log.debug(f"{action_name}: parameters {_describe_params(self.params, values)}")
         missing_required = any(not values.given(p.name) and p.required for p in self.params)
         if problems:
-            summary = problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+            summary = "; ".join(problems)      # every problem: one fix round, not one per retry
             if action_name == "stop" or env.is_probe:
                 for problem in problems:
                     log.warning(f"{action_name}: {problem}")
                 if missing_required:
                     # Nothing can have been started with a configuration lacking required values.
+                    log.debug(f"{action_name}: required parameters missing, so nothing can run here: "
+                              f"{'success' if action_name == 'stop' else 'not running'}, handler not run")
                     return int(Exit.SUCCESS if action_name == "stop" else Exit.NOT_RUNNING)
+                log.debug(f"{action_name}: invalid parameters do not fail a {action_name}: running it with defaults")
             else:
+                if len(problems) > 1:   # the exit reason is capped in length: the log has each in full
+                    for problem in problems:
+                        log.error(problem)
                 log.exit_reason(summary)
                 return int(Exit.ERR_CONFIGURED)
 
@@ -217,12 +227,49 @@ class Agent:
         if env.is_probe and code in HARD_ERRORS and code != Exit.ERR_INSTALLED:
             log.warning(f"probe: downgrading hard error {code} to a soft failure")
             code = int(Exit.ERR_GENERIC)
+        if log.debugging:
+            log.debug(f"{action_name}: exit {code} ({code_name(code)}) after "
+                      f"{time.monotonic() - started:.3f} s of {deadline.budget:g} s")
         return code
+
+
+def code_name(code: int) -> str:
+    """OCF_SUCCESS, OCF_NOT_RUNNING, ... for debug lines."""
+    names = {v: k for k, v in vars(Exit).items() if k.isupper()}
+    return "OCF_" + names.get(code, str(code))
+
+
+def _describe_call(env: OcfEnv) -> str:
+    """What Pacemaker asked: probe or recurring, depth, role, timeout (the inputs of every decision)."""
+    kind = "probe" if env.is_probe else (f"every {env.interval_ms / 1000:g} s" if env.interval_ms else "one-shot")
+    words = [kind, f"depth {env.check_level}", f"timeout {env.timeout_ms / 1000:g} s" if env.timeout_ms else
+             "no timeout given (default)"]
+    if env.role:
+        words.append(f"role {env.role}")
+    if env.node:
+        words.append(f"node {env.node}")
+    return ", ".join(words)
+
+
+def _describe_params(specs: "Tuple[Param, ...]", values: ParamValues) -> str:
+    """name=value for each parameter, `(default)` when not set; secrets never shown.
+
+    Runs before the handler registers the secrets it derives (a password in a
+    repository URL), so URL credentials are masked here by their shape.
+    """
+    import re
+    parts = []
+    for spec in specs:
+        value = "******" if spec.secret and values.given(spec.name) else values[spec.name]
+        shown = re.sub(r"(://)[^/@\s]+@", r"\1******@", repr(value))
+        parts.append(f"{spec.name}={shown}{'' if values.given(spec.name) else ' (default)'}")
+    return " ".join(parts)
 
 
 def _resolve(spec: str) -> "Callable[[Context], Optional[int]]":
     module_name, _, func_name = spec.partition(":")
-    module = import_module(module_name)
+    __import__(module_name)      # not importlib.import_module: `importlib` (+ warnings) costs a probe ~1 ms
+    module = sys.modules[module_name]
     try:
         return getattr(module, func_name)
     except AttributeError:

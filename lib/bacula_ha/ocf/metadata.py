@@ -7,11 +7,6 @@ OCF 1.1-only markup is mapped onto what both accept; see docs/metadata.md.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .agent import Agent
-
 DOCTYPE = '<!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">'
 OCF_VERSION = "1.1"
 LANG = "en"
@@ -32,7 +27,8 @@ def _describe(param) -> str:
     return text + ("\n" + " ".join(extra) if extra else "")
 
 
-def build_metadata(agent: "Agent") -> str:
+def build_metadata(agent) -> str:
+    """The XML for an ocf.agent.Agent (read through its attributes only: no import back to agent)."""
     from .thirdparty import load
     etree = load("lxml.etree")
 

@@ -97,6 +97,17 @@ class Param:
         return raw
 
 
+    def validate(self, raw: str) -> Any:
+        """`parse` plus the declared `check`: what the runtime, `bacula-ha check` and
+        `bacula-ha render` all apply, so that they agree on every value."""
+        value = self.parse(raw)
+        if self.check is not None:
+            message = self.check(value)
+            if message:
+                raise ParamProblem(f"parameter {self.name}: {message}")
+        return value
+
+
 def _show(raw: str) -> str:
     """A bad value, quoted and shortened, safe for a one-line reason."""
     text = raw if len(raw) <= 40 else raw[:37] + "..."
@@ -146,11 +157,7 @@ def parse_params(specs: Tuple[Param, ...], environ: Mapping[str, str]) -> Tuple[
             continue
         given[spec.name] = True
         try:
-            value = spec.parse(raw)
-            if spec.check is not None:
-                message = spec.check(value)
-                if message:
-                    raise ParamProblem(f"parameter {spec.name}: {message}")
+            value = spec.validate(raw)
         except ParamProblem as problem:
             problems.append(str(problem))
             values[spec.name] = spec.default

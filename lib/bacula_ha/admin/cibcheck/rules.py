@@ -74,7 +74,7 @@ def check_parameters(cib: Cib, specs: AgentSpecs) -> List[Finding]:
                     found.append(Finding(ERROR, prim.id, f"required parameter {spec.name} is not set"))
                 continue
             try:
-                spec.parse(raw)
+                spec.validate(raw)
             except ParamProblem as problem:
                 found.append(Finding(ERROR, prim.id, str(problem)))
         found.extend(_check_ops(prim, agent))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.machinery
 import importlib.util
 import subprocess
@@ -21,6 +22,7 @@ def read_cib(path: Optional[str], timeout: float = 30) -> bytes:
     return result.stdout
 
 
+@functools.lru_cache(maxsize=None)
 def agent_declarations() -> Dict[str, object]:
     """Each agent's AGENT object, loaded from its executable (no subprocess, no meta-data parsing)."""
     specs: Dict[str, object] = {}

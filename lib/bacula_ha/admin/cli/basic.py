@@ -38,7 +38,11 @@ def install(ocf_root: str, prefix: str, destdir: str, with_lab: bool) -> None:
 @destdir_option
 def uninstall(ocf_root: str, prefix: str, destdir: str) -> None:
     """Remove what install wrote (configuration and state are kept)."""
-    for path in installer.uninstall(destdir, ocf_root, prefix):
+    try:
+        paths = installer.uninstall(destdir, ocf_root, prefix)
+    except (installer.InstallError, OSError) as exc:
+        raise click.ClickException(str(exc))
+    for path in paths:
         click.echo(f"removed {path}")
 
 

@@ -1,14 +1,23 @@
-"""`bacula-ha render ARCH`: the shipped snippet filled with site values."""
+"""`bacula-ha render ARCH`: the shipped snippet filled with site values.
+
+Every failure is one clear line, never a traceback: a values file that cannot
+be read or is not UTF-8, an output path whose directory is missing or not
+writable. `-o` writes a regular file atomically (temporary file + rename, so
+an interrupted run leaves the old file whole) and never turns a symlink or a
+device into a regular file: a symlink is written through to its target, a
+device or FIFO is written in place.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 from typing import Optional, Tuple
 
 import click
 
-from ..render import ARCHITECTURES, FORMATS, RenderError, render as render_text
-from ..render.values import FIELDS, parse_assignments, parse_file
+from ..render import ARCHITECTURES, FORMATS, RenderError, render_values
+from ..render.values import FIELDS, parse_assignments, parse_file, resolve
 
 
 def _keys_help() -> str:
@@ -18,6 +27,57 @@ def _keys_help() -> str:
         default = "required" if field.default is None else f"default {field.default!r}"
         lines.append(f"{key}: {field.help} ({default})")
     return "\n".join(lines)
+
+
+def _read_values(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read values file {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise click.ClickException(f"values file {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} "
+                                   f"on line {line})") from None
+
+
+def write_output(path: str, text: str, executable: bool) -> None:
+    """Write `text` to `path` without ever replacing a symlink or a device (see module doc)."""
+    target = os.path.realpath(path)          # a symlink (chain) is written through to its target
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise click.ClickException(f"cannot write {path}: it is a directory")
+    try:
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            # a device, FIFO or socket: write into it, never rename over it
+            with open(target, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            return
+        tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.tmp{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if executable else 0o644)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            if st is not None:                # keep the existing file's mode
+                os.chmod(tmp, stat.S_IMODE(st.st_mode) | (0o100 if executable else 0))
+            elif executable:                  # a pcs script: executable by its owner whatever the umask
+                os.chmod(tmp, os.stat(tmp).st_mode | 0o100)
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 @click.command(epilog="Keys (--set key=value or key = value lines in --values FILE):\n\n\b\n" + _keys_help())
@@ -30,30 +90,23 @@ def _keys_help() -> str:
               help="A file of key = value lines (optional [bacula-ha] header, # comments).")
 @click.option("--example", is_flag=True,
               help="Fill site values not given with the documented examples (the shipped snippets).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write here instead of standard output.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write here instead of standard output (a symlink is written through, never replaced).")
 def render(arch: str, fmt: str, assignments: Tuple[str, ...], values_file: Optional[str], example: bool,
            output: Optional[str]) -> None:
     """Print the Pacemaker configuration of architecture ARCH (drbd, git, shared, streaming, dfs) for this site."""
     try:
         given = {}
         if values_file is not None:
-            try:
-                with open(values_file, encoding="utf-8") as handle:
-                    text = handle.read()
-            except OSError as exc:
-                raise click.ClickException(f"cannot read values file: {exc.strerror}: {values_file}")
-            given.update(parse_file(text, source=values_file))
+            given.update(parse_file(_read_values(values_file), source=values_file))
         given.update(parse_assignments(assignments))
-        text = render_text(arch, fmt, given, example=example)
+        values = resolve(arch, given, example=example)
+        text = render_values(values, fmt)
     except RenderError as exc:
         raise click.ClickException("invalid site values:\n  " + "\n  ".join(exc.problems))
+    for warning in values.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if output is None:
         click.echo(text, nl=False)
         return
-    tmp = f"{output}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    if fmt == "pcs":
-        os.chmod(tmp, 0o755)
-    os.replace(tmp, output)
+    write_output(output, text, executable=fmt == "pcs")

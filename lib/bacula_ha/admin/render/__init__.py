@@ -6,10 +6,11 @@ problem) and returns the text; `bacula-ha render` is the command line.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Iterator, List, Mapping
 
 from . import crm, pcs
 from .architectures import BUILDERS
+from .model import Clone, Config, Group, Primitive
 from .values import ARCHITECTURES, RenderError, SiteValues, resolve
 
 FORMATS = ("crm", "pcs")
@@ -36,8 +37,48 @@ TITLES = {
 __all__ = ["ARCHITECTURES", "FORMATS", "RenderError", "SiteValues", "render", "render_values", "resolve"]
 
 
+def _primitives(config: Config) -> Iterator[Primitive]:
+    for resource in config.resources:
+        if isinstance(resource, Group):
+            yield from resource.members
+        elif isinstance(resource, Clone):
+            yield resource.child
+        else:
+            yield resource
+
+
+def agent_problems(config: Config) -> List[str]:
+    """Every bacula agent parameter of `config` checked by the agent's own declaration.
+
+    Most values were checked per key already; this also covers values built from
+    several keys (the git Director's config = config_dir + main_config).
+    """
+    from ...ocf.params import ParamProblem
+    from ..cibcheck.sources import agent_declarations
+    specs = agent_declarations()
+    problems: List[str] = []
+    for prim in _primitives(config):
+        _standard, provider, kind = (prim.agent.split(":") + ["", ""])[:3]
+        if provider != "bacula" or kind not in specs:
+            continue
+        declared = {p.name: p for p in specs[kind].params}
+        for name, value in prim.params:
+            spec = declared.get(name)
+            if spec is None:
+                problems.append(f"{prim.id}: {kind} has no parameter {name}")
+                continue
+            try:
+                spec.validate(value)
+            except ParamProblem as problem:
+                problems.append(f"{prim.id}: {kind} refuses {value!r}: {problem}")
+    return problems
+
+
 def render_values(values: SiteValues, fmt: str) -> str:
     config = BUILDERS[values.arch](values)
+    problems = agent_problems(config)
+    if problems:
+        raise RenderError(problems)
     config.header = TITLES[values.arch] + [
         "Fencing: " + values.fencing + "; see README.md in crm-snippets for the other methods.",
     ]

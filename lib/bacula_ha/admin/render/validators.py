@@ -33,19 +33,20 @@ def node_list(value: str, minimum: int = 2, maximum: int = 32) -> List[str]:
     names = [n for n in re.split(r"[\s,]+", value.strip()) if n]
     for name in names:
         node_name(name)
-    if len(set(names)) != len(names):
-        raise ValueError("node names must be unique")
+    if len({n.lower() for n in names}) != len(names):
+        raise ValueError("node names must be unique (host names compare case-insensitively)")
     if not minimum <= len(names) <= maximum:
         want = f"exactly {minimum}" if minimum == maximum else f"{minimum} to {maximum}"
         raise ValueError(f"needs {want} node names, got {len(names)}")
     return names
 
 
-def ipv4_host(value: str) -> str:
+def ip_host(value: str) -> str:
+    """An IPv4 or IPv6 address a service can use (IPaddr2 takes both)."""
     try:
-        addr = ipaddress.IPv4Address(value)
+        addr = ipaddress.ip_address(value.strip("[]"))
     except ValueError:
-        raise ValueError(f"{value!r} is not an IPv4 address") from None
+        raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
     if addr.is_unspecified or addr.is_loopback or addr.is_multicast or addr.is_link_local \
             or addr == ipaddress.IPv4Address("255.255.255.255"):
         raise ValueError(f"{value} cannot be a service address (loopback, multicast, link-local or unspecified)")
@@ -53,28 +54,43 @@ def ipv4_host(value: str) -> str:
 
 
 def cidr(value: str) -> str:
-    if not value.isdigit() or not 1 <= int(value) <= 32:
-        raise ValueError(f"{value!r} is not a prefix length (1 to 32)")
+    """A prefix length; vip_in_network checks it against the VIP's family (32 or 128)."""
+    if not value.isdigit() or not 1 <= int(value) <= 128:
+        raise ValueError(f"{value!r} is not a prefix length (1 to 32, or to 128 for IPv6)")
     return str(int(value))
 
 
 def vip_in_network(vip: str, prefix: str) -> None:
     """The VIP must be a host address of its own network."""
-    network = ipaddress.IPv4Network(f"{vip}/{prefix}", strict=False)
-    if network.prefixlen < 31 and ipaddress.IPv4Address(vip) in (network.network_address,
+    addr = ipaddress.ip_address(vip)
+    if int(prefix) > addr.max_prefixlen:
+        raise ValueError(f"prefix /{prefix} is longer than an IPv{addr.version} address "
+                         f"({addr.max_prefixlen} bits)")
+    network = ipaddress.ip_network(f"{vip}/{prefix}", strict=False)
+    if addr.version == 4 and network.prefixlen < 31 and addr in (network.network_address,
                                                                  network.broadcast_address):
         raise ValueError(f"{vip} is the network or broadcast address of {network}")
+    if addr.version == 6 and network.prefixlen < 127 and addr == network.network_address:
+        raise ValueError(f"{vip} is the subnet-router anycast address of {network}")
 
 
 def host(value: str) -> str:
-    """An IPv4 address or a DNS name."""
+    """An IPv4 or IPv6 address or a DNS name."""
     try:
-        return ipv4_host(value)
+        return ip_host(value)
     except ValueError:
         pass
-    if re.match(r"^[0-9.]+$", value) or not _HOSTNAME.match(value):
-        raise ValueError(f"{value!r} is neither an IPv4 address nor a host name")
+    if re.match(r"^[0-9.]+$", value) or ":" in value or not _HOSTNAME.match(value):
+        raise ValueError(f"{value!r} is neither an IP address nor a host name")
     return value
+
+
+def same_host(a: str, b: str) -> bool:
+    """Two host values naming the same address or name (names compare case-insensitively)."""
+    try:
+        return ipaddress.ip_address(a.strip("[]")) == ipaddress.ip_address(b.strip("[]"))
+    except ValueError:
+        return a.strip().lower().rstrip(".") == b.strip().lower().rstrip(".")
 
 
 def abs_path(value: str) -> str:
@@ -152,12 +168,6 @@ def choice(*options: str):
     return check
 
 
-def git_url(value: str) -> str:
-    if re.match(r"^(ssh|https|http|git|file)://[^\s]+$", value) or re.match(r"^[\w.-]+@[\w.-]+:[^\s]+$", value):
-        return value
-    raise ValueError(f"{value!r} is not a Git URL (ssh://, https://, file:// or user@host:path)")
-
-
 def score(value: str) -> str:
     return integer(0, 1000000)(value)
 
@@ -167,10 +177,4 @@ def word(value: str) -> str:
     plain(value)
     if re.search(r"\s", value):
         raise ValueError(f"{value!r} must not contain spaces")
-    return value
-
-
-def relative_path(value: str) -> str:
-    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$", value) or ".." in value.split("/"):
-        raise ValueError(f"{value!r} is not a relative path inside the repository")
     return value

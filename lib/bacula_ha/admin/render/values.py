@@ -11,12 +11,13 @@ Per-node keys are written `key.NODE` (e.g. `ipmi_address.node1 = ...`).
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from . import validators as checks
 
 ARCHITECTURES = ("drbd", "git", "shared", "streaming", "dfs")
+DIRECTOR, CATALOG, CONFIG_PULL = "bacula-director", "bacula-catalog-check", "bacula-config-pull"
 FENCING = ("ipmilan", "sbd", "virsh")
 ALL = frozenset(ARCHITECTURES)
 #: catalog and Director files on one file system that follows the Director (DRBD, SAN/NFS)
@@ -51,6 +52,7 @@ class Field:
     arches: frozenset = ALL
     fencing: Optional[str] = None        # only needed with this fencing method
     per_node: bool = False               # written key.NODE
+    param: Optional[Tuple[str, str]] = None   # (agent, parameter) the value becomes: its checks apply
 
     def applies(self, arch: str, fencing: str) -> bool:
         return arch in self.arches and (self.fencing is None or self.fencing == fencing)
@@ -59,8 +61,8 @@ class Field:
 FIELDS: Tuple[Field, ...] = (
     Field("nodes", "cluster node names as corosync knows them, comma separated (drbd: exactly 2)",
           checks.plain, example="node1,node2"),
-    Field("vip", "IPv4 address clients and File/Storage daemons use for the Director",
-          checks.ipv4_host, example="192.0.2.10"),
+    Field("vip", "IPv4 or IPv6 address clients and File/Storage daemons use for the Director",
+          checks.ip_host, example="192.0.2.10"),
     Field("vip_cidr", "prefix length of the VIP's network", checks.cidr, example="24"),
     Field("vip_nic", "interface for the VIP (empty: the one whose network contains it)",
           checks.iface, default=""),
@@ -90,22 +92,23 @@ FIELDS: Tuple[Field, ...] = (
           default="3"),
     Field("failure_timeout", "forget failures after this long", checks.duration, default="10min"),
     Field("director_config", "bacula-dir.conf on the replicated/shared/distributed file system "
-          "(empty: MOUNT_POINT/etc/bacula-dir.conf)", checks.optional_path, default="", arches=MOUNTED),
+          "(empty: MOUNT_POINT/etc/bacula-dir.conf)", checks.optional_path, default="", arches=MOUNTED,
+          param=(DIRECTOR, "config")),
     Field("console_config", "bconsole.conf used for the Director's deep monitor (empty: "
           "MOUNT_POINT/etc/bconsole.conf for drbd/shared/dfs, /etc/bacula/bconsole.conf otherwise)",
-          checks.optional_path, default=""),
-    Field("catalog_dbname", "catalog database", checks.name, default="bacula"),
-    Field("catalog_user", "catalog user the checks connect as", checks.name, default="bacula"),
+          checks.optional_path, default="", param=(DIRECTOR, "console_config")),
+    Field("catalog_dbname", "catalog database", checks.name, default="bacula", param=(CATALOG, "dbname")),
+    Field("catalog_user", "catalog user the checks connect as", checks.name, default="bacula",
+          param=(CATALOG, "user")),
     Field("catalog_passfile", "libpq password file for the checks (empty: none)", checks.optional_path,
-          default=""),
-    Field("catalog_port", "PostgreSQL port", checks.integer(1, 65535), default="5432"),
+          default="", param=(CATALOG, "passfile")),
+    Field("catalog_port", "PostgreSQL port", checks.integer(1, 65535), default="5432", param=(CATALOG, "port")),
     Field("catalog_host", "external catalog server (git, dfs)", checks.host, example="catalog.example.net",
-          arches=EXTERNAL),
-    Field("catalog_sslmode", "libpq sslmode for the external catalog",
-          checks.choice("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
-          default="verify-full", arches=EXTERNAL),
+          arches=EXTERNAL, param=(CATALOG, "host")),
+    Field("catalog_sslmode", "libpq sslmode for the external catalog", checks.plain,
+          default="verify-full", arches=EXTERNAL, param=(CATALOG, "sslmode")),
     Field("pg_socketdir", "PostgreSQL socket directory", checks.abs_path, default="/var/run/postgresql",
-          arches=OWN_PG),
+          arches=OWN_PG, param=(CATALOG, "host")),
     Field("drbd_resource", "DRBD resource name (drbd.conf)", checks.name, default="r0",
           arches=frozenset(("drbd",))),
     Field("drbd_device", "DRBD device", checks.drbd_device, example="/dev/drbd0",
@@ -136,21 +139,23 @@ FIELDS: Tuple[Field, ...] = (
     Field("pg_config", "postgresql.conf (identical on every node)", checks.abs_path,
           default="/etc/postgresql/15/main/postgresql.conf", arches=OWN_PG),
     Field("repl_vip", "streaming: address of the PostgreSQL primary the standbys replicate from "
-          "(primary_conninfo host); follows the Promoted catalog", checks.ipv4_host, example="192.0.2.11",
+          "(primary_conninfo host); follows the Promoted catalog", checks.ip_host, example="192.0.2.11",
           arches=frozenset(("streaming",))),
-    Field("git_repository", "configuration repository URL", checks.git_url,
-          example="ssh://git@git.example.net/bacula/director-config.git", arches=GIT),
-    Field("git_branch", "branch to deploy", checks.name, default="main", arches=GIT),
+    Field("git_repository", "configuration repository URL", checks.word,
+          example="ssh://git@git.example.net/bacula/director-config.git", arches=GIT,
+          param=(CONFIG_PULL, "repository")),
+    Field("git_branch", "branch to deploy", checks.word, default="main", arches=GIT,
+          param=(CONFIG_PULL, "branch")),
     Field("config_dir", "directory the Director reads its configuration from", checks.abs_path,
-          default="/etc/bacula", arches=GIT),
-    Field("main_config", "Director configuration file inside the repository", checks.relative_path,
-          default="bacula-dir.conf", arches=GIT),
+          default="/etc/bacula", arches=GIT, param=(CONFIG_PULL, "config_dir")),
+    Field("main_config", "Director configuration file inside the repository", checks.word,
+          default="bacula-dir.conf", arches=GIT, param=(CONFIG_PULL, "main_config")),
     Field("allowed_signers", "SSH allowed-signers file; only signed commits deploy (empty: off)",
-          checks.optional_path, default="", arches=GIT),
+          checks.optional_path, default="", arches=GIT, param=(CONFIG_PULL, "allowed_signers")),
     Field("ssh_key", "SSH key for ssh:// repositories (empty: none)", checks.optional_path, default="",
-          arches=GIT),
+          arches=GIT, param=(CONFIG_PULL, "ssh_key")),
     Field("known_hosts", "known_hosts for ssh:// repositories (empty: none)", checks.optional_path,
-          default="", arches=GIT),
+          default="", arches=GIT, param=(CONFIG_PULL, "known_hosts")),
 )
 BY_KEY: Dict[str, Field] = {f.key: f for f in FIELDS}
 EXAMPLE_PER_NODE = {"ipmi_address": ("192.0.2.101", "192.0.2.102", "192.0.2.103")}
@@ -163,6 +168,7 @@ class SiteValues:
     nodes: List[str]
     flat: Dict[str, str]
     per_node: Dict[str, Dict[str, str]]
+    warnings: List[str] = field(default_factory=list)   # given keys this architecture does not use
 
     def get(self, key: str) -> str:
         return self.flat[key]
@@ -289,7 +295,7 @@ def resolve(arch: str, given: Mapping[str, str], example: bool = False) -> SiteV
                     problems.append(f"{field.key}.{node}: missing ({field.help})")
                     continue
                 try:
-                    per_node[field.key][node] = field.check(checks.plain(value)) if value else ""
+                    per_node[field.key][node] = _checked(field, value)
                 except ValueError as exc:
                     problems.append(f"{field.key}.{node}: {exc}")
             continue
@@ -298,13 +304,95 @@ def resolve(arch: str, given: Mapping[str, str], example: bool = False) -> SiteV
             problems.append(f"{field.key}: missing ({field.help})")
             continue
         try:
-            flat[field.key] = field.check(checks.plain(value)) if value else value
+            flat[field.key] = _checked(field, value)
         except ValueError as exc:
             problems.append(f"{field.key}: {exc}")
     problems += _cross_checks(arch, flat)
+    problems += _distinct(nodes, flat, per_node)
     if problems:
         raise RenderError(problems)
-    return SiteValues(arch, nodes, flat, per_node)
+    return SiteValues(arch, nodes, flat, per_node, _unused(arch, fencing, flat_given, node_given))
+
+
+def _unused(arch: str, fencing: str, flat_given: Mapping[str, str],
+            node_given: Mapping[str, Mapping[str, str]]) -> List[str]:
+    """Given keys that do not reach the output: a typo-free key of another architecture or
+    fencing method is accepted (one values file may serve several), but said."""
+    warnings = []
+    for key in sorted(set(flat_given) | set(node_given)):
+        spec = BY_KEY[key]
+        if spec.applies(arch, fencing) or key == "fencing":
+            continue
+        why = (f"architecture {arch}" if arch not in spec.arches
+               else f"fencing {fencing} (it is for {spec.fencing})")
+        shown = key + (".NODE" if spec.per_node else "")
+        warnings.append(f"{shown} is not used by {why}: ignored")
+    return warnings
+
+
+def _distinct(nodes: List[str], flat: Mapping[str, str], per_node: Mapping[str, Mapping[str, str]]) -> List[str]:
+    """Addresses and names that must differ: a VIP on a fencing device's address would move
+    with the Director (fencing a node through the address it just lost), two nodes behind one
+    BMC or one libvirt domain fence each other. Names compare case-insensitively."""
+    problems = []
+    addresses: List[Tuple[str, str]] = []          # (key, value) of every address-like value
+    if flat.get("vip"):
+        addresses.append(("vip", flat["vip"]))
+    for node in nodes:
+        value = per_node.get("ipmi_address", {}).get(node)
+        if value:
+            addresses.append((f"ipmi_address.{node}", value))
+    for key in ("virsh_host", "catalog_host"):
+        if flat.get(key):
+            addresses.append((key, flat[key]))
+    for i, (key_a, a) in enumerate(addresses):
+        for key_b, b in addresses[i + 1:]:
+            if not checks.same_host(a, b):
+                continue
+            if key_a == "vip":
+                fencing = key_b.startswith(("ipmi_", "virsh_"))
+                problems.append(f"vip: {a} is also {key_b}" + (
+                    ": the VIP moves with the Director, a fencing device's address must not" if fencing
+                    else ": the VIP must be an address of its own"))
+            else:
+                problems.append(f"{key_b}: {b} is also {key_a}: each must be a distinct address")
+    domains: Dict[str, str] = {}
+    for node in nodes:
+        domain = per_node.get("virsh_domain", {}).get(node) or node
+        other = domains.setdefault(domain.lower(), node)
+        if other != node:
+            problems.append(f"virsh_domain.{node}: {domain} is also the domain of {other} "
+                            "(fencing one node would power off the other)")
+    return problems
+
+
+def _checked(field: Field, value: str) -> str:
+    """The field's own check (crm/sh safety, site syntax), then the agent's for its parameter."""
+    if not value:
+        return value
+    value = field.check(checks.plain(value))
+    if field.param is not None:
+        agent_param(*field.param)(value)
+    return value
+
+
+def agent_param(agent: str, name: str) -> Callable[[str], str]:
+    """A check raising ValueError when `agent` would refuse `value` for parameter `name`.
+
+    The agents' own declarations (agents/bacula-*), not a copy: render, check and the
+    agents accept the same values.
+    """
+    from ...ocf.params import ParamProblem
+    from ..cibcheck.sources import agent_declarations
+    spec = next(p for p in agent_declarations()[agent].params if p.name == name)
+
+    def check(value: str) -> str:
+        try:
+            spec.validate(value)
+        except ParamProblem as problem:
+            raise ValueError(f"{agent} refuses it: {problem}") from None
+        return value
+    return check
 
 
 def _cross_checks(arch: str, flat: Dict[str, str]) -> List[str]:
@@ -340,7 +428,7 @@ def _cross_checks(arch: str, flat: Dict[str, str]) -> List[str]:
             if key in flat and not flat[key].startswith(mount):
                 problems.append(f"{key}: {flat[key]} is not on the replicated/shared/distributed file system "
                                 f"mounted at {flat['mount_point']}")
-    if arch == "streaming" and flat.get("repl_vip") and flat.get("repl_vip") == flat.get("vip"):
+    if arch == "streaming" and flat.get("repl_vip") and checks.same_host(flat["repl_vip"], flat.get("vip", "")):
         problems.append("repl_vip: must differ from vip (the replication address follows the catalog "
                         "primary, vip the Director)")
     return problems

@@ -1,8 +1,8 @@
 """bacula-catalog-check actions: start waits for a usable catalog, monitor re-checks it.
 
 The agent manages no process. A state marker under HA_RSCTMP says "started
-here"; a probe or monitor without it answers 7 at once, without importing
-psycopg. With the marker, monitor runs the checks (checks.py) within the op
+here"; a probe or monitor without it answers 7 at once, without loading
+libpq. With the marker, monitor runs the catalog probe (probe.py) within the op
 timeout: a failing catalog is a failure in mode=local (Pacemaker recovers the
 group) and degraded (190) in mode=external (moving the Director cannot repair
 a catalog it does not own).
@@ -15,7 +15,7 @@ import time
 
 from ...ocf.codes import Exit, OcfError
 
-# A probe of a stopped instance imports nothing beyond this (no typing, json, dataclasses, psycopg).
+# A probe of a stopped instance imports nothing beyond this (no typing, json, dataclasses, ctypes).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
@@ -48,12 +48,25 @@ def _marker(ctx: Context) -> Optional[dict]:
     text = ctx.state().read(MARKER)
     if text is None:
         return None
-    import json
-    try:
-        data = json.loads(text)
-        return data if isinstance(data, dict) else {}
-    except ValueError:
+    return _flat_ints(text)
+
+
+def _flat_ints(text: str) -> dict:
+    """The integer fields of the marker's flat JSON object ({} when it is anything else).
+
+    Not `json`: its import (re, enum) cost every monitor ~20-70 ms; start writes the
+    marker with json.dumps, and only these flat integers are ever read back.
+    """
+    body = text.strip()
+    if not (body.startswith("{") and body.endswith("}")):
         return {}
+    out = {}
+    for item in body[1:-1].split(","):
+        key, sep, value = item.partition(":")
+        key, value = key.strip(), value.strip()
+        if sep and len(key) >= 2 and key[0] == key[-1] == '"' and value.lstrip("-").isdigit() and value.isascii():
+            out[key[1:-1]] = int(value)
+    return out
 
 
 def expected_version(ctx: Context, marker: Optional[dict] = None) -> int:
@@ -100,8 +113,11 @@ def validate(ctx: Context) -> int:
     problem = _passfile_problem(ctx)
     if problem is not None:
         raise problem
-    from .connection import psycopg
-    psycopg()
+    from . import libpq
+    try:
+        libpq.load()
+    except libpq.Missing as exc:
+        raise OcfError(Exit.ERR_INSTALLED, str(exc)) from None
     expected_version(ctx)
     return Exit.SUCCESS
 
@@ -114,7 +130,7 @@ def start(ctx: Context) -> int:
     import json
 
     from .probe import check
-    from .errors import UNREACHABLE, CheckFailure
+    from .errors import CLIENT, UNREACHABLE, CheckFailure
     expected = expected_version(ctx)
     settings = _settings(ctx, expected)
     began, attempts, last, logged = time.monotonic(), 0, None, None
@@ -127,6 +143,10 @@ def start(ctx: Context) -> int:
             report = check(settings, min(left, 2.0 * settings.connect_timeout))
         except CheckFailure as failure:
             last = failure
+            ctx.log.debug(f"attempt {attempts}: {failure.kind}{' (permanent)' if failure.permanent else ''}: "
+                          f"{failure.reason}; {ctx.deadline.remaining():.1f} s left")
+            if failure.kind == CLIENT:
+                raise OcfError(Exit.ERR_INSTALLED, failure.reason) from None
             if failure.permanent:
                 raise OcfError(Exit.ERR_GENERIC, failure.reason) from None
             if (ctx.params.mode == "local" and failure.kind == UNREACHABLE
@@ -152,18 +172,21 @@ def monitor(ctx: Context) -> int:
     """7 when not started here; else the checks, bounded by the op timeout."""
     marker = _marker(ctx)
     if marker is None:
+        ctx.log.debug("no start marker: not started on this node")
         return Exit.NOT_RUNNING
     failed = Exit.DEGRADED if ctx.params.mode == "external" else Exit.ERR_GENERIC
+    ctx.log.debug(f"started here; mode={ctx.params.mode}: a failing check is "
+                  f"{'degraded (190)' if failed == Exit.DEGRADED else 'a failure (1)'}")
     problem = _passfile_problem(ctx)
     if problem is not None:
         raise OcfError(failed, problem.reason)
     from .probe import check
-    from .errors import CheckFailure
+    from .errors import CLIENT, CheckFailure
     settings = _settings(ctx, expected_version(ctx, marker))
     try:
         report = check(settings, ctx.deadline.remaining())
     except CheckFailure as failure:
-        raise OcfError(failed, failure.reason) from None
+        raise OcfError(Exit.ERR_INSTALLED if failure.kind == CLIENT else failed, failure.reason) from None
     ctx.log.debug(f"catalog ok: VersionId {report.version} in {report.seconds * 1000:.1f} ms")
     return Exit.SUCCESS
 

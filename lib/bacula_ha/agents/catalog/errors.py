@@ -9,10 +9,12 @@ in a message; the runtime masks the passfile's passwords anyway).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 #: Kinds of failure. `permanent` ones do not fix themselves while start waits.
+#: Callers decide on these, never on the reason's wording.
 UNREACHABLE = "unreachable"
 AUTH = "authentication"
 NO_DATABASE = "no-database"
@@ -25,18 +27,25 @@ WRITE = "write"
 PASSFILE = "passfile"
 PERMISSION = "permission"
 OTHER = "other"
+CLIENT = "client"          # libpq itself cannot be loaded on this node
 
-PERMANENT = frozenset({AUTH, NO_DATABASE, VERSION, PASSFILE, PERMISSION})
+PERMANENT = frozenset({AUTH, NO_DATABASE, VERSION, PASSFILE, PERMISSION, CLIENT})
 
 
-@dataclass(frozen=True)
 class Target:
-    """Where the checks connect (no password: libpq reads the passfile itself)."""
+    """Where the checks connect (no password here: it never appears in a reason)."""
 
-    host: str
-    port: int
-    dbname: str
-    user: str
+    __slots__ = ("host", "port", "dbname", "user")
+
+    def __init__(self, host: str, port: int, dbname: str, user: str) -> None:
+        # a plain class: dataclasses costs a monitor ~30 ms of imports (inspect)
+        self.host, self.port, self.dbname, self.user = host, port, dbname, user
+
+    def __repr__(self) -> str:
+        return f"Target({self.host!r}, {self.port}, {self.dbname!r}, {self.user!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Target) and repr(self) == repr(other)
 
     def describe(self) -> str:
         host = _short(self.host or "(libpq default)")
@@ -132,11 +141,17 @@ def classify_statement(sqlstate: Optional[str], message: str, step: str, target:
         return CheckFailure(TIMEOUT, f"catalog timeout: {_TIMEOUT_STATES[sqlstate]} during {step} ({where(target)})")
     if sqlstate == "25006":
         return CheckFailure(READ_ONLY, f"catalog is read-only ({where(target)}): {step}: {detail}")
-    if sqlstate in ("57P01", "57P02", "57P03") or sqlstate is None and "closed" in detail.lower():
-        return CheckFailure(UNREACHABLE, f"catalog connection lost during {step} ({where(target)}): {detail}")
+    if sqlstate in ("57P01", "57P02", "57P03"):
+        return lost(step, detail, target)
     kind = PERMISSION if sqlstate == "42501" else WRITE if step.startswith("write check") else OTHER
     state = f" [{sqlstate}]" if sqlstate else ""
     return CheckFailure(kind, f"catalog {step} failed ({where(target)}){state}: {detail}")
+
+
+def lost(step: str, message: str, target: Target) -> CheckFailure:
+    """The connection broke during `step` (server stopped or restarted, network reset)."""
+    detail = _short(" ".join(str(message).split()), 200) or "connection closed"
+    return CheckFailure(UNREACHABLE, f"catalog connection lost during {step} ({where(target)}): {detail}")
 
 
 def where(target: Target) -> str:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Iterator, List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterator, List, Optional
 
 from ...ocf.codes import Exit, OcfError
 

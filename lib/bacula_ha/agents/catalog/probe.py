@@ -1,157 +1,178 @@
-"""The readiness checks, each O(1) in catalog size.
+"""The catalog probe: is this PostgreSQL a usable Bacula catalog? One answer for both agents.
 
-One connection, three short statements (measured at ~0.1 ms each on an empty
-catalog and on one with 5 M File rows):
-1. set the session's statement/lock timeouts and read `pg_is_in_recovery()` and
-   `transaction_read_only` in the same round trip;
-2. `SELECT VersionId FROM Version` (one row);
-3. with write_check, a committed UPSERT of this node's row in the agent's own
+bacula-catalog-check (monitor, start) and bacula-director (depth-20 monitor,
+start pre-check) both call `check()`; they differ only in the settings: the
+catalog agent logs in with a passfile and may commit a write, the Director
+with its Catalog resource's password and without writing.
+
+Each step is O(1) in catalog size (measured at ~0.1 ms each on an empty
+catalog and on one with 5 M File rows), and the whole probe is two round
+trips after the login:
+1. in one message: set the session's statement/lock timeouts from the budget
+   left, read `pg_is_in_recovery()` and `transaction_read_only` (the role: not
+   a standby, not read-only), and `SELECT VersionId FROM Version` (one row);
+2. with write_check, a committed UPSERT of this node's row in the agent's own
    table `bacula_ha_heartbeat` (created on first use), never in Bacula's tables.
-Nothing here counts, scans or joins Bacula's tables.
+Nothing here counts, scans or joins Bacula's tables. Every wait ends at the
+budget (connection.py, libpq.py); a failure is a CheckFailure whose `kind`
+callers decide on.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any, Optional
 
-from . import errors
-from .connection import GuardTimeout, bounded, close_quietly, connect, psycopg
+from . import errors, libpq
+from .connection import APPLICATION_NAME, conninfo_params, open_session
 from .errors import CheckFailure, Target
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 HEARTBEAT_TABLE = "bacula_ha_heartbeat"
 
-SQL_SESSION = ("SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false), "
-               "pg_is_in_recovery(), current_setting('transaction_read_only')")
+SQL_ROLE = "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
 SQL_VERSION = "SELECT VersionId FROM Version LIMIT 2"
 SQL_CREATE = (f"CREATE TABLE IF NOT EXISTS {HEARTBEAT_TABLE} "
               "(node text PRIMARY KEY, beat timestamptz NOT NULL DEFAULT now())")
-SQL_UPSERT = (f"INSERT INTO {HEARTBEAT_TABLE} (node, beat) VALUES (%s, now()) "
+SQL_UPSERT = (f"INSERT INTO {HEARTBEAT_TABLE} (node, beat) VALUES ($1, now()) "
               "ON CONFLICT (node) DO UPDATE SET beat = EXCLUDED.beat RETURNING node")
 
 UNDEFINED_TABLE = "42P01"
 ALREADY_EXISTS = ("42P07", "23505")  # two nodes creating the table at once
 
 
-@dataclass(frozen=True)
 class ProbeSettings:
-    """Everything one check needs (no password: only the passfile's path)."""
+    """Everything one probe needs. A plain class: dataclasses costs ~30 ms of imports."""
 
-    target: Target
-    passfile: str
-    sslmode: str
-    connect_timeout: float
-    expected_version: int
-    write_check: bool
-    node: str
+    __slots__ = ("target", "passfile", "password", "sslmode", "connect_timeout", "expected_version",
+                 "write_check", "node", "login_only", "application_name")
+
+    def __init__(self, target: Target, *, passfile: str = "", password: str = "", sslmode: str = "prefer",
+                 connect_timeout: float = 5.0, expected_version: Optional[int] = None,
+                 write_check: bool = False, node: str = "", login_only: bool = False,
+                 application_name: str = APPLICATION_NAME) -> None:
+        self.target = target
+        self.passfile = passfile                  # libpq reads it (the catalog agent)
+        self.password = password                  # or given in-process (the Director's Catalog resource)
+        self.sslmode = sslmode
+        self.connect_timeout = connect_timeout
+        self.expected_version = expected_version  # None: any single Version row
+        self.write_check = write_check
+        self.node = node
+        self.login_only = login_only              # only the session (the Director's start pre-check)
+        self.application_name = application_name
+
+    def __repr__(self) -> str:   # never the password
+        return f"ProbeSettings({self.target!r}, login_only={self.login_only}, write_check={self.write_check})"
 
 
-@dataclass(frozen=True)
 class Report:
-    """A passed check."""
+    """A passed probe."""
 
-    version: int
-    wrote: bool
-    seconds: float
+    __slots__ = ("version", "wrote", "seconds")
+
+    def __init__(self, version: Optional[int], wrote: bool, seconds: float) -> None:
+        self.version, self.wrote, self.seconds = version, wrote, seconds
 
 
 def check(settings: ProbeSettings, budget: float) -> Report:
-    """Run every check within `budget` seconds; CheckFailure with the reason otherwise."""
-    psycopg()  # import in this thread: ERR_INSTALLED surfaces here, not as a worker error
-    try:
-        return bounded(lambda progress: _run(settings, budget, progress), budget)
-    except GuardTimeout as late:
-        raise errors.timeout(late.step, late.seconds, settings.target) from None
-
-
-def _run(s: ProbeSettings, budget: float, progress) -> Report:
-    pg = psycopg()
+    """Run the probe within `budget` seconds; CheckFailure (with its kind) otherwise."""
     began = time.monotonic()
-    end = began + budget
-    conn = None
+    end = began + max(0.0, budget)
+    s, target = settings, settings.target
+    step = "connect"
+    session = None
     try:
-        progress.step = "connect"
-        try:
-            conn = connect(s.target, s.passfile, s.sslmode, min(s.connect_timeout, budget))
-        except pg.Error as exc:
-            raise errors.classify_connect(str(exc), s.target) from None
-
-        left_ms = max(100, int((end - time.monotonic()) * 900))  # the server cancels before the guard
-        progress.step = "recovery check"
-        row = _one(pg, conn, SQL_SESSION, (str(left_ms), str(max(50, left_ms // 2))), progress.step, s.target)
-        in_recovery, read_only = bool(row[2]), str(row[3]).lower() == "on"
-        where = errors.where(s.target)
-        if in_recovery:
-            raise CheckFailure(errors.RECOVERY, f"catalog server is in recovery (a standby, read-only) at {where}")
-        if read_only:
-            raise CheckFailure(errors.READ_ONLY, f"catalog is read-only at {where}: transaction_read_only is on")
-
-        progress.step = "version check"
-        version = _version(pg, conn, s)
-
+        params = conninfo_params(target, s.passfile, s.sslmode, min(s.connect_timeout, budget),
+                                 s.application_name)
+        session = open_session(params, s.connect_timeout, end, s.password)
+        if s.login_only:
+            return Report(version=None, wrote=False, seconds=time.monotonic() - began)
+        step = "recovery and version check"
+        version = _role_and_version(session, s, end, step)
         wrote = False
         if s.write_check:
-            progress.step = "write check"
-            _write(pg, conn, s)
+            step = "write check"
+            _write(session, s, end, step)
             wrote = True
         return Report(version=version, wrote=wrote, seconds=time.monotonic() - began)
+    except libpq.NoAnswer as late:
+        raise errors.timeout(late.step, time.monotonic() - began, target) from None
+    except libpq.ConnectFailed as exc:
+        raise errors.classify_connect(str(exc), target) from None
+    except libpq.Unresolved as exc:
+        raise CheckFailure(errors.UNREACHABLE, f"catalog unreachable ({target.describe()}): {exc}") from None
+    except libpq.ConnectionLost as exc:
+        raise errors.lost(step, str(exc), target) from None
+    except libpq.QueryFailed as exc:
+        raise errors.classify_statement(exc.sqlstate, exc.message, step, target) from None
+    except libpq.Missing as exc:
+        raise CheckFailure(errors.CLIENT, f"cannot check the catalog: {exc}") from None
     finally:
-        close_quietly(conn)
+        if session is not None:
+            session.close()
 
 
-def _execute(pg, conn, sql: str, args: Any, step: str, target: Target):
-    try:
-        return conn.execute(sql, args).fetchall()
-    except pg.Error as exc:
-        raise errors.classify_statement(getattr(exc, "sqlstate", None), str(exc), step, target) from None
+def _timeouts(end: float) -> str:
+    """SETs that make the server cancel a slow statement before our own deadline."""
+    left_ms = max(100, int((end - time.monotonic()) * 900))
+    return f"SET statement_timeout = {left_ms}; SET lock_timeout = {max(50, left_ms // 2)}; "
 
 
-def _one(pg, conn, sql: str, args: Any, step: str, target: Target):
-    rows = _execute(pg, conn, sql, args, step, target)
-    if not rows:
-        raise CheckFailure(errors.OTHER, f"catalog {step}: no row returned ({errors.where(target)})")
-    return rows[0]
-
-
-def _version(pg, conn, s: ProbeSettings) -> int:
+def _role_and_version(session: libpq.Connection, s: ProbeSettings, end: float, step: str) -> int:
     where = errors.where(s.target)
     try:
-        rows = conn.execute(SQL_VERSION).fetchall()
-    except pg.Error as exc:
-        if getattr(exc, "sqlstate", None) == UNDEFINED_TABLE:
+        results = session.query(_timeouts(end) + SQL_ROLE + "; " + SQL_VERSION, end=end, step=step)
+        failure = None
+    except libpq.QueryFailed as exc:     # the role's answer still counts when the Version read failed
+        results, failure = exc.results, exc
+    role = results[2] if len(results) > 2 else None
+    if failure is not None and not role:
+        raise failure
+    if not role:
+        raise CheckFailure(errors.OTHER, f"catalog {step}: no row returned ({where})")
+    in_recovery, read_only = role[0][0] == "t", str(role[0][1]).lower() == "on"
+    if in_recovery:
+        raise CheckFailure(errors.RECOVERY, f"catalog server is in recovery (a standby, read-only) at {where}")
+    if read_only:
+        raise CheckFailure(errors.READ_ONLY, f"catalog is read-only at {where}: transaction_read_only is on")
+    if failure is not None:
+        if failure.sqlstate == UNDEFINED_TABLE:
             raise CheckFailure(errors.VERSION, f"catalog has no Version table at {where} (not a Bacula "
-                                               f"catalog?): VersionId {s.expected_version} expected") from None
-        raise errors.classify_statement(getattr(exc, "sqlstate", None), str(exc), "version check",
-                                        s.target) from None
+                                               f"catalog?){_expected(s)}")
+        raise failure
+    rows = results[3] if len(results) > 3 else []
     if not rows or rows[0][0] is None:
-        raise CheckFailure(errors.VERSION, f"catalog Version table is empty at {where}: "
-                                           f"VersionId {s.expected_version} expected")
+        raise CheckFailure(errors.VERSION, f"catalog Version table is empty at {where}{_expected(s)}")
     found = int(rows[0][0])
-    if found != s.expected_version:
+    if s.expected_version is not None and found != s.expected_version:
         raise CheckFailure(errors.VERSION, f"catalog VersionId is {found}, expected {s.expected_version} "
                                            f"at {where}")
     return found
 
 
-def _write(pg, conn, s: ProbeSettings) -> None:
-    step = "write check"
+def _expected(s: ProbeSettings) -> str:
+    return f": VersionId {s.expected_version} expected" if s.expected_version is not None else ""
+
+
+def _write(session: libpq.Connection, s: ProbeSettings, end: float, step: str) -> None:
     try:
-        rows = conn.execute(SQL_UPSERT, (s.node,)).fetchall()
-    except pg.Error as exc:
-        if getattr(exc, "sqlstate", None) != UNDEFINED_TABLE:
-            raise errors.classify_statement(getattr(exc, "sqlstate", None), str(exc), step, s.target) from None
-        _create(pg, conn, s)
-        rows = _execute(pg, conn, SQL_UPSERT, (s.node,), step, s.target)
-    if not rows:
+        results = session.query(SQL_UPSERT, [s.node], end=end, step=step)
+    except libpq.QueryFailed as exc:
+        if exc.sqlstate != UNDEFINED_TABLE:
+            raise
+        _create(session, s, end)
+        results = session.query(SQL_UPSERT, [s.node], end=end, step=step)
+    if not results or not results[0]:
         raise CheckFailure(errors.WRITE, f"catalog write check wrote no row at {errors.where(s.target)}")
 
 
-def _create(pg, conn, s: ProbeSettings) -> None:
+def _create(session: libpq.Connection, s: ProbeSettings, end: float) -> None:
+    step = f"write check (creating {HEARTBEAT_TABLE})"
     try:
-        conn.execute(SQL_CREATE)
-    except pg.Error as exc:
-        state: Optional[str] = getattr(exc, "sqlstate", None)
-        if state not in ALREADY_EXISTS:
-            raise errors.classify_statement(state, str(exc), f"write check (creating {HEARTBEAT_TABLE})",
-                                            s.target) from None
+        session.query(SQL_CREATE, end=end, step=step)
+    except libpq.QueryFailed as exc:
+        if exc.sqlstate not in ALREADY_EXISTS:
+            raise errors.classify_statement(exc.sqlstate, exc.message, step, s.target) from None

@@ -8,8 +8,9 @@ seen at once) instead of trusting a copy.
 
 from __future__ import annotations
 
-import re
-from typing import Iterable, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Optional, Tuple
 
 #: Where distributions install the script (Debian/Ubuntu, RPM packages, bacula.org packages).
 SCRIPT_CANDIDATES: Tuple[str, ...] = (
@@ -21,11 +22,9 @@ SCRIPT_CANDIDATES: Tuple[str, ...] = (
 #: Enough for every known version of the script (Debian 9.6.7: 20 kB); guards against odd files.
 MAX_BYTES = 4 * 1024 * 1024
 
-_INSERT = re.compile(
-    r"""insert\s+into\s+["']?version["']?\s*\(\s*["']?versionid["']?\s*\)\s*
-        values\s*\(\s*'?(\d{1,9})'?\s*\)""",
-    re.IGNORECASE | re.VERBOSE,
-)
+#: The statement with blanks and quotes removed, lower case; the VersionId follows it.
+_SQUEEZED = "insertintoversion(versionid)values("
+_DIGITS = frozenset("0123456789")
 
 
 class VersionUnknown(Exception):
@@ -34,7 +33,19 @@ class VersionUnknown(Exception):
 
 def version_in_text(text: str) -> Optional[int]:
     """The VersionId the script inserts; None when absent; VersionUnknown when ambiguous."""
-    found = {int(m.group(1)) for m in _INSERT.finditer(text)}
+    found = set()
+    low = text.lower()
+    at = low.find("insert")
+    while at >= 0:
+        # no `re`: it costs every monitor ~20-50 ms of imports (enum, functools), this ~0.1 ms
+        words = low[at:at + 300].split()
+        if len(words) > 1 and words[1].startswith("into"):
+            squeezed = "".join(words).replace('"', "").replace("'", "")
+            if squeezed.startswith(_SQUEEZED):
+                number = squeezed[len(_SQUEEZED):].split(")", 1)[0]
+                if 0 < len(number) <= 9 and set(number) <= _DIGITS and ")" in squeezed[len(_SQUEEZED):]:
+                    found.add(int(number))
+        at = low.find("insert", at + 6)
     if len(found) > 1:
         raise VersionUnknown(f"several VersionId values ({', '.join(map(str, sorted(found)))})")
     return found.pop() if found else None

@@ -155,9 +155,11 @@ def demote(ctx) -> int:
 
 def monitor(ctx) -> int:
     role = _role(ctx)
+    ctx.log.debug(f"role marker: {role or 'none (not started here)'}")
     if role is None:
         return Exit.NOT_RUNNING
     if role != PROMOTED and ctx.env.is_probe:
+        ctx.log.debug("probe of an unpromoted instance: running, no fetch")
         return Exit.SUCCESS
     try:
         s = _settings(ctx)
@@ -174,6 +176,7 @@ def monitor(ctx) -> int:
             if ctx.env.is_probe:
                 return Exit.SUCCESS
             result = engine.refresh(allow_backoff=True)
+            ctx.log.debug(f"unpromoted refresh: fetched={result.fetched} problem={result.problem or 'none'}")
             _publish_score(ctx, engine, result.fetched and not result.problem.startswith("inconclusive"))
             if result.problem:
                 raise OcfError(Exit.DEGRADED, result.problem)
@@ -202,6 +205,8 @@ def _monitor_promoted(ctx, s, engine) -> int:
         else:
             problems.append(f"local edits in {s.config_dir} not in Git: {shown}")
     result = engine.refresh(allow_backoff=True)
+    ctx.log.debug(f"promoted refresh: fetched={result.fetched} problem={result.problem or 'none'}; "
+                  f"validated={(engine.state.validated or 'none')[:12]} deployed={(engine.state.deployed or 'none')[:12]}")
     if result.problem:
         problems.insert(0, result.problem)
     if engine.state.validated and engine.state.validated != engine.state.deployed:

@@ -11,39 +11,9 @@ from __future__ import annotations
 import os
 
 from ...ocf.codes import Exit, OcfError
+from .. import paramchecks as checks
 
 DEFAULT_CACHE_ROOT = "/var/lib/bacula-ha/config-pull"
-
-# Plain string checks, no `re`: settings are read by every action, promote included.
-_SCHEMES = ("file", "ssh", "git+ssh", "ssh+git", "http", "https", "git")
-_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-_REF_FORBIDDEN = frozenset("~^:?*[\\\x7f") | frozenset(chr(c) for c in range(0x21))
-
-
-def _valid_url(url: str) -> bool:
-    """scheme://rest, [user@]host:path (scp-like) or an absolute path; no whitespace."""
-    if any(c.isspace() for c in url):
-        return False
-    scheme, sep, rest = url.partition("://")
-    if sep:
-        return scheme.lower() in _SCHEMES and bool(rest)
-    if url.startswith("/"):
-        return True
-    host, sep, path = url.partition(":")
-    host = host.rsplit("@", 1)[-1]
-    user = url.partition(":")[0][: -len(host) - 1] if "@" in url.partition(":")[0] else ""
-    return (bool(sep and host and path) and set(host) <= _HOST_CHARS
-            and set(user) <= _HOST_CHARS)
-
-
-def _valid_branch(name: str) -> bool:
-    """The rules of git check-ref-format that matter for a branch name."""
-    if not name or name.startswith(("-", "/", ".")) or name.endswith(("/", ".lock", ".")):
-        return False
-    if any(bad in name for bad in ("..", "@{", "//", "/.")) or name == "@":
-        return False
-    return not any(c in _REF_FORBIDDEN for c in name)
-
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "default"
@@ -122,32 +92,24 @@ def _configured(msg: str) -> OcfError:
 
 def from_params(params, instance: str) -> PullSettings:
     """PullSettings from parsed parameters; OcfError(ERR_CONFIGURED) for values wrong everywhere."""
-    repo = params.repository.strip()
-    if not repo:
-        raise _configured("parameter repository is empty")
-    if not _valid_url(repo):
-        raise _configured("parameter repository: not a file://, ssh://, https:// URL or host:path")
-    branch = params.branch.strip()
-    if not _valid_branch(branch):
-        raise _configured(f"parameter branch: {branch!r} is not a valid branch name")
-    config_dir = os.path.normpath(params.config_dir.strip() or "/")
-    if not os.path.isabs(config_dir) or config_dir == "/":
-        raise _configured("parameter config_dir must be an absolute path other than /")
-    cache_dir = params.cache_dir.strip()
+    def checked(name: str, check) -> str:
+        # The runtime applied the same declared checks already (ERR_CONFIGURED before any
+        # handler), except for stop and probes, which get here with what the CIB says.
+        value = (getattr(params, name) or "")
+        problem = check(value)
+        if problem:
+            raise _configured(f"parameter {name}: {problem}")
+        return value.strip()
+
+    repo = checked("repository", checks.git_url)
+    branch = checked("branch", checks.git_branch)
+    config_dir = os.path.normpath(checked("config_dir", checks.directory))
+    cache_dir = checked("cache_dir", checks.optional_directory)
     cache_dir = os.path.normpath(cache_dir) if cache_dir else os.path.join(DEFAULT_CACHE_ROOT, _safe(instance))
-    if not os.path.isabs(cache_dir) or cache_dir == "/":
-        raise _configured("parameter cache_dir must be an absolute path other than /")
     if cache_dir == config_dir or cache_dir.startswith(config_dir + "/") or config_dir.startswith(cache_dir + "/"):
         raise _configured("parameters cache_dir and config_dir must not contain each other")
-    main_config = os.path.normpath(params.main_config.strip() or ".")
-    if os.path.isabs(main_config) or main_config == "." or main_config.split("/")[0] == "..":
-        raise _configured("parameter main_config must be a relative path inside the repository")
-    try:
-        mode = int(params.mode.strip(), 8)
-    except ValueError:
-        raise _configured(f"parameter mode: {params.mode!r} is not an octal mode") from None
-    if not 0 <= mode <= 0o777 or not mode & 0o400:
-        raise _configured("parameter mode must be between 0400 and 0777 and readable by the owner")
+    main_config = os.path.normpath(checked("main_config", checks.relative_path))
+    mode = int(checked("mode", checks.file_mode), 8)
     return PullSettings(
         repository=repo, branch=branch, config_dir=config_dir, cache_dir=cache_dir,
         main_config=main_config, allowed_signers=params.allowed_signers.strip(),

@@ -39,6 +39,7 @@ def _find(ctx) -> Tuple[Optional[proc.ProcInfo], Optional[str], object]:
     if ctx.env.is_probe and not proc.live_directors():
         # No bacula-dir at all on this node: nothing to locate. Skips parsing the
         # configuration, which for a 10,000-client tree takes seconds.
+        ctx.log.debug("probe: no bacula-dir process on this node; configuration not read")
         return None, None, None
     loc = locate(ctx.params, ctx.state())
     info = None
@@ -48,6 +49,10 @@ def _find(ctx) -> Tuple[Optional[proc.ProcInfo], Optional[str], object]:
             cand = proc.proc_info(pid)
             if cand is not None and cand.comm == proc.COMM and cand.alive:
                 info = cand
+            ctx.log.debug(f"pid file {loc.pidfile} names pid {pid}: "
+                          f"{'a live bacula-dir' if info else 'not a live bacula-dir'}")
+        else:
+            ctx.log.debug(f"pid file {loc.pidfile} absent or empty")
     if info is None:
         found = proc.directors_using(ctx.params.config)
         if found:
@@ -81,6 +86,7 @@ def _level0(ctx, info: proc.ProcInfo, loc) -> None:
     port = ctx.params.port or loc.port or 9101
     listening = proc.listens(info.pid, port)
     if listening:
+        ctx.log.debug(f"depth 0: pid {info.pid} is running and listens on port {port}")
         return
     if listening is False:
         raise OcfError(Exit.ERR_GENERIC, f"bacula-dir pid {info.pid} runs but does not listen on port {port}")
@@ -112,8 +118,18 @@ def _settings(ctx, with_catalog: bool = False, fresh: bool = True) -> DirectorSe
     return settings
 
 
+class ConsoleFailed(OcfError):
+    """A console request failed (ERR_GENERIC). `cause` is the typed console error
+    (console.ConsoleRefused, WrongDirector, ConsoleTimeout, ...) that start and
+    reload decide on; the reason is output only."""
+
+    def __init__(self, cause: Exception, reason: str) -> None:
+        super().__init__(Exit.ERR_GENERIC, reason)
+        self.cause = cause
+
+
 def console_round_trip(ctx, settings: DirectorSettings, deadline=None, command: str = "version") -> str:
-    """An authenticated console command; OcfError(ERR_GENERIC) with the reason when it fails."""
+    """An authenticated console command; ConsoleFailed with the typed cause when it fails."""
     from .console import ConsoleError, ConsoleTimeout, DirectorConsole
     deadline = deadline or ctx.deadline
     started = time.monotonic()
@@ -122,10 +138,10 @@ def console_round_trip(ctx, settings: DirectorSettings, deadline=None, command: 
                              settings.console_password, deadline) as console:
             return console.command(command)
     except ConsoleTimeout as exc:
-        raise OcfError(Exit.ERR_GENERIC, f"{exc} after {time.monotonic() - started:.1f}s: "
-                                         "Director hung or overloaded") from None
+        raise ConsoleFailed(exc, f"{exc} after {time.monotonic() - started:.1f}s: "
+                                 "Director hung or overloaded") from None
     except ConsoleError as exc:
-        raise OcfError(Exit.ERR_GENERIC, str(exc)) from None
+        raise ConsoleFailed(exc, str(exc)) from None
 
 
 def monitor(ctx) -> int:
@@ -135,21 +151,26 @@ def monitor(ctx) -> int:
             pid = proc.read_pidfile(pidfile)
             raise OcfError(Exit.ERR_GENERIC, f"bacula-dir is not running but its pid file {pidfile} "
                                              f"remains (pid {pid}): it died")
+        ctx.log.debug("no bacula-dir process and no stale pid file: cleanly stopped")
         return Exit.NOT_RUNNING
     _level0(ctx, info, loc)
     if ctx.env.check_level < 10:
         return Exit.SUCCESS
     settings = _settings(ctx, with_catalog=ctx.env.check_level >= 20, fresh=False)
     console_round_trip(ctx, settings)
+    ctx.log.debug(f"depth 10: the Director answered an authenticated console request on "
+                  f"{settings.address}:{settings.port}")
     if ctx.env.check_level < 20:
         return Exit.SUCCESS
     if settings.catalog is None:
         ctx.log.warning("no Catalog resource in the configuration: nothing to check at depth 20")
         return Exit.SUCCESS
+    from ..catalog.errors import CheckFailure
     from .catalog import check
-    problem = check(settings.catalog, ctx.deadline.bound(10.0))
-    if problem:
-        raise OcfError(Exit.DEGRADED, problem)
+    try:
+        check(settings.catalog, ctx.deadline.bound(10.0))
+    except CheckFailure as failure:     # the Director runs; what it depends on does not
+        raise OcfError(Exit.DEGRADED, failure.reason) from None
     return Exit.SUCCESS
 
 
@@ -216,12 +237,8 @@ def start(ctx) -> int:
         ctx.log.info(f"bacula-dir already running (pid {info.pid})")
         return Exit.SUCCESS
 
-    for addr, port in settings.listen:
-        bind_addr = "" if addr in ("0.0.0.0", "*") else addr
-        if proc.port_in_use(bind_addr or "0.0.0.0", port):
-            holder = proc.listener_of(port)
-            raise OcfError(Exit.ERR_GENERIC, f"port {addr}:{port} is already in use"
-                                             f"{' by ' + holder if holder else ''}: the Director cannot listen")
+    from .reach import check_for_start
+    check_for_start(settings.listen)
     if not _writable_by(settings.working_dir, uid, groups):
         raise OcfError(Exit.ERR_ARGS, f"WorkingDirectory {settings.working_dir} is missing or not "
                                       f"writable by {p.user}")
@@ -229,16 +246,15 @@ def start(ctx) -> int:
         raise OcfError(Exit.ERR_ARGS, f"PidDirectory {settings.pid_dir} does not exist")
 
     from . import daemon
-    if settings.catalog is not None:
-        from .catalog import check, reachable
-        problem = reachable(settings.catalog, ctx.deadline.bound(3.0))
-        if problem is None:
-            try:
-                problem = check(settings.catalog, ctx.deadline.bound(5.0), full=False)
-            except OcfError as exc:     # psycopg missing: bacula-dir -t still judges the catalog
-                ctx.log.warning(f"catalog login pre-check skipped: {exc.reason}")
-        if problem:
-            raise OcfError(Exit.ERR_GENERIC, problem)
+    if settings.catalog is not None:   # one login, bounded: bacula-dir -t would retry for 30 s
+        from ..catalog.errors import CLIENT, CheckFailure
+        from .catalog import check
+        try:
+            check(settings.catalog, ctx.deadline.bound(5.0), full=False)
+        except CheckFailure as failure:
+            if failure.kind != CLIENT:
+                raise OcfError(Exit.ERR_GENERIC, failure.reason) from None
+            ctx.log.warning(f"catalog login pre-check skipped: {failure.reason}")   # -t still judges it
     # bound -t: it retries an unreachable catalog for ~30 s; keep room for the real start
     left = ctx.deadline.remaining()
     daemon.config_test(ctx, p.binary, p.config, p.user, p.group, budget=max(1.0, min(left * 0.6, left - 3.0)))
@@ -261,9 +277,9 @@ def start(ctx) -> int:
             console_round_trip(ctx, settings, deadline=_Window(CONSOLE_ATTEMPT_S, ctx.deadline))
             ctx.log.info(f"bacula-dir pid {child.pid} answers the console")
             return Exit.SUCCESS
-        except OcfError as exc:
+        except ConsoleFailed as exc:
             last = exc.reason
-            if "refused console" in last or "answer to our challenge" in last:
+            if _permanent(exc):
                 daemon.terminate([child.pid], ctx.deadline, ctx.log)
                 raise OcfError(Exit.ERR_GENERIC, f"bacula-dir started but {last}") from None
         if ctx.deadline.remaining() < 1.0:
@@ -275,6 +291,13 @@ def start(ctx) -> int:
     _remove_stale(settings.pidfile)
     raise OcfError(Exit.ERR_GENERIC, f"bacula-dir did not answer the console before the start timeout "
                                      f"({last}){': ' + output if output else ''}")
+
+
+def _permanent(failure: ConsoleFailed) -> bool:
+    """Failures that retrying the console will not fix: our credentials are refused, or the
+    peer failed our challenge (not our Director). Anything else may be a Director still starting."""
+    from .console import ConsoleRefused, WrongDirector
+    return isinstance(failure.cause, (ConsoleRefused, WrongDirector))
 
 
 class _Window:
@@ -302,6 +325,8 @@ def stop(ctx) -> int:
     if pids:
         ctx.log.info(f"stopping bacula-dir {', '.join(map(str, sorted(pids)))}")
         daemon.terminate(sorted(pids), ctx.deadline, ctx.log)
+    else:
+        ctx.log.debug(f"no bacula-dir process for {ctx.params.config}: already stopped")
     if _remove_stale(loc.pidfile):
         ctx.log.info(f"removed stale pid file {loc.pidfile}")
     return Exit.SUCCESS
@@ -329,8 +354,9 @@ def reload(ctx) -> int:
         output = console_round_trip(ctx, settings, command="reload")
         if output.strip():
             ctx.log.info(f"reload: {' '.join(output.split())[:300]}")
-    except OcfError as exc:
-        if "refused console" not in exc.reason:
+    except ConsoleFailed as exc:
+        from .console import ConsoleRefused
+        if not isinstance(exc.cause, ConsoleRefused):
             raise
         # new credentials the running Director learns only by reloading: SIGHUP reloads too
         ctx.log.warning(f"{exc.reason}; the new console password may not be loaded yet: sending SIGHUP")
@@ -356,4 +382,6 @@ def validate(ctx) -> int:
     settings = _read_settings_for_start(ctx)
     if not settings.console_password:
         raise OcfError(Exit.ERR_GENERIC, f"{p.console_config} names no console password")
+    from .reach import check_for_validate
+    check_for_validate(settings.listen, ctx.log)
     return Exit.SUCCESS

@@ -3,79 +3,40 @@
 Why not a console command: `status dir` and `version` never touch the catalog,
 and `list jobs` with the catalog down blocks for 30 s (the Director retries 6
 times, 5 s apart) before bconsole even gets an answer. The Catalog resource
-names the database, so we connect to it ourselves, bounded, as the Director
-would: same address, port, user and password. psycopg is loaded only here
-(it costs ~100 ms to import), never on the level-0 path.
+names the database, so we connect to it ourselves as the Director would (same
+address, port, user and password), with the one catalog probe that
+bacula-catalog-check uses too (agents/catalog/probe.py): bounded by the
+deadline whatever the server does, decided on the failure's kind.
 """
 
 from __future__ import annotations
 
-import socket
-from typing import Optional
-
-from ...ocf import thirdparty
+from ..catalog.errors import Target
 from .settings import Catalog
 
-
-def where(cat: Catalog) -> str:
-    host = cat.host or cat.socket or "local socket"
-    return f"{host}:{cat.port or 5432}/{cat.dbname}"
+APPLICATION_NAME = "bacula-director-check"
 
 
-def reachable(cat: Catalog, timeout: float) -> Optional[str]:
-    """Fast TCP pre-check (no psycopg): None when the catalog's port accepts, else why not.
-
-    Only for TCP catalogs; a socket catalog is left to the full check.
-    """
-    if not cat.host or cat.host.startswith("/"):
-        return None
-    try:
-        with socket.create_connection((cat.host, cat.port or 5432), timeout=max(0.1, timeout)):
-            return None
-    except socket.timeout:
-        return f"catalog unreachable: connecting to {where(cat)} timed out"
-    except OSError as exc:
-        return f"catalog unreachable: {where(cat)}: {exc.strerror or exc}"
-
-
-def check(cat: Catalog, timeout: float, full: bool = True) -> Optional[str]:
-    """None when the catalog answers as a writable Bacula catalog, else the problem (one line).
+def check(cat: Catalog, timeout: float, full: bool = True) -> None:
+    """Return when the catalog answers as a writable Bacula catalog; CheckFailure otherwise.
 
     `full=False` only logs in (the start's pre-check: a wrong password or a missing
-    database would otherwise cost 30 s of `bacula-dir -t` retries; schema version and
-    writability are left to the Director, whose own message is the better reason).
+    database would otherwise cost 30 s of `bacula-dir -t` retries; role and schema
+    version are left to the Director, whose own message is the better reason).
+    The expected VersionId is what the installed Director's catalog script says;
+    without the script any single Version row passes.
     """
-    psycopg = thirdparty.load("psycopg")
-    host = cat.host or cat.socket or None
-    try:
-        conn = psycopg.connect(dbname=cat.dbname, user=cat.user, password=cat.password,
-                               host=host, port=cat.port, autocommit=True,
-                               connect_timeout=max(2, int(timeout)),
-                               options=f"-c statement_timeout={max(100, int(timeout * 1000))}")
-    except psycopg.Error as exc:
-        text = _first_line(exc)
-        if "authentication failed" in text or "does not exist" in text:
-            return f"catalog refuses the Director's Catalog settings: {where(cat)}: {text}"
-        return f"catalog unreachable: {where(cat)}: {text}"
-    if not full:
-        conn.close()
-        return None
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT VersionId FROM Version")
-            row = cur.fetchone()
-            if row is None:
-                return f"catalog {where(cat)} has no Version row (not a Bacula catalog?)"
-            cur.execute("SELECT pg_is_in_recovery()")
-            if cur.fetchone()[0]:
-                return f"catalog {where(cat)} is a read-only standby: the Director cannot record jobs"
-    except psycopg.Error as exc:
-        return f"catalog {where(cat)} query failed: {_first_line(exc)}"
-    finally:
-        conn.close()
-    return None
+    from ..catalog.probe import ProbeSettings, check as probe
+    expected = None
+    if full:
+        from ..catalog import version
+        try:
+            expected = version.discover()[0]
+        except version.VersionUnknown:
+            expected = None
+    settings = ProbeSettings(Target(cat.host or cat.socket, int(cat.port or 5432), cat.dbname, cat.user),
+                             password=cat.password, connect_timeout=max(1.0, timeout),
+                             expected_version=expected, login_only=not full,
+                             application_name=APPLICATION_NAME)
+    probe(settings, timeout)
 
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return " ".join(text[0].split()) if text else type(exc).__name__

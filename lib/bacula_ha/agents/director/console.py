@@ -19,13 +19,21 @@ Then the console challenges the Director the same way (mutual), and the
 Director finally greets with "1000 OK: <version> <name> Version: ...".
 The key is not the password but the MD5 hex digest of it: that is what
 Bacula's config parser stores for every Password directive.
+
+Bounds: time by the caller's deadline; memory by MAX_REPLY, the bytes one
+request (an authentication step or a command) may bring in, whatever the
+peer sends (a peer that streamed 16 MiB packets once drove a monitor to 1 GB).
+
+Failures are typed (ConsoleTimeout, ConsoleRefused, WrongDirector,
+ConsoleProtocolError, ConsoleUnsupported): callers decide on the class,
+never on the message, which is output only.
 """
 
 from __future__ import annotations
 
 import _socket
 import os
-import struct
+import _struct as struct  # the builtin behind `struct`: one import less on the monitor path
 import time
 
 if False:  # annotations only (never evaluated): keeps `typing` off the monitor's import path
@@ -35,6 +43,8 @@ EOD = -1                 # BNET_EOD: end of a command's output
 BNET_COMPRESSED = 1 << 30
 BNET_HDR_EXTEND = 1 << 29
 MAX_PACKET = 1 << 24     # a sane bound: status output is a few KB
+MAX_REPLY = 1 << 20      # bytes per request (headers included): `version`/`reload` answer in < 1 KB
+RECV_CHUNK = 1 << 16     # socket reads: recv(n) allocates n bytes before the peer sends any
 TLS_NONE = 0
 
 _DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -74,11 +84,30 @@ def parse_challenge(msg: str) -> "Optional[tuple]":
 
 
 class ConsoleError(Exception):
-    """The check failed; `str()` is a one-line reason (never holds a secret)."""
+    """The check failed; `str()` is a one-line reason (never holds a secret).
+
+    This base class itself means the connection failed (refused, reset, closed).
+    """
 
 
 class ConsoleTimeout(ConsoleError):
     """The Director did not answer in time (stopped, deadlocked, overloaded)."""
+
+
+class ConsoleRefused(ConsoleError):
+    """The Director refused our console: wrong password or unknown console name."""
+
+
+class WrongDirector(ConsoleError):
+    """The peer failed our challenge: not the Director we know (another program on its port?)."""
+
+
+class ConsoleProtocolError(ConsoleError):
+    """The peer broke the protocol: no challenge, a bad greeting, an oversized or compressed reply."""
+
+
+class ConsoleUnsupported(ConsoleError):
+    """The Director asks for something the check does not do (TLS consoles)."""
 
 
 def bacula_base64(data: bytes, compatible: bool) -> str:
@@ -138,6 +167,7 @@ class DirectorConsole:
         self.sock = None
         self.greeting = ""
         self.tls_remote = TLS_NONE
+        self._allowance = MAX_REPLY         # bytes the current request may still read
 
     # -- bounded I/O -----------------------------------------------------
     def _budget(self, what: str) -> float:
@@ -148,12 +178,16 @@ class DirectorConsole:
 
     def _recv_exact(self, n: int, what: str) -> bytes:
         assert self.sock is not None
+        if n > self._allowance:
+            raise ConsoleProtocolError(f"Director at {self.host}:{self.port} sent more than {MAX_REPLY} bytes "
+                                       f"({what}): not a console answer")
+        self._allowance -= n
         buf = bytearray()
         while len(buf) < n:
             self.sock.settimeout(self._budget(what))
             _quickack(self.sock)
             try:
-                chunk = self.sock.recv(n - len(buf))
+                chunk = self.sock.recv(min(n - len(buf), RECV_CHUNK))
             except _socket.timeout:
                 raise ConsoleTimeout(f"Director at {self.host}:{self.port} did not answer in time ({what})") from None
             except OSError as exc:
@@ -172,14 +206,15 @@ class DirectorConsole:
             length &= ~BNET_HDR_EXTEND
             self._recv_exact(4, what)            # flags word: nothing we need
         if length & BNET_COMPRESSED:
-            raise ConsoleError("Director sent a compressed packet (not requested)")
+            raise ConsoleProtocolError("Director sent a compressed packet (not requested)")
         if length > MAX_PACKET:
-            raise ConsoleError(f"Director sent an oversized packet ({length} bytes)")
+            raise ConsoleProtocolError(f"Director sent an oversized packet ({length} bytes)")
         return self._recv_exact(length, what).decode("utf-8", "replace") if length else ""
 
     def send(self, text: str) -> None:
         assert self.sock is not None
         data = text.encode("utf-8")
+        self._allowance = MAX_REPLY          # a new request: its answer gets a fresh allowance
         self.sock.settimeout(self._budget("sending"))
         try:
             self.sock.sendall(struct.pack(">i", len(data)) + data)
@@ -206,12 +241,12 @@ class DirectorConsole:
         msg = self.recv("waiting for the Director's challenge")
         parsed = parse_challenge(msg) if isinstance(msg, str) else None
         if not parsed:
-            raise ConsoleError(f"Director did not send an authentication challenge (got {_show(msg)})")
+            raise ConsoleProtocolError(f"Director did not send an authentication challenge (got {_show(msg)})")
         challenge, compatible, self.tls_remote = parsed
         self.send(cram_response(challenge, self._key, compatible))
         reply = self.recv("waiting for the authentication result")
         if not (isinstance(reply, str) and reply.startswith("1000 OK auth")):
-            raise ConsoleError(f"Director refused console {self.name!r}: wrong password or unknown console name")
+            raise ConsoleRefused(f"Director refused console {self.name!r}: wrong password or unknown console name")
         # 2. we challenge the Director (mutual authentication; it waits for this)
         challenge = f"<{int.from_bytes(os.urandom(4), 'big')}.{int(time.time())}@bacula-ha>"
         self.send(f"auth cram-md5 {challenge} ssl={TLS_NONE}\n")
@@ -219,13 +254,13 @@ class DirectorConsole:
         expected = {cram_response(challenge, self._key, False), cram_response(challenge, self._key, True)}
         if not (isinstance(answer, str) and answer.strip("\0\n") in expected):
             self.send("1999 Authorization failed.\n")
-            raise ConsoleError("the Director's answer to our challenge is wrong: is another program listening on its port?")
+            raise WrongDirector("the Director's answer to our challenge is wrong: is another program listening on its port?")
         self.send("1000 OK auth\n")
         if self.tls_remote >= 2:  # BNET_TLS_REQUIRED
-            raise ConsoleError("the Director requires TLS for this console; TLS consoles are not supported by the check")
+            raise ConsoleUnsupported("the Director requires TLS for this console; TLS consoles are not supported by the check")
         hello = self.recv("waiting for the Director's greeting")
         if not (isinstance(hello, str) and hello.startswith("1000 OK:")):
-            raise ConsoleError(f"Director rejected the console greeting (got {_show(hello)})")
+            raise ConsoleProtocolError(f"Director rejected the console greeting (got {_show(hello)})")
         self.greeting = hello.strip()
 
     def command(self, text: str) -> str:

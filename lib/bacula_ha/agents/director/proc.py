@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import struct
+import _struct as struct  # the builtin: `struct` (a Python re-export) costs the probe an import
 
 if False:  # annotations only (never evaluated): keeps `typing` off the probe's import path
     from typing import List, Optional, Sequence
@@ -169,10 +169,17 @@ def _port_accepts_by_name(host: str, port: int, timeout: float) -> Optional[str]
         return exc.strerror or str(exc)
 
 
-def port_in_use(address: str, port: int) -> bool:
-    """True when a listening socket already owns address:port (bind test, as the Director binds).
+#: bind_probe results: what a bind of the Director's listen address would meet.
+BIND_FREE, BIND_IN_USE, BIND_NOT_LOCAL, BIND_UNRESOLVED = "free", "in use", "not local", "unresolved"
 
-    SO_REUSEADDR like bacula-dir: sockets in TIME-WAIT do not count, a listener does.
+
+def bind_probe(address: str, port: int) -> str:
+    """What bacula-dir's bind(address:port) would meet, by binding it ourselves (and closing).
+
+    SO_REUSEADDR like bacula-dir: sockets in TIME-WAIT do not count, a listener
+    does. "Address not available" (the address is on no interface of this node,
+    e.g. a floating IP not started yet) is its own answer, never "free": the
+    Director would fail to bind it.
     """
     import socket
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
@@ -180,9 +187,15 @@ def port_in_use(address: str, port: int) -> bool:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((address, port))
+        except socket.gaierror:
+            return BIND_UNRESOLVED
         except OSError as exc:
-            return exc.errno == errno.EADDRINUSE
-    return False
+            if exc.errno == errno.EADDRINUSE:
+                return BIND_IN_USE
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return BIND_NOT_LOCAL
+            raise
+    return BIND_FREE
 
 
 _NETLINK_SOCK_DIAG = 4
