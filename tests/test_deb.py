@@ -15,7 +15,7 @@ from bacula_ha import __version__
 from support.paths import AGENTS, ROOT
 
 LIBRARY = "usr/lib/ocf/lib/bacula/bacula_ha"
-RUNTIME_DEPENDS = ("python3", "python3-click", "python3-psycopg", "python3-lxml", "resource-agents")
+RUNTIME_DEPENDS = ("python3", "python3-click", "libpq5", "python3-lxml", "resource-agents")
 
 
 def _checkout_state():

@@ -28,6 +28,8 @@ def test_demo_fails_over_and_cleans_up(arch):
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     assert "fenced: the PDU powered" in out
+    assert "run again by the agent as JobId" in out and "ended T" in out
+    assert "restored on the survivor: byte-identical" in out
     assert "Director answers a console request through the VIP" in out
     assert "nothing left" in out and "demo succeeded" in out
     assert leftovers(lab) == []

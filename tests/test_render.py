@@ -503,3 +503,29 @@ def test_cli_output_keeps_an_existing_files_mode(tmp_path):
     out.chmod(0o600)
     assert invoke("drbd", *_drbd_args(), "-o", str(out)).exit_code == 0
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600 and "ip=203.0.113.5" in out.read_text()
+
+
+def test_cli_output_through_a_dangling_symlink_creates_its_target(tmp_path):
+    link = tmp_path / "link.crm"
+    link.symlink_to("target.crm")                       # relative, target missing
+    assert invoke("drbd", *_drbd_args(), "-o", str(link)).exit_code == 0
+    assert link.is_symlink() and "ip=203.0.113.5" in (tmp_path / "target.crm").read_text()
+
+
+def test_cli_output_to_dev_stdout_on_a_pipe(tmp_path):
+    proc = subprocess.run(["/usr/bin/python3", "-m", "bacula_ha", "render", "drbd", *_drbd_args(), "-o", "/dev/stdout"],
+                          capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.path.join(ROOT, "lib")})
+    assert proc.returncode == 0, proc.stderr
+    assert "ip=203.0.113.5" in proc.stdout
+
+
+def test_cli_non_utf8_argument_is_refused_not_a_traceback(tmp_path):
+    arg = os.fsdecode(b"git_repository=ssh://h/\xe9")
+    proc = subprocess.run([b"/usr/bin/python3", b"-m", b"bacula_ha", b"render", b"git", b"--example",
+                           b"--set", os.fsencode(arg), b"-o", os.fsencode(str(tmp_path / "out.crm"))],
+                          capture_output=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": os.path.join(ROOT, "lib"), "LC_ALL": "C.UTF-8"})
+    assert proc.returncode == 1
+    assert b"git_repository: is not UTF-8 text" in proc.stderr and b"Traceback" not in proc.stderr
+    assert not (tmp_path / "out.crm").exists()

@@ -10,7 +10,8 @@ Runs inside Pacemaker, on every node (installed by ``make install``):
                          validation, environment, deadlines, bounded commands, logging
     agents/              what each agent knows, called by the thin executables in agents/
       director/          bacula-director: start/stop/monitor of bacula-dir, the
-                         in-process console (console.py), its catalog reach (catalog.py)
+                         in-process console (console.py), its catalog reach (catalog.py),
+                         jobs a dead or stopped Director left running (jobs.py)
       catalog/           bacula-catalog-check: is the catalog usable? (probe.py: the one
                          catalog probe, also used by director/catalog.py; libpq.py)
       configpull/        bacula-config-pull: Git fetch, signature policy, atomic deploy

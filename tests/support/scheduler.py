@@ -14,8 +14,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-TIMEOUT = 120  # generous: a loaded 2-core CI machine
-SCRIPT_TIMEOUT = 900  # a whole pcs script
+TIMEOUT = 300  # generous: a pcs script runs ~16 pcs commands of ~1.5 s each, slower on a loaded machine
+SCRIPT_TIMEOUT = 900  # a whole pcs script, several run in parallel
 #: warnings an offline CIB always produces (no nodes up, nodes not yet in <nodes>)
 BENIGN = (
     re.compile(r"lack of quorum"),

@@ -7,7 +7,7 @@ import os
 import time
 from typing import Callable, List
 
-from . import faults, registry
+from . import backups, faults, registry
 from .observe import console_request, director_nodes
 from .cluster import crm_mon_text
 from .lab import Lab
@@ -73,7 +73,8 @@ def run_demo(lab: Lab, say: Callable[[str], None], nodes: int = 2, agents: str =
         for line in out.splitlines()[:4]:
             say("   | " + line)
         ok &= answered
-        say(f"== 4. crash {active} (power and network gone at once); a catalog row is committed first")
+        say(f"== 4. a backup, then a long backup (File daemon limited to {backups.BANDWIDTH}); crash {active} "
+            "while it runs (power and network gone at once); a catalog row is committed first")
         result = faults.node_crash(lab, active, progress=lambda m: say("   " + m))
         say(f"== 5. failover: {result.summary()}")
         if result.detected_s is not None and result.fenced_s is not None and result.started_s is not None:
@@ -81,6 +82,14 @@ def run_demo(lab: Lab, say: Callable[[str], None], nodes: int = 2, agents: str =
                 f"start {result.started_s - result.fenced_s:.1f} s, Director answering "
                 f"{result.answering_s if result.answering_s is not None else float('nan'):.1f} s "
                 "after the crash")
+        if result.interrupted_jobid:
+            say(f"   interrupted backup JobId {result.interrupted_jobid}: "
+                + (f"run again by the agent as JobId {result.rerun_jobid} ({result.reruns} rerun), "
+                   f"running {result.rerun_running_s} s and ended {result.rerun_status} "
+                   f"{result.rerun_done_s} s after the crash" if result.rerun_jobid else "never run again"))
+        say(f"   backup made before the crash restored on the survivor: "
+            f"{'byte-identical' if result.restore_ok else 'FAILED'}; new backup after the crash: "
+            f"{'OK' if result.backup_after_ok else 'FAILED'}")
         ok &= result.ok
         survivor = lab.observer()
         if survivor:

@@ -14,6 +14,7 @@ import os
 import shlex
 import time
 from pathlib import Path
+from typing import Optional
 
 from .layout import DB_HOST_IP, GIT_HOST_IP, PG_PORT
 from .netns import connect_in
@@ -91,15 +92,24 @@ class GitStack(Stack):
             "log": str(layout.node_dir("git") / "console.log"),
             "env": {"HOME": str(self.gitdir), "GIT_CONFIG_NOSYSTEM": "1"}}])
 
-    def commit(self, text: str, message: str, signed: bool = True) -> str:
-        """Commit bacula-dir.conf with this text to the served repository; returns the commit id."""
+    def head(self) -> str:
+        return self._git("rev-parse", "HEAD", cwd=self.gitdir / "work").strip()
+
+    def commit(self, text: str, message: str, signed: bool = True, on: Optional[str] = None) -> str:
+        """Commit bacula-dir.conf with this text to the served repository; returns the commit id.
+
+        `on`: make the commit on that one and force-push it, replacing what came after (under a
+        signature policy a signed commit on top of an unsigned one is refused, so a refused
+        commit is replaced, never built upon)."""
         work = self.gitdir / "work"
+        if on:
+            self._git("reset", "-q", "--hard", on, cwd=work)
         (work / "bacula-dir.conf").write_text(text)
         self._git("add", "bacula-dir.conf", cwd=work)
         sign = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={self.gitdir / 'signer'}"] if signed else []
         self._git(*sign, "commit", "-q", "--allow-empty", *(["-S"] if signed else ["--no-gpg-sign"]),
                   "-m", message, cwd=work)
-        self._git("push", "-q", "origin", "main", cwd=work)
+        self._git("push", "-q", *(["--force"] if on else []), "origin", "main", cwd=work)
         return self._git("rev-parse", "HEAD", cwd=work).strip()
 
     def good_config(self) -> str:

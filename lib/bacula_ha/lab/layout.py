@@ -18,6 +18,7 @@ SWITCH_IP = f"{SUBNET}.254"     # the bridge: PDU and test clients live here
 VIP = f"{SUBNET}.100"
 DB_HOST_IP = f"{SUBNET}.20"     # git arch: the external catalog host
 GIT_HOST_IP = f"{SUBNET}.21"    # git arch: the Git server host
+CLIENT_HOST_IP = f"{SUBNET}.22"  # every arch: the File and Storage daemon host (lab/backups.py)
 PDU_PORT = 7777
 DIR_PORT = 9101
 PG_PORT = 5432
@@ -40,6 +41,8 @@ def node_ip(node: str) -> str:
         return DB_HOST_IP
     if node == "git":
         return GIT_HOST_IP
+    if node == "client":
+        return CLIENT_HOST_IP
     return f"{SUBNET}.{10 + int(node[4:])}"
 
 

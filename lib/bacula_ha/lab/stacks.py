@@ -26,7 +26,7 @@ import secrets
 import shlex
 from typing import Dict, List
 
-from . import dirconf
+from . import backups, dirconf
 from .layout import PG_PORT, VIP, Layout
 from .registry import Registry
 from .sh import LabError, run
@@ -62,11 +62,13 @@ def write_common(layout: Layout, db_address: str, working_dir: str) -> Dict[str,
     uid, gid = ids("root", "bacula")
     os.chown(etc, uid, gid)
     os.chmod(etc, 0o750)
-    sec = {"db": secrets.token_hex(12), "console": secrets.token_hex(12)}
+    sec = {"db": secrets.token_hex(12), "console": secrets.token_hex(12),
+           "fd": secrets.token_hex(12), "sd": secrets.token_hex(12)}
     (etc / "secrets.json").write_text(json.dumps(sec))
     os.chmod(etc / "secrets.json", 0o600)
     settings = dirconf.LabDirectorConf(working_dir=working_dir, db_address=db_address,
-                                        db_password=sec["db"], console_password=sec["console"])
+                                        db_password=sec["db"], console_password=sec["console"],
+                                        backup=backups.backup_set(layout, sec), extra=backups.big_job(layout))
     files = {
         "bacula-dir.conf": dirconf.director_conf(settings),
         "bconsole.conf": dirconf.console_conf(VIP, sec["console"]),            # clients, via the VIP

@@ -68,7 +68,7 @@ class Secrets:
 
 
 def _send_datagram(path: str, payload: bytes) -> None:
-    """One datagram to a Unix socket; OSError when nobody receives it.
+    """One datagram to a Unix socket; OSError when nobody receives it or its queue is full.
 
     `_socket`, not `socket`: socket.py imports enum (~2.5 ms), and syslog is
     configured on every node's monitor path.
@@ -79,6 +79,9 @@ def _send_datagram(path: str, payload: bytes) -> None:
         import socket as sockmod  # type: ignore[no-redef]
     sock = sockmod.socket(sockmod.AF_UNIX, sockmod.SOCK_DGRAM)
     try:
+        # never wait for a busy syslog daemon (no deadline reaches the logger): a full
+        # queue raises BlockingIOError and the line goes to stderr instead
+        sock.setblocking(False)
         sock.connect(path)
         sock.send(payload)
     finally:

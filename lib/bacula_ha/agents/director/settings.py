@@ -22,6 +22,7 @@ DEFAULT_ADDRESS = "127.0.0.1"
 DEFAULT_PID_DIR = "/run/bacula"
 DEFAULT_WORKING_DIR = "/var/lib/bacula"
 RUNTIME_STATE = "runtime"
+JOBS_MARKER = "interrupted-jobs"   # a start recorded interrupted jobs the monitors settle (jobs.py)
 
 
 class Catalog:
