@@ -380,7 +380,7 @@ def director_sigstop(lab: Lab) -> FaultResult:
 def postgres_kill9(lab: Lab) -> FaultResult:
     where = director_nodes(lab.layout, lab.nodes)[0]
     return measure(lab, "postgres-kill9", lambda: signal_postgres(lab, where, signal.SIGKILL), where,
-                   fenced=False, watch_resources=["p_pgsql", "p_catalog", DIRECTOR_RSC])
+                   fenced=False, watch_resources=["p_pgsql", "p_catalog_check", DIRECTOR_RSC])
 
 
 def node_crash(lab: Lab, victim: Optional[str] = None,

@@ -25,6 +25,7 @@ COMMANDS = {
     "lab": "lab:lab",
     "render": "render:render",
     "check": "check:check",
+    "rejoin": "rejoin:rejoin",
 }
 
 
