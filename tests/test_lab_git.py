@@ -47,4 +47,4 @@ def test_git_server_down_failover_from_cache(healed):
     assert result.director_after not in (None, result.victim)
     assert result.rows_ok
     st = healed.status_from(result.director_after)
-    assert st.roles["p_cfg"].get(result.director_after) == "Promoted", crm_mon_text(healed.layout, result.director_after)
+    assert st.roles["p_config_pull"].get(result.director_after) == "Promoted", crm_mon_text(healed.layout, result.director_after)

@@ -26,6 +26,7 @@ COMMANDS = {
     "lab": "lab:lab",
     "render": "render:render",
     "check": "check:check",
+    "rejoin": "rejoin:rejoin",
 }
 
 
