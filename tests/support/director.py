@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A real, private Bacula Director for tests and benchmarks.
 
     pg = PgCluster().init().start()
@@ -35,6 +36,8 @@ import subprocess
 import tempfile
 import time
 from typing import Dict, List, Optional
+
+from bacula_ha.lab.dirconf import BackupSet, backup_resources
 
 from .net import free_port
 
@@ -80,10 +83,13 @@ class DirectorLab:
     def __init__(self, tmpdir: str, pg, port: Optional[int] = None, name: Optional[str] = None,
                  make_catalog: bool = True, catalog_port: Optional[int] = None,
                  address: str = "127.0.0.1", catalog_host: str = "127.0.0.1",
-                 db_password: Optional[str] = None, listen: Optional[str] = None) -> None:
+                 db_password: Optional[str] = None, listen: Optional[str] = None,
+                 backup: Optional[BackupSet] = None) -> None:
         """`address`: where consoles connect; `listen`: DirAddress (None: unset); `catalog_host`: the Catalog's
         DB Address (e.g. a VIP in a namespace lab); `make_catalog=False` (with the catalog's
-        `db_password`) when `pg` already holds the catalog; `pg` may be None."""
+        `db_password`) when `pg` already holds the catalog; `pg` may be None; `backup`: the
+        Client/Storage/FileSet/jobs (tests/support/fdsd.py makes real daemons for it), else a
+        placeholder File/Storage daemon nobody runs (port 9: a job would fail, -t passes)."""
         self.owns_base = not _traversable(str(tmpdir))
         # bacula-dir drops to the bacula user: every ancestor must be searchable by it
         # (pytest's tmp_path is under a 0700 directory, so fall back to a private /tmp dir).
@@ -107,6 +113,11 @@ class DirectorLab:
         self.mon_console_config = os.path.join(self.etc, "bconsole-mon.conf")
         self.logfile = os.path.join(self.logdir, "bacula.log")
         self.pidfile = os.path.join(self.rundir, f"bacula-dir.{self.port}.pid")
+        self.backup = backup or BackupSet(
+            client=f"{self.name}-fd", fd_address="127.0.0.1", fd_port=9, fd_password="fd-not-used",
+            sd_address="127.0.0.1", sd_port=9, sd_password="sd-not-used",
+            restore_where=os.path.join(self.workdir, "restores"), files=("/usr/sbin",),
+            backup_job="Backup1", restore_job="Restore1", fileset="Full Set", level="Incremental")
         self.catalog_port = catalog_port or (pg.port if pg is not None else free_port())
         self._make_dirs()
         if make_catalog and pg is not None:
@@ -162,76 +173,7 @@ Messages {{
   append = "{self.logfile}" = all, !skipped
   catalog = all
 }}
-JobDefs {{
-  Name = "DefaultJob"
-  Type = Backup
-  Level = Incremental
-  Client = {self.name}-fd
-  FileSet = "Full Set"
-  Schedule = "Weekly"
-  Storage = File1
-  Messages = Standard
-  Pool = File
-  Priority = 10
-  Write Bootstrap = "{self.workdir}/%c.bsr"
-}}
-Job {{
-  Name = "Backup1"
-  JobDefs = "DefaultJob"
-}}
-Job {{
-  Name = "Restore1"
-  Type = Restore
-  Client = {self.name}-fd
-  Storage = File1
-  FileSet = "Full Set"
-  Pool = File
-  Messages = Standard
-  Where = {self.workdir}/restores
-}}
-FileSet {{
-  Name = "Full Set"
-  Include {{
-    Options {{
-      signature = MD5
-    }}
-    File = /usr/sbin
-  }}
-}}
-Schedule {{
-  Name = "Weekly"
-  Run = Full 1st sun at 23:05
-}}
-Client {{
-  Name = {self.name}-fd
-  Address = 127.0.0.1
-  FDPort = 9
-  Catalog = MyCatalog
-  Password = "fd-not-used"
-}}
-Autochanger {{
-  Name = File1
-  Address = 127.0.0.1
-  SDPort = 9
-  Password = "sd-not-used"
-  Device = FileChgr1
-  Media Type = File1
-  Autochanger = File1
-}}
-Pool {{
-  Name = Default
-  Pool Type = Backup
-}}
-Pool {{
-  Name = File
-  Pool Type = Backup
-  Maximum Volume Bytes = 1G
-  Label Format = "Vol-"
-}}
-Pool {{
-  Name = Scratch
-  Pool Type = Backup
-}}
+{backup_resources(self.backup)}
 {extra}"""
 
     def catalog_text(self, port: Optional[int] = None, password: Optional[str] = None) -> str:

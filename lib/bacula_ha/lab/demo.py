@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`bacula-ha lab demo`: up, show the stack and the Director, crash the active node, show the
 failover with measured times, tear down, prove nothing is left.  Exit status 0 only if all held."""
 
@@ -7,7 +8,7 @@ import os
 import time
 from typing import Callable, List
 
-from . import faults, registry
+from . import backups, faults, registry
 from .observe import console_request, director_nodes
 from .cluster import crm_mon_text
 from .lab import Lab
@@ -58,12 +59,12 @@ def leftovers(lab: Lab) -> List[str]:
 
 
 def run_demo(lab: Lab, say: Callable[[str], None], nodes: int = 2, agents: str = "ours",
-             boot_delay: float = 10.0) -> bool:
+             boot_delay: float = 10.0, arch: str = "drbd") -> bool:
     ok = True
     t_start = time.monotonic()
     try:
         say("== 1. bring the cluster up")
-        lab.up(nodes, "drbd", agents, boot_delay)
+        lab.up(nodes, arch, agents, boot_delay)
         active = director_nodes(lab.layout, lab.nodes)[0]
         say(f"== 2. the stack runs on {active}")
         say(crm_mon_text(lab.layout, active).rstrip())
@@ -73,7 +74,8 @@ def run_demo(lab: Lab, say: Callable[[str], None], nodes: int = 2, agents: str =
         for line in out.splitlines()[:4]:
             say("   | " + line)
         ok &= answered
-        say(f"== 4. crash {active} (power and network gone at once); a catalog row is committed first")
+        say(f"== 4. a backup, then a long backup (File daemon limited to {backups.BANDWIDTH}); crash {active} "
+            "while it runs (power and network gone at once); a catalog row is committed first")
         result = faults.node_crash(lab, active, progress=lambda m: say("   " + m))
         say(f"== 5. failover: {result.summary()}")
         if result.detected_s is not None and result.fenced_s is not None and result.started_s is not None:
@@ -81,6 +83,14 @@ def run_demo(lab: Lab, say: Callable[[str], None], nodes: int = 2, agents: str =
                 f"start {result.started_s - result.fenced_s:.1f} s, Director answering "
                 f"{result.answering_s if result.answering_s is not None else float('nan'):.1f} s "
                 "after the crash")
+        if result.interrupted_jobid:
+            say(f"   interrupted backup JobId {result.interrupted_jobid}: "
+                + (f"run again by the agent as JobId {result.rerun_jobid} ({result.reruns} rerun), "
+                   f"running {result.rerun_running_s} s and ended {result.rerun_status} "
+                   f"{result.rerun_done_s} s after the crash" if result.rerun_jobid else "never run again"))
+        say(f"   backup made before the crash restored on the survivor: "
+            f"{'byte-identical' if result.restore_ok else 'FAILED'}; new backup after the crash: "
+            f"{'OK' if result.backup_after_ok else 'FAILED'}")
         ok &= result.ok
         survivor = lab.observer()
         if survivor:

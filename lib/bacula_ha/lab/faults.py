@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fault injection with measured recovery times, and the results file bench/ reads.
 
 A fault is injected at t0 while a DirectorWatch samples, every 0.2 s, how
@@ -26,6 +27,16 @@ RECORD:
     rows_ok          the row committed before the fault was read back after it
     console_failures console requests through the VIP that failed during a fault that must
                      cause no outage (git-bad-commit, git-unsigned-commit); 0 otherwise
+    backup_before    JobId of a backup that ended T before the fault
+    restore_ok       that backup restored after the fault, byte-identical to its data
+    backup_after_ok  a new backup after the fault ended T
+    interrupted_jobid  the long backup running when the fault hit (faults with a running
+                     backup: node crash, partition), else null
+    rerun_jobid      the agent's rerun of it (null: never rerun, as with the stock agents)
+    reruns           how many reruns of it were queued (must be 1 with our agents)
+    rerun_running_s, rerun_done_s   s after t0 when the rerun started / ended (catalog times)
+    rerun_status     the rerun's final JobStatus ("T" expected)
+    overlap          the File daemon ran the interrupted job and its rerun at the same time
     ok               all expectations of the fault held
     note             free text (e.g. the reason crm_mon showed)
 Durations: detection = detected_s; fencing = fenced_s - detected_s; start = started_s - max(fenced_s,
@@ -42,7 +53,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from . import node
+from . import backups, node
 from .observe import DirectorWatch, add_mark, console_request, director_nodes, marks
 from .lab import Lab
 from .sh import LabError
@@ -68,6 +79,16 @@ class FaultResult:
     samples: int = 0
     rows_ok: bool = False
     console_failures: int = 0
+    backup_before: Optional[int] = None
+    restore_ok: bool = False
+    backup_after_ok: bool = False
+    interrupted_jobid: Optional[int] = None
+    rerun_jobid: Optional[int] = None
+    reruns: int = 0
+    rerun_running_s: Optional[float] = None
+    rerun_done_s: Optional[float] = None
+    rerun_status: Optional[str] = None
+    overlap: bool = False
     ok: bool = False
     note: str = ""
     violations: List[str] = field(default_factory=list)
@@ -78,7 +99,12 @@ class FaultResult:
         return (f"{self.fault}: detected {f(self.detected_s)}, fenced {f(self.fenced_s)}, "
                 f"started {f(self.started_s)}, answering {f(self.answering_s)}; Director "
                 f"{self.director_before} -> {self.director_after}; max Directors at once "
-                f"{self.max_directors}; catalog row {'kept' if self.rows_ok else 'LOST'}")
+                f"{self.max_directors}; catalog row {'kept' if self.rows_ok else 'LOST'}; pre-fault "
+                f"backup {'restored identical' if self.restore_ok else 'NOT restored'}; backup after "
+                f"{'OK' if self.backup_after_ok else 'FAILED'}"
+                + (f"; interrupted JobId {self.interrupted_jobid} rerun as {self.rerun_jobid} "
+                   f"({self.reruns} rerun(s), ended {self.rerun_status}, running {f(self.rerun_running_s)}, "
+                   f"done {f(self.rerun_done_s)})" if self.interrupted_jobid else ""))
 
 
 def results_path(lab: Lab) -> Path:
@@ -175,10 +201,25 @@ def _start_ticks(pid: int) -> int:
 
 def measure(lab: Lab, fault: str, inject: Callable[[], None], victim: str, *, fenced: bool,
             watch_resources: Optional[List[str]] = None, expect_outage: bool = True,
-            timeout: float = 120, poll: float = 0.3,
+            timeout: float = 120, poll: float = 0.3, during_backup: bool = False,
             progress: Optional[Callable[[str], None]] = None) -> FaultResult:
-    """Inject a fault and time the recovery until the Director answers through the VIP again."""
+    """Inject a fault and time the recovery until the Director answers through the VIP again.
+
+    Around it, the backups a user cares about: one made before the fault is restored after it
+    (byte-identical), a new one must succeed after it; with `during_backup` the fault hits a
+    long backup, which the agent must run again, once, on the survivor."""
     cfg = lab.config
+    bk = lab.backups()
+    pre = bk.run()
+    pre_status = bk.wait(pre, timeout=120)
+    _tell(progress, f"backup JobId {pre} before the fault: {pre_status}")
+    interrupted = None
+    if during_backup:
+        interrupted = bk.run(backups.BIG_JOB)
+        if bk.wait(interrupted, "R", timeout=60) != "R":
+            raise LabError(f"the long backup JobId {interrupted} never ran")
+        time.sleep(2.0)
+        _tell(progress, f"long backup JobId {interrupted} running (File daemon limited to {backups.BANDWIDTH})")
     before = director_nodes(lab.layout, lab.nodes)
     result = FaultResult(fault, cfg.arch, len(cfg.nodes), cfg.agents, victim, before[0] if before else None)
     catalog_host = lab.stack.catalog_host()
@@ -252,10 +293,67 @@ def measure(lab: Lab, fault: str, inject: Callable[[], None], victim: str, *, fe
                 "detected_s from the survivor's corosync membership change"
     got = wait_catalog(lab, timeout=60)
     result.rows_ok = bool(got and label in got)
+    result.backup_before = pre if pre_status == "T" else None
+    if interrupted is not None:
+        follow_rerun(lab, bk, result, interrupted, progress)
+    if result.backup_before:
+        result.restore_ok, detail = bk.restore_and_compare(pre)
+        _tell(progress, detail)
+        if not result.restore_ok:
+            result.note = (result.note + "; " if result.note else "") + detail + "; " + bk.daemons_now()
+    after = bk.run()
+    result.backup_after_ok = bk.wait(after, timeout=180) == "T"
+    if not result.backup_after_ok:
+        result.note = (result.note + "; " if result.note else "") + f"backup {after} after: " + bk.daemons_now()
+    _tell(progress, f"backup JobId {after} after the fault: {'OK' if result.backup_after_ok else 'FAILED'}")
+    rerun_ok = interrupted is None or cfg.agents != "ours" or (
+        result.reruns == 1 and result.rerun_status == "T" and not result.overlap)
     result.ok = (result.answering_s is not None and result.max_directors <= 1 and result.rows_ok
-                 and (result.fenced_s is not None or not fenced))
+                 and (result.fenced_s is not None or not fenced) and result.restore_ok
+                 and result.backup_after_ok and rerun_ok)
     record(lab, result)
     return result
+
+
+def follow_rerun(lab: Lab, bk: "backups.Backups", result: FaultResult, interrupted: int,
+                 progress: Optional[Callable[[str], None]], timeout: float = 150) -> None:
+    """Wait for the agent's rerun of `interrupted` to end (stock agents: it never comes);
+    while it runs, the File daemon must not still run the interrupted job."""
+    result.interrupted_jobid = interrupted
+    t0 = result.injected_at
+    wait_for_queue = 40 if lab.config.agents == "ours" else 25
+    deadline = time.monotonic() + timeout
+    queued_by = time.monotonic() + wait_for_queue
+    while time.monotonic() < deadline:
+        reruns = bk.reruns(interrupted)
+        result.reruns = len(reruns)
+        if not reruns:
+            if time.monotonic() > queued_by:
+                _tell(progress, f"interrupted JobId {interrupted}: never run again")
+                return
+            time.sleep(0.5)
+            continue
+        result.rerun_jobid = reruns[0]
+        status = bk.status(reruns[0])
+        if status == "R":
+            running = bk.fd_running() or []
+            if interrupted in running and reruns[0] in running:
+                result.overlap = True
+        if status and status in "TWEefA":
+            result.rerun_status = status
+            break
+        time.sleep(0.5)
+    if result.rerun_jobid is None:
+        return
+    times = bk.times(result.rerun_jobid)
+    if times:
+        start, end = times
+        result.rerun_running_s = round(start - t0, 2) if start else None
+        result.rerun_done_s = round(end - t0, 2) if end else None
+    result.reruns = len(bk.reruns(interrupted))
+    _tell(progress, f"interrupted JobId {interrupted} run again as JobId {result.rerun_jobid}: "
+                    f"running {result.rerun_running_s} s after the fault, ended {result.rerun_status} "
+                    f"{result.rerun_done_s} s after it")
 
 
 # ---- the faults -----------------------------------------------------------------------------
@@ -283,18 +381,20 @@ def director_sigstop(lab: Lab) -> FaultResult:
 def postgres_kill9(lab: Lab) -> FaultResult:
     where = director_nodes(lab.layout, lab.nodes)[0]
     return measure(lab, "postgres-kill9", lambda: signal_postgres(lab, where, signal.SIGKILL), where,
-                   fenced=False, watch_resources=["p_pgsql", "p_catalog", DIRECTOR_RSC])
+                   fenced=False, watch_resources=["p_pgsql", "p_catalog_check", DIRECTOR_RSC])
 
 
 def node_crash(lab: Lab, victim: Optional[str] = None,
                progress: Optional[Callable[[str], None]] = None) -> FaultResult:
     victim = victim or director_nodes(lab.layout, lab.nodes)[0]
-    return measure(lab, "node-crash", lambda: lab.fail(victim), victim, fenced=True, progress=progress)
+    return measure(lab, "node-crash", lambda: lab.fail(victim), victim, fenced=True, progress=progress,
+                   during_backup=True, timeout=180)
 
 
 def partition(lab: Lab, victim: Optional[str] = None) -> FaultResult:
     victim = victim or director_nodes(lab.layout, lab.nodes)[0]
-    return measure(lab, "partition", lambda: lab.partition(victim), victim, fenced=True)
+    return measure(lab, "partition", lambda: lab.partition(victim), victim, fenced=True,
+                   during_backup=True, timeout=180)
 
 
 def wait_catalog(lab: Lab, timeout: float = 60) -> Optional[List[str]]:
@@ -323,6 +423,7 @@ def config_commit(lab: Lab, kind: str, timeout: float = 90,
     else:
         raise ValueError(kind)
     before = director_nodes(lab.layout, lab.nodes)
+    last_good = stack.head()
     result = FaultResult(f"git-{kind}-commit", lab.config.arch, len(lab.nodes), lab.config.agents,
                          before[0] if before else "", before[0] if before else None)
     label = f"git_{kind}_{int(time.time() * 1000)}"
@@ -361,7 +462,7 @@ def config_commit(lab: Lab, kind: str, timeout: float = 90,
                  and result.max_directors <= 1 and result.rows_ok
                  and result.director_after == result.director_before)
     record(lab, result)
-    stack.commit(good, "lab: restore a good configuration")
+    stack.commit(good, "lab: restore a good configuration", on=last_good)
     return result
 
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The Lab object behind `bacula-ha lab`: up, status, fail, partition, heal, down.
 
 State of a running lab lives in its workdir (lab.json); every command reads
@@ -17,11 +18,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from . import cluster, fence, netns, node, pdu, registry
+from . import backups, cluster, fence, netns, node, pdu, registry
 from .observe import console_request, director_nodes
 from .layout import LIBDIR, PYTHON, VIP, Layout, env_for_children, node_names
 from .sh import LabError, run
 from .gitstack import GitStack
+from .streamstack import StreamingStack
 from .stacks import DrbdStack, Stack, load_secrets
 
 OCF_AGENTS = "/usr/lib/ocf/resource.d/bacula"
@@ -92,6 +94,11 @@ class Lab:
     def db_password(self) -> str:
         return load_secrets(self.layout)["db"]
 
+    def backups(self) -> "backups.Backups":
+        """Run backups and restores on this lab the way a user does (through the VIP)."""
+        return backups.Backups(self.layout, self.console_password(), self.stack.catalog_host(),
+                               self.db_password())
+
     def powered(self) -> List[str]:
         return [n for n in self.nodes if node.init_pid(self.layout, n)]
 
@@ -121,7 +128,7 @@ class Lab:
         registry.Registry(layout).add("netns", layout.switch_ns)
         self._config = LabConfig(layout.name, layout.root, names, arch, agents, boot_delay)
         stack = self.stack
-        self.config.hosts = list(stack.hosts)
+        self.config.hosts = list(stack.hosts) + [backups.CLIENT]   # FD and SD: every architecture
         self.save()
         self.say(f"[lab] {count} nodes, architecture {arch}, agents {agents}, workdir {layout.workdir}")
         if arch == "drbd":
@@ -137,16 +144,19 @@ class Lab:
             node.write_node_spec(layout, n)
             netns.create_host_netns(layout, n)
         cluster.write_node_config(layout, names)
-        for h in stack.hosts:
+        for h in self.config.hosts:
             netns.create_host_netns(layout, h)
         self.say("[lab] preparing data: " + ("shared disk, PostgreSQL catalog" if arch == "drbd"
                                              else "catalog host, Git server, configuration repository"))
         stack.prepare()
+        self.say("[lab] client host: File and Storage daemon, data to back up")
+        backups.prepare(layout, load_secrets(layout))
         self._start_pdu()
-        for h in stack.hosts:
+        for h in self.config.hosts:
             pdu.request(layout, f"boot {h}")
         if stack.hosts:
             stack.wait_hosts(timeout=60)
+        backups.wait(layout, timeout=60)
         t_boot = time.monotonic()
         for n in names:
             pdu.request(layout, f"boot {n}")
@@ -299,7 +309,7 @@ class Lab:
 
 
 #: lab architecture -> the Stack that builds it (one place lists them all)
-STACKS = {"drbd": DrbdStack, "git": GitStack}
+STACKS = {"drbd": DrbdStack, "git": GitStack, "streaming": StreamingStack}
 
 
 def make_stack(layout: Layout, nodes: List[str], arch: str, agents: str) -> Stack:

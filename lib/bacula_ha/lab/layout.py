@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Names, addresses and paths of one lab: every other module asks here.
 
 Only TEST-NET-2 (198.51.100.0/24) is used, and only inside the lab's own
@@ -18,6 +19,7 @@ SWITCH_IP = f"{SUBNET}.254"     # the bridge: PDU and test clients live here
 VIP = f"{SUBNET}.100"
 DB_HOST_IP = f"{SUBNET}.20"     # git arch: the external catalog host
 GIT_HOST_IP = f"{SUBNET}.21"    # git arch: the Git server host
+CLIENT_HOST_IP = f"{SUBNET}.22"  # every arch: the File and Storage daemon host (lab/backups.py)
 PDU_PORT = 7777
 DIR_PORT = 9101
 PG_PORT = 5432
@@ -40,6 +42,8 @@ def node_ip(node: str) -> str:
         return DB_HOST_IP
     if node == "git":
         return GIT_HOST_IP
+    if node == "client":
+        return CLIENT_HOST_IP
     return f"{SUBNET}.{10 + int(node[4:])}"
 
 

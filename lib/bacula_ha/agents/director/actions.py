@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-director actions: start, stop, monitor, reload, validate-all.
 
 Exit code decisions (see docs/agents/bacula-director.md):
@@ -26,7 +27,7 @@ if False:  # annotations only (never evaluated): keeps `typing` off the probe's 
 from ...ocf.codes import Exit, OcfError
 from . import proc
 from .conf import ConfError
-from .settings import DirectorSettings, for_checks, locate, resolve
+from .settings import JOBS_MARKER, DirectorSettings, for_checks, locate, resolve
 
 START_OUTPUT = "start.out"
 CONSOLE_ATTEMPT_S = 5.0      # one console try during start (the Director may take ~1 s to pick it up)
@@ -258,8 +259,11 @@ def start(ctx) -> int:
     # bound -t: it retries an unreachable catalog for ~30 s; keep room for the real start
     left = ctx.deadline.remaining()
     daemon.config_test(ctx, p.binary, p.config, p.user, p.group, budget=max(1.0, min(left * 0.6, left - 3.0)))
+    ctx.log.debug(f"bacula-dir -t accepted {p.config}; {ctx.deadline.remaining():.1f} s left for the start")
 
     _remove_stale(settings.pidfile)
+    from .jobs import before_start        # jobs a previous Director left running (jobs.py)
+    before_start(ctx, settings)
     from .settings import save_runtime
     state = ctx.state()
     save_runtime(state, settings)
@@ -323,6 +327,7 @@ def stop(ctx) -> int:
             pids.add(info.pid)
     pids.update(i.pid for i in proc.directors_using(ctx.params.config))
     if pids:
+        _record_running_jobs(ctx)
         ctx.log.info(f"stopping bacula-dir {', '.join(map(str, sorted(pids)))}")
         daemon.terminate(sorted(pids), ctx.deadline, ctx.log)
     else:
@@ -330,6 +335,26 @@ def stop(ctx) -> int:
     if _remove_stale(loc.pidfile):
         ctx.log.info(f"removed stale pid file {loc.pidfile}")
     return Exit.SUCCESS
+
+
+def _record_running_jobs(ctx) -> None:
+    """A planned stop: the next start reruns the jobs this Director runs (jobs.py)."""
+    if ctx.params.interrupted_jobs != "rerun":
+        return
+    from .jobs import before_stop
+    try:
+        before_stop(ctx, _settings(ctx, with_catalog=True))
+    except OcfError as exc:      # stop never fails for this
+        ctx.log.warning(f"running jobs not recorded before the stop: {exc.reason}")
+
+
+def monitor_jobs(ctx) -> int:
+    """monitor, then (not on probes) the interrupted-job work a start left (jobs.py)."""
+    rc = monitor(ctx)
+    if rc == Exit.SUCCESS and not ctx.env.is_probe and ctx.state().exists(JOBS_MARKER):
+        from .jobs import follow_up
+        follow_up(ctx)
+    return rc
 
 
 # -- reload -----------------------------------------------------------------------

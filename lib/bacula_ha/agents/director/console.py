@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The Director console protocol, spoken in-process (no bconsole).
 
 Why: bconsole costs a process spawn (~50 ms), cannot be bounded below its own
@@ -265,12 +266,17 @@ class DirectorConsole:
 
     def command(self, text: str) -> str:
         """Send one console command; return its output (up to end of data)."""
+        return "".join(self.packets(text))
+
+    def packets(self, text: str) -> List[str]:
+        """Send one console command; its output as the Director sent it, one text per packet
+        (dot commands such as `.defaults` send one `key=value` per packet, without newline)."""
         self.send(text)
         out: List[str] = []
         while True:
             msg = self.recv(f"waiting for the answer to {text.split()[0]!r}")
             if msg == EOD:
-                return "".join(out)
+                return out
             if isinstance(msg, str):
                 out.append(msg)
             # other signals (prompts, heartbeats) carry no text we need

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What the agent needs to know about one Director, from its parameters and configs.
 
 Two levels, because a probe must work when the configuration directory is not
@@ -22,6 +23,7 @@ DEFAULT_ADDRESS = "127.0.0.1"
 DEFAULT_PID_DIR = "/run/bacula"
 DEFAULT_WORKING_DIR = "/var/lib/bacula"
 RUNTIME_STATE = "runtime"
+JOBS_MARKER = "interrupted-jobs"   # a start recorded interrupted jobs the monitors settle (jobs.py)
 
 
 class Catalog:
