@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The DRBD architecture on two QEMU VMs with real DRBD, corosync and Pacemaker: crash, partition, heal.
 
 One lab for the module (booting two emulated VMs costs minutes); the image is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The VM lab's pieces that need no VM: the DRBD 8.4 form of the shipped resource, the rendered CIB,
 the QEMU command line, /proc/drbd parsing, the accelerator choice, the PDU on QEMU outlets."""
 

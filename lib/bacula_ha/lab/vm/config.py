@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What the VM lab writes into its guests: the shipped DRBD resource and crm snippet, with lab values.
 
 DRBD: crm-snippets/drbd-fencing.res is written for DRBD 9, but Debian 12's

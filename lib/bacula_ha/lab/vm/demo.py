@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`bacula-ha lab demo --machines vm`: two VMs with real DRBD; crash the Primary, fail over, bring
 it back, tear down, prove nothing is left.  Exit status 0 only if all of it held."""
 

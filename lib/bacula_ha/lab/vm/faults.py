@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Faults on the VM lab with measured times: crash of the Primary, replication-link partition, heal.
 
 Every fault commits a catalog row on the DRBD Primary first (PostgreSQL

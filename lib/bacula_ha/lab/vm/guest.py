@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Running commands in a guest: ssh as root through the VM's forwarded management port.
 
 The key is the lab's own (made with the image, kept in the image cache); host

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The VM lab's Debian 12 disk image, built offline from the Debian mirror and cached.
 
 Why build it here: no Vagrant box or cloud image can be downloaded on the

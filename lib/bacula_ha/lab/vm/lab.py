@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The VM lab: two QEMU virtual machines with real DRBD, corosync and Pacemaker (`--machines vm`).
 
 What is real here: the Linux kernels (Debian 12's, one per VM), DRBD 8.4

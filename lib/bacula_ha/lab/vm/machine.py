@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """One QEMU virtual machine of the VM lab: start, kill, its links, its accelerator.
 
 Each node has two NICs:

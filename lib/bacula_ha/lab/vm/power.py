@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The VM lab's virtual PDU: the namespace lab's PDU (:mod:`..pdu`) with QEMU processes on its outlets.
 
 "off" kills the VM's QEMU process (SIGKILL: a power cut, the guest's caches

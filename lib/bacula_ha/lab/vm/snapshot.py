@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Booted-VM snapshots: each node's state just after its first boot, cached with the image.
 
 Why: an emulated boot costs 70-80 s of a whole host CPU per VM, several
