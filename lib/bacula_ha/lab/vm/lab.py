@@ -41,7 +41,10 @@ REQUIRED = ("qemu-system-x86_64", "qemu-img", "debootstrap", "mkfs.ext4", "ssh",
 #: cluster properties the lab adds to the rendered snippet (see docs/lab.md, "VM lab settings"):
 #: an emulated CPU makes a guest's load average high, and Pacemaker's throttle would then run one
 #: action at a time; cluster-delay bounds a stalled transition as in the namespace lab
-LAB_PROPERTIES = ("load-threshold=1000%", "cluster-delay=20s", "stonith-timeout=60s")
+LAB_PROPERTIES = ("load-threshold=1000%", "cluster-delay=20s", "stonith-timeout=120s")
+#: under TCG, operations without a timeout of their own (a fence device's start runs the agent's
+#: monitor: Python starting on an emulated CPU took more than the default 20 s)
+LAB_OP_DEFAULTS_TCG = "op_defaults op-options: timeout=120s"
 REAL = ("REAL: Debian 12 kernels in two QEMU VMs, DRBD 8.4 replication between them (protocol C), "
         "corosync, Pacemaker, PostgreSQL, bacula-dir and the ocf:bacula agents inside them, power cuts "
         "(the VM's QEMU process is killed). EMULATED: the hardware (QEMU), the PDU (a host daemon), the "
@@ -216,6 +219,8 @@ class VmLab:
             names, self.state.pdu_port, config.TIMEOUT_FACTOR_TCG if self.state.accel == "tcg" else 1))
         guest.run(specs[0], "crm configure load update /root/bacula-ha-drbd.crm", timeout=600)
         guest.run(specs[0], "crm configure property " + " ".join(LAB_PROPERTIES), timeout=300)
+        if self.state.accel == "tcg":
+            guest.run(specs[0], f"crm configure {LAB_OP_DEFAULTS_TCG}", timeout=300)
         where = self.wait_director(timeout=900)
         self.state.timings["stack_s"] = round(time.monotonic() - t_cfg, 1)
         self.state.timings["up_s"] = round(time.monotonic() - t0, 1)
