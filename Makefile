@@ -39,8 +39,10 @@ DEB_OUT ?= dist
 deb:
 	sh .ci/build-deb "$(DEB_OUT)"
 
-# The README's test command: everything, real daemons and the VM lab included
-# (deselect the VMs with: make test PYTEST_ARGS="-m 'not vm'").
+# The README's test command: everything with real daemons. The VM fault suite (marker vm) is
+# deselected until it has passed on CI (docs/lab.md, "The VM lab"): run it with `make test-vm`,
+# or everything with: make test PYTEST_ARGS=
+PYTEST_ARGS ?= -m "not vm"
 test: deps install-lab
 	$(PYTHON) -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests
 
