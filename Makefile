@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # bacula-ha: make install DESTDIR=... PREFIX=... OCF_ROOT=... for packagers;
 # make deps / test / demo for a Debian 12 machine (as root).
 PYTHON   ?= /usr/bin/python3

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`bacula-ha check` against CIBs built by crmsh offline (Pacemaker's own CIB format).
 
 Issue 15.4: every miss and false alarm found in the field has a case here, and every

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`bacula-ha lab demo` (the README's quick start) shows a fenced failover, exits 0, leaves nothing."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Lab fault suite, git architecture: configuration from a Git server, external catalog host.
 
 A bad or an unsigned commit must cause no outage and show its reason in crm_mon;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The lab runs the shipped snippet: `bacula-ha render` with lab values, and nothing differs
 but the documented overrides (bacula_ha.lab.rendered.OVERRIDES).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Lab fault suite, streaming architecture: a PostgreSQL per node (PAF), synchronous replication.
 
 The lab runs the shipped streaming snippet (rendered with lab values, see test_lab_rendered.py).

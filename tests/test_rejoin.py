@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-ha rejoin on real PostgreSQL: a crashed primary that committed rows the new
 primary never saw is brought back as its standby (pg_rewind, or pg_basebackup keeping
 the old directory), and it refuses what would lose data or cannot work."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-ha render: site values in, crm/pcs text out, clear errors otherwise.
 
 Pure Python except the shellcheck/drbdadm checks of the shipped files; the

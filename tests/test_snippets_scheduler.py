@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The shipped crm-snippets (and renderings with other site values) proven by
 Pacemaker's own tools, offline: crmsh and pcs load them into CIB files, the
 two CIBs are compared structurally, crm_verify finds no error, and

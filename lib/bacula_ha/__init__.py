@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-ha: Pacemaker OCF resource agents for a highly available Bacula Director.
 
 Import nothing heavy here: every agent action imports this package first,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Pacemaker's own tools on offline CIB files: load crm/pcs configurations,
 verify, simulate transitions and read the transition graph.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Bring a former PostgreSQL primary back as a standby (streaming architecture).
 
 PAF (ocf:heartbeat:pgsqlms) starts every instance as a standby but never

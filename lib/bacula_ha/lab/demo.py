@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`bacula-ha lab demo`: up, show the stack and the Director, crash the active node, show the
 failover with measured times, tear down, prove nothing is left.  Exit status 0 only if all held."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The git architecture: configuration from a Git server, catalog on a separate host.
 
 Lab hosts (own namespaces, booted by the PDU like nodes, so they can be

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The Lab object behind `bacula-ha lab`: up, status, fail, partition, heal, down.
 
 State of a running lab lives in its workdir (lab.json); every command reads

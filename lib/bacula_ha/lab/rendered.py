@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The lab's resources are `bacula-ha render ARCH` with lab values, plus documented overrides.
 
 The cluster that really fences and fails over must run the configuration users

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The two architectures: their data, their lab hosts and their Pacemaker resources.
 
 drbd: a loop block device with ext4 stands in for DRBD (the machine has no

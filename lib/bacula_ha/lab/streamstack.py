@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The streaming architecture in the lab: one PostgreSQL per node, PAF, synchronous replication.
 
 Each node's data directory is its own: `<workdir>/local/pgdata` is a node-private

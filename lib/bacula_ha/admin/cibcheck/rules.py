@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The rules: fencing, management, agent parameters and operations, where the Director may run.
 
 Every finding names the element to add or change by its id and says how (crm shell

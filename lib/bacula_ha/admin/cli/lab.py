@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`bacula-ha lab`: a multi-node Bacula HA cluster on this machine (root; see docs/lab.md)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`bacula-ha rejoin`: a former catalog primary becomes a standby again (streaming)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`bacula-ha render ARCH`: the shipped snippet filled with site values.
 
 Every failure is one clear line, never a traceback: a values file that cannot

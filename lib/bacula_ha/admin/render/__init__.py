@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Render the shipped crm shell / pcs snippets with site values.
 
 `render(arch, fmt, values)` validates the values (RenderError lists every

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The architectures as Configs built from validated SiteValues.
 
 Op timeouts are at least what each agent's meta-data advertises (the tests

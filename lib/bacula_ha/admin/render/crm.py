@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Emit a Config as crm shell text for `crm configure load update FILE`."""
 
 from __future__ import annotations

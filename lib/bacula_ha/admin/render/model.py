@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A tiny model of the Pacemaker configuration we ship.
 
 One model, two emitters (crm shell and pcs): writing each architecture once

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Emit a Config as a POSIX sh script of `pcs -f CIB_FILE ...` commands.
 
 Working on a CIB file and pushing it once (README) makes the change atomic:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Site values for `bacula-ha render`: declaration, file format, validation.
 
 The values file is plain `key = value` lines (an optional `[bacula-ha]`
