@@ -59,7 +59,6 @@ TYPE_NAMES = {"B": "Backup", "R": "Restore", "V": "Verify", "D": "Admin", "c": "
               "C": "Copy", "M": "Migrated", "A": "Archive", "S": "Scan", "U": "Console", "I": "System"}
 LEVELS = {"F": "Full", "I": "Incremental", "D": "Differential", "f": "VirtualFull", "B": "Base"}
 RERUN_COMMENT = "bacula-ha: rerun of interrupted JobId {}"
-MODES = ("rerun", "report", "ignore")
 _QUEUED = re.compile(r"Job queued\. JobId=(\d+)")
 
 SQL_CREATE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
