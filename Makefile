@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # bacula-ha: make install DESTDIR=... PREFIX=... OCF_ROOT=... for packagers;
 # make deps / test / demo for a Debian 12 machine (as root).
 PYTHON   ?= /usr/bin/python3
@@ -10,9 +11,9 @@ WITH_LAB ?=
 DEB_PACKAGES = pacemaker corosync crmsh pcs resource-agents fence-agents postgresql \
 	bacula-director bacula-director-pgsql bacula-console bacula-fd bacula-sd git \
 	python3-click python3-psycopg libpq5 python3-lxml python3-pytest python3-pytest-timeout python3-hypothesis \
-	libxml2-utils drbd-utils kmod iproute2 util-linux e2fsprogs procps psmisc openssh-client gnupg \
+	libxml2-utils drbd-utils kmod iproute2 util-linux e2fsprogs procps psmisc openssh-client gnupg openssl \
 	hyperfine shellcheck vagrant dpkg-dev debhelper groff-base man-db \
-	python3-pip python3-setuptools python3-wheel
+	python3-pip python3-setuptools python3-wheel resource-agents-paf patroni etcd-server haproxy
 
 .PHONY: all deps install install-lab uninstall deb test test-quick demo bench clean
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bench/results.json and the markdown table (bench/results.md)."""
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ def markdown(result: Dict[str, object]) -> str:
         "Times in ms (median and p95 of the runs); ratio = median / reference median, both measured "
         "in the same run, interleaved. Only the ratios mean anything. CPU ratio: the same for the CPU "
         "time (user + system) of the commands, less sensitive to the machine's other load; the goals "
-        "are judged on the wall-clock ratio.",
+        "are judged on the wall-clock ratio, and those against a stock agent on the CPU ratio too.",
     ]
+    if result.get("note"):
+        lines += ["", f"Note on this run: {result['note']}"]
     if facts.get("installed_agents_match_checkout") is False:
         lines += ["", "Note: the installed agents (`make install`, used by the lab nodes) differ from this "
                       "checkout; the agent rows measure the checkout's."]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-config-pull against real git repositories (each test makes its own remote and clone)."""
 
 from __future__ import annotations
@@ -57,13 +58,14 @@ class Pull:
         self.params = {"repository": repo.url, "config_dir": self.live, "cache_dir": self.cache,
                        "validate": "false", "test_user": ""}
         self.params.update(params)
+        self.extra_env: dict = {}   # inherited environment (HOME, GNUPGHOME, ...) of the agent
 
     def env(self, action: str, role: str = "", interval_ms: Optional[int] = None,
             timeout_ms: int = 30000, **over):
         if interval_ms is None:
             interval_ms = 10000 if action == "monitor" else 0
         return ocf_env({**self.params, **over}, instance="cfg:0", rsctmp=self.rsctmp,
-                       interval_ms=interval_ms, role=role, timeout_ms=timeout_ms)
+                       interval_ms=interval_ms, role=role, timeout_ms=timeout_ms, extra=self.extra_env)
 
     def __call__(self, action: str, role: str = "", interval_ms: Optional[int] = None,
                  timeout_ms: int = 30000, **over) -> Res:
@@ -188,7 +190,15 @@ def test_unsigned_and_wrong_key_commits_are_refused(tmp_path, repo, signer):
     assert wrong[:12] in res.reason and "not allowed" in res.reason
     assert pull.deployed() == good
 
-    fixed = repo.commit({"bacula-dir.conf": "signed again\n"}, ssh=signer["good"])
+    # a signed commit on top of refused ones does not launder them (issue 12, item 3) ...
+    on_top = repo.commit({"bacula-dir.conf": "signed on top\n"}, ssh=signer["good"])
+    res = pull("monitor", role="Promoted")
+    assert res.rc == Exit.DEGRADED_PROMOTED and on_top[:12] in res.reason and unsigned[:12] in res.reason
+    assert "not signed" in res.reason and pull.deployed() == good
+    # ... the refused commits are replaced: a signed commit straight on the deployed one
+    git("reset", "-q", "--hard", good, cwd=repo.work)
+    fixed = repo.commit({"bacula-dir.conf": "signed again\n"}, ssh=signer["good"], push=False)
+    repo.force(fixed)
     assert pull("monitor", role="Promoted").rc == Exit.RUNNING_PROMOTED
     assert pull.deployed() == fixed and pull.read() == "signed again\n"
 
@@ -301,16 +311,17 @@ def test_start_with_git_down_and_empty_cache_cannot_promote(tmp_path, repo):
     assert res.rc == Exit.ERR_GENERIC and "no commit" in res.reason
 
 
-def test_credentials_never_reach_reasons_or_logs(tmp_path, repo):
-    url = "https://deploy:s3cr3t-pw@127.0.0.1:1/config.git"
+@pytest.mark.parametrize("url", ["https://deploy:s3cr3t-pw@127.0.0.1:1/config.git",
+                                 "https://s3cr3t-pw@127.0.0.1:1/config.git",
+                                 "ssh://deploy:s3cr3t-pw@127.0.0.1:1/config.git"])
+def test_credentials_in_the_url_are_refused_without_showing_them(tmp_path, repo, url):
+    """git-remote-https would show the URL (and its token) in /proc/PID/cmdline (issue 12, item 4)."""
     pull = Pull(tmp_path, repo, repository=url, fetch_timeout="5")
-    assert pull("start").rc == Exit.SUCCESS
-    res = pull("monitor")
-    assert res.rc == Exit.DEGRADED and "Git unreachable" in res.reason
-    assert "s3cr3t-pw" not in res.log and "s3cr3t-pw" not in res.reason
-    with open(os.path.join(pull.cache, "repo.git", "remote.conf")) as fh:
-        assert "s3cr3t-pw" in fh.read()                       # only in a 0600 file
-    assert stat.S_IMODE(os.stat(os.path.join(pull.cache, "repo.git", "remote.conf")).st_mode) == 0o600
+    for action in ("validate-all", "start"):
+        res = pull(action)
+        assert res.rc == Exit.ERR_CONFIGURED and "credential_file" in res.reason
+        assert "s3cr3t-pw" not in res.log and "s3cr3t-pw" not in res.reason
+    assert not os.path.exists(pull.cache)
 
 
 # -- live config health, drift -------------------------------------------------
@@ -382,8 +393,10 @@ def test_stale_scores_order_by_commit_age():
 
     class _E(Engine):
         def __init__(self, validated, when):
+            from bacula_ha.agents.configpull.signature import Policy
             from bacula_ha.agents.configpull.state import CacheState
             self.state = CacheState(validated=validated, validated_time=when)
+            self.policy = Policy()          # no signature policy: no high-water mark
 
     now = int(time.time())
     assert _E("", now).score(True) is None
@@ -452,7 +465,8 @@ def test_git_calls_carry_no_url_or_key_in_argv(tmp_path, repo, monkeypatch):
     real_run = command.run
 
     def recording_run(argv, deadline, **kw):
-        calls.append((list(argv), dict(kw.get("env") or {})))
+        shown = list(argv)[4:] if argv[0] == "timeout" else list(argv)   # timeout -s KILL N git ...
+        calls.append((shown, dict(kw.get("env") or {})))
         return real_run(argv, deadline, **kw)
 
     monkeypatch.setattr(command, "run", recording_run)
@@ -520,13 +534,14 @@ def test_promotion_scores_follow_freshness(tmp_path, repo, signer, monkeypatch):
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}")
 
-    def calls():
+    def calls():  # promotion scores only (the high-water mark is tested on a real offline CIB)
         lines = record.read_text().splitlines() if record.exists() else []
         record.write_text("")
-        return lines
+        return [line for line in lines if "--promotion" in line]
 
     repo.commit({"bacula-dir.conf": "x\n"}, ssh=signer["good"])
     pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+    pull.extra_env = {"PATH": os.environ["PATH"]}             # the agent's own PATH finds the recorder
     assert pull("start").rc == Exit.SUCCESS
     assert calls() == ["cfg:0 --promotion -v 1000"]
     assert pull("monitor").rc == Exit.SUCCESS
@@ -545,6 +560,7 @@ def test_promotion_scores_follow_freshness(tmp_path, repo, signer, monkeypatch):
     unsigned_only = Repo(str(tmp_path / "git2"))
     unsigned_only.commit({"bacula-dir.conf": "unsigned\n"})
     nobody = Pull(tmp_path / "nobody", unsigned_only, allowed_signers=signer["allowed"])
+    nobody.extra_env = {"PATH": os.environ["PATH"]}
     assert nobody("start").rc == Exit.SUCCESS
     assert calls() == ["cfg:0 --promotion -D"]
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The agents catch the DirAddress mistakes that hide a Director from its clients (issue 15.2),
 and refuse bad parameters all at once: no daemons (the Director runs in test_director_agent)."""
 
@@ -120,3 +121,17 @@ def test_every_invalid_parameter_is_listed(tmp_path):
     for name in ("port", "config", "console_config", "pidfile", "binary"):
         assert f"parameter {name}:" in result.reason, name
     assert "more)" not in result.reason
+
+
+@pytest.mark.parametrize("director,refused", [
+    ("DirAddress = 127.0.0.1", True),
+    ('DirAddress = "localhost"', True),
+    ("DirAddresses = { ip = { addr = 127.0.0.1; port = 9101 } ipv6 = { addr = ::1; port = 9101 } }", True),
+    ("DirAddresses = { ip = { addr = 127.0.0.1 } ipv4 = { addr = 198.51.100.5 } }", False),
+    ("", False),
+])
+def test_loopback_from_the_directors_configuration(director, refused):
+    from bacula_ha.agents.director.conf import parse_text
+    from bacula_ha.agents.director.settings import from_director_config
+    listen = from_director_config(parse_text(f"Director {{\n  Name = d\n  {director}\n}}\n", "/x/bacula-dir.conf"))[3]
+    assert (reach.loopback_only(listen) is not None) is refused, listen

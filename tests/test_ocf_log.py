@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Logging per Pacemaker's conventions: HA_LOGFILE, HA_DEBUGLOG, HA_debug, HA_LOGFACILITY, stderr, a tty."""
 
 import io
@@ -188,4 +189,21 @@ def test_ha_debug_parameters_line_masks_url_credentials(tmp_path):
                   rsctmp=str(tmp_path), extra={"HA_debug": "1", "HA_DEBUGLOG": str(debuglog)})
     run_agent("bacula-config-pull", "monitor", env=env)
     params = [line for line in debuglog.read_text().splitlines() if "monitor: parameters " in line]
-    assert len(params) == 1 and "repository='https://******@git.example/conf.git'" in params[0]
+    # a URL holding credentials is refused (issue 12): the line names the parameter, never its value
+    assert len(params) == 1 and "repository=" in params[0]
+    assert "s3cr3t-token" not in debuglog.read_text()
+
+
+def test_a_full_syslog_queue_never_blocks_the_action(tmp_path):
+    """A syslog daemon that stopped reading must not hang a monitor: the lines go to stderr."""
+    path = tmp_path / "log"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    try:
+        log, err = make({"HA_LOGFACILITY": "daemon"}, syslog_socket=str(path))
+        for n in range(2000):                       # never read: the receive queue fills up
+            log.info(f"line {n} " + "x" * 1000)
+        assert "WARNING: cannot write to syslog socket" in err.getvalue()
+        assert err.getvalue().endswith("INFO: line 1999 " + "x" * 1000 + "\n")
+    finally:
+        sock.close()

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """One validator (issue 15.3): `bacula-ha render`, `bacula-ha check` and the agents accept
 and refuse the same parameter values, because they all apply the agents' own declarations."""
 
@@ -114,3 +115,13 @@ def test_whatever_render_emits_the_agents_accept(config_dir, main_config, reposi
                if not k.startswith("OCF")}
         _values, problems = parse_params(load_agent(agent).params, env)
         assert problems == [], (line, problems)
+
+
+def test_every_render_key_names_a_declared_agent_parameter():
+    """A Field(param=...) that names no agent parameter would make render fail for everyone."""
+    from bacula_ha.admin.render.values import FIELDS
+    mapped = [f for f in FIELDS if f.param is not None]
+    assert len(mapped) >= 10
+    for field in mapped:
+        agent, name = field.param
+        assert name in {p.name for p in load_agent(agent).params}, field.key

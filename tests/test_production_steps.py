@@ -1,10 +1,11 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The production guide's step scripts (vagrant/provision/step-*.sh), run for real on this machine.
 
 Each runs as root in a private mount namespace with an overlay on /etc (tests/support/steps.py):
 the files a step writes are checked with the real parsers (drbdadm, bacula-ha render), and
 what it decides (create DRBD metadata or not, restart corosync or not, hold the Director stack
 on the first CIB load or not) is read from the calls its stubs logged. Stubbed, because they
-cannot exist here: systemd, the DRBD kernel module, a running Pacemaker cluster.
+cannot exist here: systemd, the DRBD kernel module, a running Pacemaker cluster, a BMC.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def test_drbd_refuses_a_disk_that_holds_data(tmp_path):
 # -- the CIB: rendered from site.env + site.conf, held on the first load ---------------------------
 
 GIT = {"GIT_REPOSITORY": "ssh://git@git.example.net/bacula/director-config.git", "GIT_BRANCH": "main",
-       "CONFIG_DIR": "/etc/bacula-ha/director", "CATALOG_HOST": "catalog.example.net",
+       "CONFIG_DIR": "/etc/bacula-ha/director-config", "CATALOG_HOST": "catalog.example.net",
        "CATALOG_SSLMODE": "verify-full", "SSH_KEY": "/etc/bacula-ha/deploy_key",
        "KNOWN_HOSTS": "/etc/bacula-ha/known_hosts", "ALLOWED_SIGNERS": "/etc/bacula-ha/allowed_signers"}
 SITE_CONF = {"bacula-ha/site.conf": "# render keys not in site.env\nvip_cidr = 24\n"}
@@ -143,7 +144,8 @@ def test_cib_git_sbd(tmp_path):
     crm = run.etc("bacula-ha/cib-git.crm")
     assert "stonith:fence_sbd" in crm and "devices=/dev/disk/by-id/wwn-0x5000c500a1b2c3d4" in crm
     assert "repository=ssh://git@git.example.net/bacula/director-config.git" in crm
-    assert "config_dir=/etc/bacula-ha/director" in crm and "config=/etc/bacula-ha/director/bacula-dir.conf" in crm
+    assert "config_dir=/etc/bacula-ha/director-config" in crm
+    assert "config=/etc/bacula-ha/director-config/bacula-dir.conf" in crm
     assert "allowed_signers=/etc/bacula-ha/allowed_signers" in crm and "ssh_key=/etc/bacula-ha/deploy_key" in crm
     assert "mode=external host=catalog.example.net" in crm and "sslmode=verify-full" in crm
     assert "ocf:linbit:drbd" not in crm
@@ -296,3 +298,177 @@ def test_director_moves_onto_the_file_system(tmp_path):
     assert f"bacula-dir -t -u bacula -g bacula -c {mount_point}/etc/bacula-dir.conf" in run.calls
     st = os.stat(os.path.join(run.work, "mounted", "working"))      # rsync -a: /var/lib/bacula's owner
     assert st.st_uid == pwd.getpwnam("bacula").pw_uid and st.st_mode & 0o700 == 0o700
+
+
+def test_postgresql_data_copied_onto_the_mounted_file_system(tmp_path):
+    """NODE1's half: the packaged cluster's data directory is copied (not moved) onto DRBD."""
+    mount_point = str(tmp_path / "srv")
+    source = tmp_path / "packaged"                       # stands in for /var/lib/postgresql/15/main
+    source.mkdir()
+    (source / "PG_VERSION").write_text("15\n")
+    (source / "base").mkdir()
+    (source / "base" / "1").write_text("data")
+    postgres = pwd.getpwnam("postgres")
+    for path in (source, source / "PG_VERSION", source / "base", source / "base" / "1"):
+        os.chown(path, postgres.pw_uid, postgres.pw_gid)
+    os.chmod(source, 0o700)                              # as initdb leaves a data directory
+    conf = "/etc/postgresql/15/main/postgresql.conf"
+    with open(conf) as fh:
+        text = re.sub(r"(?m)^data_directory = .*$", f"data_directory = '{source}'", fh.read())
+    run = run_step(tmp_path / "run", "step-postgresql.sh", {**SITE, "MOUNT_POINT": mount_point},
+                   mounted=mount_point, etc_files={"postgresql/15/main/postgresql.conf": text})
+    assert run.returncode == 0, run.stdout + run.stderr
+    copied = os.path.join(run.work, "mounted", "postgresql", "15", "main")
+    with open(os.path.join(copied, "base", "1")) as fh:
+        assert fh.read() == "data"
+    st = os.stat(copied)
+    assert st.st_mode & 0o777 == 0o700 and st.st_uid == pwd.getpwnam("postgres").pw_uid
+    assert (source / "PG_VERSION").exists()                # nothing deleted
+    assert f"data_directory = '{mount_point}/postgresql/15/main'" in run.etc("postgresql/15/main/postgresql.conf")
+
+
+# -- checks before the CIB: BMCs (IPMI cannot exist here: fence_ipmilan is a stub) and the git variant --
+
+def test_ipmi_check_uses_the_password_script_and_refuses_a_readable_one(tmp_path):
+    script = {"bacula-ha/ipmi-password": "#!/bin/sh\necho s3cret-bmc\n"}
+    loose = run_step(tmp_path / "a", "step-fencing-ipmi.sh", SITE, etc_files=script,
+                     modes={"bacula-ha/ipmi-password": 0o755})
+    assert loose.returncode == 1 and "must be owned by root, mode 0700 (is: root 755)" in loose.stderr
+    assert not loose.called("fence_ipmilan")
+
+    run = run_step(tmp_path / "b", "step-fencing-ipmi.sh", SITE, etc_files=script,
+                   modes={"bacula-ha/ipmi-password": 0o700})
+    assert run.returncode == 0, run.stderr
+    assert run.called("fence_ipmilan") == [
+        f"fence_ipmilan --ip={bmc} --username=fence --password-script=/etc/bacula-ha/ipmi-password "
+        "--lanplus --action=status" for bmc in ("198.51.100.201", "198.51.100.202")]
+    assert "s3cret-bmc" not in "\n".join(run.calls)
+
+
+@pytest.mark.daemons
+def test_git_variant_checks_catalog_and_repository(tmp_path, pg):
+    pg.make_bacula_catalog("catalog-pw")
+    repo = tmp_path / "config.git"
+    subprocess.run(["git", "init", "-q", "--bare", "--initial-branch=main", str(repo)], check=True)
+    work = tmp_path / "work"
+    subprocess.run(["git", "init", "-q", "--initial-branch=main", str(work)], check=True)
+    (work / "bacula-dir.conf").write_text("# the Director\n")
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@example.net"]
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-qm", "one"], check=True)
+    subprocess.run(git + ["push", "-q", str(repo), "main"], check=True)
+    site = {**SITE, "ARCH": "git", "GIT_REPOSITORY": f"file://{repo}", "GIT_BRANCH": "main",
+            "CONFIG_DIR": "/etc/bacula-ha/director-config", "CATALOG_HOST": "127.0.0.1", "CATALOG_SSLMODE": "disable"}
+    files = {"bacula-ha/director/secrets.conf": '  Password = "p"\n',
+             "bacula-ha/catalog.pgpass": "*:*:bacula:bacula:catalog-pw\n"}
+    modes = {"bacula-ha/director/secrets.conf": 0o640, "bacula-ha/catalog.pgpass": 0o600}
+    groups = {"bacula-ha/director/secrets.conf": "bacula"}
+    env = {"PGPORT": str(pg.port)}
+    run = run_step(tmp_path / "a", "step-git.sh", site, env=env, etc_files=files, modes=modes, groups=groups)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "catalog VersionId 16, in recovery: false" in run.stdout
+
+    # A readable password file, a missing branch: refused, each with its reason.
+    loose = run_step(tmp_path / "b", "step-git.sh", site, env=env, etc_files=files,
+                     modes={**modes, "bacula-ha/catalog.pgpass": 0o644}, groups=groups)
+    assert loose.returncode == 1 and "catalog.pgpass must be mode 0600" in loose.stderr
+    branch = run_step(tmp_path / "c", "step-git.sh", {**site, "GIT_BRANCH": "release"}, env=env,
+                      etc_files=files, modes=modes, groups=groups)
+    assert branch.returncode == 1 and "has no branch release" in branch.stderr
+
+
+# -- fencing test and start (a running cluster cannot exist here: stubs) -----------------------------
+
+def test_fencing_test_fences_the_other_node_and_waits_for_it(tmp_path):
+    run = run_step(tmp_path, "step-fencing-test.sh", SITE, env={"STUB_PARTITION": f"{NODE} peer"})
+    assert run.returncode == 0, run.stderr
+    assert run.called("stonith_admin") == ["stonith_admin --reboot peer", "stonith_admin --history peer"]
+    # On NODE2 it fences NODE1.
+    other = run_step(tmp_path / "b", "step-fencing-test.sh", {**SITE, "NODE1": "first", "NODE2": NODE},
+                     env={"STUB_PARTITION": f"first {NODE}"})
+    assert other.returncode == 0 and other.called("stonith_admin --reboot") == ["stonith_admin --reboot first"]
+
+
+def test_start_releases_drbd_then_the_group_and_asks_the_director(tmp_path):
+    run = run_step(tmp_path, "step-start.sh", SITE)
+    assert run.returncode == 0, run.stderr
+    starts = run.called("crm resource start")
+    assert starts == ["crm resource start ms_drbd", "crm resource start g_bacula"]
+    assert "Version: 9.6.7" in run.stdout and run.calls[-1] == "bacula-ha check"
+
+
+@pytest.mark.scheduler
+@pytest.mark.parametrize("arch", ["drbd", "git"])
+def test_cib_step_with_the_real_crm_tools(tmp_path, arch):
+    """step-cib.sh with crmsh, crm_resource, crm_verify and bacula-ha check for real on the CIB
+    copy: what it would push holds the stack, has the fence devices, and passes the check."""
+    site = {**SITE, **GIT, "ARCH": arch}
+    run = run_step(tmp_path, "step-cib.sh", site, env={"STUB_REAL_CRM": "1"}, etc_files=SITE_CONF)
+    assert run.returncode == 0, run.stdout + run.stderr
+    held = ["g_bacula"] + (["ms_drbd"] if arch == "drbd" else [])
+    # the step holds the stack stopped until fencing is tested: check says so, and nothing else
+    assert f"0 error(s), {len(held)} warning(s)" in run.stdout
+    for rsc in held:
+        assert f"fix: crm resource start {rsc}" in run.stdout
+    with open(os.path.join(run.work, "loaded.xml")) as fh:
+        pushed = fh.read()
+    for rsc in ["g_bacula"] + (["ms_drbd"] if arch == "drbd" else []):
+        assert re.search(rf'<(group|clone) id="{rsc}">.*?name="target-role" value="Stopped"', pushed, re.S), rsc
+    assert pushed.count('class="stonith" type="fence_ipmilan"') == 2
+    assert 'name="priority-fencing-delay" value="15s"' in pushed
+
+
+# -- DRBD initial sync and hand-over: what is forced, and only when ------------------------------
+
+@pytest.mark.parametrize("dstate, signature, forced, mkfs", [
+    ("Inconsistent/Inconsistent", False, True, True),     # first run: this node's data wins, new fs
+    ("UpToDate/UpToDate", True, False, False),            # run again: no force, the fs is kept
+])
+def test_initial_sync_forces_only_the_first_time(tmp_path, dstate, signature, forced, mkfs):
+    run = run_step(tmp_path, "step-drbd-initial-sync.sh", {**SITE, "MOUNT_POINT": str(tmp_path / "srv")},
+                   env={"STUB_DSTATE": dstate, "STUB_BLKID_RC": "0" if signature else "2"})
+    assert run.returncode == 0, run.stderr
+    assert run.called("drbdadm primary") == (["drbdadm primary --force r0"] if forced else ["drbdadm primary r0"])
+    assert bool(run.called("mkfs.ext4")) == mkfs
+    assert run.called("mount") == [f"mount /dev/drbd0 {tmp_path}/srv"]
+
+
+def test_initial_sync_needs_the_peer(tmp_path):
+    # StandAlone never becomes Connected: the step gives up (after its wait; shortened here by `seq`).
+    run = run_step(tmp_path, "step-drbd-initial-sync.sh", SITE, env={"STUB_CSTATE": "StandAlone", "STUB_SEQ": "1"})
+    assert run.returncode == 1 and "not connected to the peer" in run.stderr
+    assert not run.called("drbdadm primary")
+
+
+def test_handover_stops_what_the_setup_started_and_demotes(tmp_path):
+    mount_point = str(tmp_path / "srv")
+    run = run_step(tmp_path, "step-handover.sh", {**SITE, "MOUNT_POINT": mount_point}, mounted=mount_point,
+                   env={"STUB_PG_RUNNING": "0"})
+    assert run.returncode == 0, run.stderr
+    order = [c for c in run.calls if c.startswith(("pg_ctlcluster 15 main stop", "umount", "drbdadm secondary"))]
+    assert order == ["pg_ctlcluster 15 main stop", f"umount {mount_point}", "drbdadm secondary r0"]
+
+
+# -- packages (apt-get, debconf and make are stubs: a test installs nothing) ------------------------
+
+@pytest.mark.parametrize("arch, fencing, wanted, unwanted, disabled", [
+    ("drbd", "ipmilan", {"drbd-utils", "postgresql", "ipmitool"}, {"git", "sbd"},
+     ["bacula-director", "postgresql", "drbd"]),
+    ("git", "sbd", {"git", "postgresql-client", "sbd"}, {"drbd-utils", "postgresql", "ipmitool"},
+     ["bacula-director"]),
+])
+def test_packages_by_architecture_and_fencing(tmp_path, arch, fencing, wanted, unwanted, disabled):
+    from support.paths import ROOT
+    run = run_step(tmp_path, "step-packages.sh", {**SITE, "ARCH": arch, "FENCING": fencing},
+                   env={"STUB_ACTIVE": "0"})
+    assert run.returncode == 0, run.stderr
+    install = run.called("apt-get install")
+    assert len(install) == 1
+    packages = set(install[0].split()[4:])
+    assert {"pacemaker", "corosync", "crmsh", "fence-agents", "bacula-director", "libpq5"} <= packages
+    assert wanted <= packages and not unwanted & packages
+    assert run.calls.index("apt-get update -q") < run.calls.index(install[0])
+    with open(os.path.join(run.work, "debconf")) as fh:
+        assert "bacula-director-pgsql/dbconfig-install boolean false" in fh.read()
+    assert run.called("make") == [f"make -C {ROOT} install"]
+    assert run.called("systemctl disable --now") == [f"systemctl disable --now {unit}" for unit in disabled]

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The node where the replicated file system is mounted: the Bacula catalog, made by
 # Debian's own scripts unless it exists (a migrated Bacula brings its own), and the libpq
 # password file bacula-catalog-check reads. The password is the one in the Director's
@@ -16,7 +17,8 @@ if [[ -s $passfile ]]; then
 elif grep -q XXX_DBPASSWORD_XXX "$dirconf"; then       # fresh install: dbconfig made no catalog
     password=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')   # 128 random bits, 32 hex digits
 else
-    password=$(sed -n 's/.*dbpassword *= *"\([^"]*\)".*/\1/Ip' "$dirconf" | head -n1)
+    password=$(sed -n 's/.*dbpassword *= *"\([^"]*\)".*/\1/Ip' "$dirconf")
+    password=${password%%$'\n'*}                       # the first Catalog's
 fi
 [[ -n $password ]] || { echo "no catalog password found in $dirconf" >&2; exit 1; }
 (umask 077; printf '*:*:bacula:bacula:%s\n' "$password" >"$passfile")

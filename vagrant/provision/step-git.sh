@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Both nodes, Git + external catalog architecture (ARCH=git), before step-cib.sh: what the
 # agents will need is in place and reachable from this node. The configuration in Git holds no
 # secret; the Director's passwords and Catalog resource are in a node-local file it includes.
@@ -24,6 +25,6 @@ PGPASSFILE=$passfile PGCONNECT_TIMEOUT=5 psql -XAt \
 if [[ -n ${SSH_KEY:-} ]]; then
     export GIT_SSH_COMMAND="ssh -i $SSH_KEY -o UserKnownHostsFile=$KNOWN_HOSTS -o StrictHostKeyChecking=yes -o BatchMode=yes"
 fi
-git ls-remote "$GIT_REPOSITORY" "refs/heads/$GIT_BRANCH" | grep -q . \
+[[ -n $(git ls-remote "$GIT_REPOSITORY" "refs/heads/$GIT_BRANCH") ]] \
     || { echo "$GIT_REPOSITORY has no branch $GIT_BRANCH" >&2; exit 1; }
 echo "catalog and repository reachable from $(uname -n)"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Both nodes: the packages, bacula-ha itself, and no service that Pacemaker owns left to systemd.
 set -euo pipefail
 # shellcheck source=/dev/null
@@ -12,7 +13,7 @@ bacula-director-pgsql bacula-director-pgsql/dbconfig-install boolean false
 bacula-director-pgsql bacula-director-pgsql/dbconfig-upgrade boolean false
 SEL
 packages=(pacemaker corosync crmsh resource-agents fence-agents bacula-director bacula-director-pgsql
-          bacula-console python3-click python3-psycopg python3-lxml make rsync)
+          bacula-console python3-click libpq5 python3-psycopg python3-lxml make rsync)
 if [[ $ARCH == drbd ]]; then
     packages+=(drbd-utils postgresql)
 else

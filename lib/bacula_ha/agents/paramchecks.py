@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Syntax checks of agent parameter values: the one implementation.
 
 The agents declare them (`Param(..., check=paramchecks.directory)`); the OCF
@@ -19,8 +20,9 @@ from __future__ import annotations
 if False:  # annotations only (never evaluated): keeps `typing` off the probe's import path
     from typing import Optional
 
-#: URL schemes git fetches from (git's transport names).
-GIT_SCHEMES = ("file", "ssh", "git+ssh", "ssh+git", "http", "https", "git")
+#: The only transports git may use for the configuration (issue 12): git's remote helpers
+#: (`ext::`, `fd::`, `foo::` running git-remote-foo) and plain http are refused.
+GIT_SCHEMES = ("file", "ssh", "https", "git")
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 _REF_FORBIDDEN = frozenset("~^:?*[\\\x7f") | frozenset(chr(c) for c in range(0x21))
 
@@ -69,12 +71,20 @@ def git_url(value: str) -> Optional[str]:
     url = value.strip()
     if not url:
         return "is empty"
-    problem = "is not a file://, ssh://, https:// URL, host:path or an absolute path"
-    if any(c.isspace() for c in url):
+    problem = "is not a file://, ssh://, https://, git:// URL, host:path or an absolute path"
+    if any(c.isspace() for c in url) or "::" in url or url.startswith("-"):
         return problem
     scheme, sep, rest = url.partition("://")
     if sep:
-        return None if scheme.lower() in GIT_SCHEMES and rest else problem
+        if not (scheme.lower() in GIT_SCHEMES and rest):
+            return problem
+        authority = rest.split("/", 1)[0]
+        userinfo = authority.rpartition("@")[0]
+        if ":" in userinfo or (userinfo and scheme.lower() == "https"):
+            # never the value itself in the message: it holds a secret
+            return ("holds credentials, which git-remote-https would show to every local user in "
+                    "its command line; put them in credential_file")
+        return None
     if url.startswith("/"):
         return None
     before, sep, path = url.partition(":")

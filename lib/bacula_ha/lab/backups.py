@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The lab's client host and its backups: a real File and Storage daemon, real data, restores
 compared byte for byte, the rerun of a backup a crash interrupted.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fault injection with measured recovery times, and the results file bench/ reads.
 
 A fault is injected at t0 while a DirectorWatch samples, every 0.2 s, how
@@ -380,7 +381,7 @@ def director_sigstop(lab: Lab) -> FaultResult:
 def postgres_kill9(lab: Lab) -> FaultResult:
     where = director_nodes(lab.layout, lab.nodes)[0]
     return measure(lab, "postgres-kill9", lambda: signal_postgres(lab, where, signal.SIGKILL), where,
-                   fenced=False, watch_resources=["p_pgsql", "p_catalog", DIRECTOR_RSC])
+                   fenced=False, watch_resources=["p_pgsql", "p_catalog_check", DIRECTOR_RSC])
 
 
 def node_crash(lab: Lab, victim: Optional[str] = None,
@@ -422,6 +423,7 @@ def config_commit(lab: Lab, kind: str, timeout: float = 90,
     else:
         raise ValueError(kind)
     before = director_nodes(lab.layout, lab.nodes)
+    last_good = stack.head()
     result = FaultResult(f"git-{kind}-commit", lab.config.arch, len(lab.nodes), lab.config.agents,
                          before[0] if before else "", before[0] if before else None)
     label = f"git_{kind}_{int(time.time() * 1000)}"
@@ -460,7 +462,7 @@ def config_commit(lab: Lab, kind: str, timeout: float = 90,
                  and result.max_directors <= 1 and result.rows_ok
                  and result.director_after == result.director_before)
     record(lab, result)
-    stack.commit(good, "lab: restore a good configuration")
+    stack.commit(good, "lab: restore a good configuration", on=last_good)
     return result
 
 

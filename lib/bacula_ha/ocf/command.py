@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The one way agents run external programs: bounded by the action's deadline.
 
 Each command runs in its own session (process group); when the deadline
@@ -67,13 +68,14 @@ def run(argv: Sequence[str], deadline: Deadline, *, timeout: Optional[float] = N
         replace_env: bool = False, cwd: Optional[str] = None,
         user: Optional[str] = None, group: Optional[str] = None,
         extra_groups: Optional[Sequence] = None,
-        secrets: Optional[Secrets] = None) -> Result:
+        secrets: Optional[Secrets] = None, pass_fds: Sequence[int] = ()) -> Result:
     """Run `argv` and wait at most `timeout` seconds, never past `deadline`.
 
     Raises CommandTimeout when killed, OcfError(ERR_INSTALLED) when the program
     does not exist. The return code is left for the caller to judge.
     `extra_groups` (supplementary groups, e.g. os.getgrouplist(user, gid)) keeps a
-    command run as `user` from inheriting root's supplementary groups.
+    command run as `user` from inheriting root's supplementary groups. `pass_fds` are
+    inherited by the command (an instance lock it must keep holding if the agent dies).
     """
     argv = [str(a) for a in argv]
     if secrets is not None and secrets.found_in(argv):
@@ -88,7 +90,7 @@ def run(argv: Sequence[str], deadline: Deadline, *, timeout: Optional[float] = N
             argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, cwd=cwd,
             start_new_session=True, close_fds=True, user=user, group=group,
-            extra_groups=extra_groups,
+            extra_groups=extra_groups, pass_fds=tuple(pass_fds),
         )
     except FileNotFoundError:
         raise OcfError(Exit.ERR_INSTALLED, f"{argv[0]} is not installed") from None

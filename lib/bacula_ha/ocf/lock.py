@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Serialise actions of one resource instance (a monitor may overlap a promote)."""
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ _POLL_S = 0.05
 
 
 @contextmanager
-def instance_lock(path: str, deadline: Deadline) -> Iterator[None]:
-    """Hold an exclusive flock on `path`, waiting no longer than the deadline allows."""
+def instance_lock(path: str, deadline: Deadline) -> Iterator[int]:
+    """Hold an exclusive flock on `path`, waiting no longer than the deadline allows.
+
+    Yields the lock's file descriptor: a child given it (pass_fds) keeps the lock held
+    after the agent is killed, so the next action cannot run beside an orphan.
+    """
     os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
@@ -33,6 +38,6 @@ def instance_lock(path: str, deadline: Deadline) -> Iterator[None]:
                 if deadline.expired():
                     raise OcfError(Exit.ERR_GENERIC, "another action of this resource holds its lock; gave up waiting") from None
                 time.sleep(min(_POLL_S, deadline.remaining()))
-        yield
+        yield fd
     finally:
         os.close(fd)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Logging the way Pacemaker's shell agents do, plus `ocf-exit-reason:` lines.
 
 Destinations follow ocf-shellfuncs: syslog when `HA_LOGFACILITY` names a facility,
@@ -68,7 +69,7 @@ class Secrets:
 
 
 def _send_datagram(path: str, payload: bytes) -> None:
-    """One datagram to a Unix socket; OSError when nobody receives it.
+    """One datagram to a Unix socket; OSError when nobody receives it or its queue is full.
 
     `_socket`, not `socket`: socket.py imports enum (~2.5 ms), and syslog is
     configured on every node's monitor path.
@@ -79,6 +80,9 @@ def _send_datagram(path: str, payload: bytes) -> None:
         import socket as sockmod  # type: ignore[no-redef]
     sock = sockmod.socket(sockmod.AF_UNIX, sockmod.SOCK_DGRAM)
     try:
+        # never wait for a busy syslog daemon (no deadline reaches the logger): a full
+        # queue raises BlockingIOError and the line goes to stderr instead
+        sock.setblocking(False)
         sock.connect(path)
         sock.send(payload)
     finally:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`bacula-ha render ARCH`: the shipped snippet filled with site values.
 
 Every failure is one clear line, never a traceback: a values file that cannot
@@ -16,6 +17,7 @@ from typing import Optional, Tuple
 
 import click
 
+from ..install import InstallError
 from ..render import ARCHITECTURES, FORMATS, RenderError, render_values
 from ..render.values import FIELDS, parse_assignments, parse_file, resolve
 
@@ -45,21 +47,21 @@ def _read_values(path: str) -> str:
 
 def write_output(path: str, text: str, executable: bool) -> None:
     """Write `text` to `path` without ever replacing a symlink or a device (see module doc)."""
-    target = os.path.realpath(path)          # a symlink (chain) is written through to its target
     try:
-        st = os.stat(target)
+        st = os.stat(path)                   # follows symlinks: what a write would reach
     except FileNotFoundError:
-        st = None
+        st = None                            # (a dangling symlink too: its target is created)
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise click.ClickException(f"cannot write {path}: it is a directory")
     try:
         if st is not None and not stat.S_ISREG(st.st_mode):
-            # a device, FIFO or socket: write into it, never rename over it
-            with open(target, "w", encoding="utf-8") as handle:
+            # a device, FIFO or socket (/dev/stdout included): write into it, never rename over it
+            with open(path, "w", encoding="utf-8") as handle:
                 handle.write(text)
             return
+        target = os.path.realpath(path)      # a symlink (chain) is written through to its target
         tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.tmp{os.getpid()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if executable else 0o644)
         try:
@@ -78,6 +80,8 @@ def write_output(path: str, text: str, executable: bool) -> None:
             raise
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
+    except UnicodeError as exc:       # values are checked to be UTF-8: a last line of defence
+        raise click.ClickException(f"cannot write {path}: {exc}") from None
 
 
 @click.command(epilog="Keys (--set key=value or key = value lines in --values FILE):\n\n\b\n" + _keys_help())
@@ -94,7 +98,7 @@ def write_output(path: str, text: str, executable: bool) -> None:
               help="Write here instead of standard output (a symlink is written through, never replaced).")
 def render(arch: str, fmt: str, assignments: Tuple[str, ...], values_file: Optional[str], example: bool,
            output: Optional[str]) -> None:
-    """Print the Pacemaker configuration of architecture ARCH (drbd, git, shared) for this site."""
+    """Print the Pacemaker configuration of architecture ARCH (drbd, git, shared, streaming, dfs) for this site."""
     try:
         given = {}
         if values_file is not None:
@@ -104,6 +108,8 @@ def render(arch: str, fmt: str, assignments: Tuple[str, ...], values_file: Optio
         text = render_values(values, fmt)
     except RenderError as exc:
         raise click.ClickException("invalid site values:\n  " + "\n  ".join(exc.problems))
+    except InstallError as exc:       # the agents' declarations (their checks) are not found
+        raise click.ClickException(str(exc))
     for warning in values.warnings:
         click.echo(f"warning: {warning}", err=True)
     if output is None:

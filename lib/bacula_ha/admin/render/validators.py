@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Validators for site values: each takes the raw string and returns the
 normalised one or raises ValueError with a message a user can act on."""
 
@@ -16,8 +17,14 @@ _DURATION = re.compile(r"^[0-9]+(ms|s|m|min|h)?$")
 _FORBIDDEN = re.compile(r"[\"'`\\\x00-\x1f\x7f$;|&<>]")
 
 
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
 def plain(value: str) -> str:
-    """Reject characters that could break out of a crm or sh word."""
+    """Reject characters that could break out of a crm or sh word, and bytes that are not UTF-8
+    (a command-line argument in another encoding arrives as surrogate escapes)."""
+    if _UNDECODABLE.search(value):
+        raise ValueError("is not UTF-8 text")
     if _FORBIDDEN.search(value):
         raise ValueError("must not contain quotes, backslashes, $ ; | & < > or control characters")
     return value

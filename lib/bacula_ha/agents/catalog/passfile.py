@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The libpq password file: checked like libpq reads it, its passwords kept out of all output.
 
 The agent never sees a password parameter; libpq reads the file itself (the
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from typing import Iterator, List, Optional
 
 from ...ocf.codes import Exit, OcfError
+from ..paramchecks import absolute_path
 
 
 def problem(path: str) -> Optional[OcfError]:
@@ -26,8 +28,9 @@ def problem(path: str) -> Optional[OcfError]:
     """
     if not path:
         return None
-    if not os.path.isabs(path):
-        return OcfError(Exit.ERR_CONFIGURED, f"passfile {path!r} is not an absolute path")
+    syntax = absolute_path(path)     # the declared check; here for callers outside the runtime
+    if syntax:
+        return OcfError(Exit.ERR_CONFIGURED, f"parameter passfile: {syntax}")
     try:
         st = os.stat(path)
     except FileNotFoundError:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The bacula-config-pull agent's actions: roles, locking and exit codes.
 
 Exit codes (OCF 1.1, promotable):
@@ -55,9 +56,9 @@ def _locked(ctx, deadline=None):
     return instance_lock(ctx.state().path("lock"), deadline or ctx.deadline)
 
 
-def _engine(ctx, s):
+def _engine(ctx, s, lock_fd=None):
     from .engine import Engine  # the probe path stays light
-    return Engine(s, ctx)
+    return Engine(s, ctx, lock_fd)
 
 
 def _publish_score(ctx, engine, fresh: bool) -> None:
@@ -66,20 +67,29 @@ def _publish_score(ctx, engine, fresh: bool) -> None:
     value = engine.score(fresh)
     text = "" if value is None else str(value)
     st = ctx.state()
+    ctx.log.debug(f"promotion score {'none' if value is None else value} (fresh={fresh})"
+                  f"{', unchanged' if st.read(SCORE) == text else ''}")
     if st.read(SCORE) == text:
         return
     instance = ctx.env.instance
     if value is None:
-        ok = attributes.delete_promotion_score(ctx.deadline, ctx.log, instance)
+        ok = attributes.delete_promotion_score(ctx.deadline, ctx.log, instance, ctx.environ)
     else:
-        ok = attributes.set_promotion_score(value, ctx.deadline, ctx.log, instance)
+        ok = attributes.set_promotion_score(value, ctx.deadline, ctx.log, instance, ctx.environ)
     if ok:
         st.write(SCORE, text)
 
 
-def _promoted_code(problem: str) -> int:
-    if problem:
-        raise OcfError(Exit.DEGRADED_PROMOTED, problem)
+def _fresh(result) -> bool:
+    """A refresh that reached Git and judged the tip: the node may publish the fresh score."""
+    from .problems import INCONCLUSIVE
+    return result.fetched and result.problem.kind != INCONCLUSIVE
+
+
+def _promoted_code(problems) -> int:
+    from .problems import joined
+    if any(problems):
+        raise OcfError(Exit.DEGRADED_PROMOTED, joined(problems))
     return Exit.RUNNING_PROMOTED
 
 
@@ -94,14 +104,15 @@ def validate(ctx) -> int:
 def start(ctx) -> int:
     s = _settings(ctx)
     _check_local(s)
-    with _locked(ctx):
+    with _locked(ctx) as lock_fd:
         if _role(ctx) is None:
             ctx.state().write(ROLE, UNPROMOTED)
-        engine = _engine(ctx, s)
+        engine = _engine(ctx, s, lock_fd)
         result = engine.refresh()
+        ctx.log.debug(f"start refresh: fetched={result.fetched} problem={result.problem.message or 'none'}")
         if result.problem:
-            ctx.log.warning(f"started degraded: {result.problem}")
-        _publish_score(ctx, engine, result.fetched and not result.problem.startswith("inconclusive"))
+            ctx.log.warning(f"started degraded: {result.problem.message}")
+        _publish_score(ctx, engine, _fresh(result))
     return Exit.SUCCESS
 
 
@@ -120,7 +131,7 @@ def stop(ctx) -> int:
     try:
         if ctx.state().read(SCORE) not in (None, ""):
             from ...ocf import attributes
-            attributes.delete_promotion_score(ctx.deadline, ctx.log, ctx.env.instance)
+            attributes.delete_promotion_score(ctx.deadline, ctx.log, ctx.env.instance, ctx.environ)
         ctx.state().remove(SCORE)
     except OSError as err:
         ctx.log.warning(f"stop: {err}")
@@ -129,16 +140,21 @@ def stop(ctx) -> int:
 
 def promote(ctx) -> int:
     s = _settings(ctx)
-    with _locked(ctx):
+    with _locked(ctx) as lock_fd:
         role = _role(ctx)
         if role is None:
             raise OcfError(Exit.ERR_GENERIC, "cannot promote: the instance is not started")
-        engine = _engine(ctx, s)
+        engine = _engine(ctx, s, lock_fd)
         engine.ensure_cache()
         commit = engine.state.validated
         if not commit:
             raise OcfError(Exit.ERR_GENERIC, "cannot promote: no commit of the repository was ever "
                                              f"validated on this node ({engine.state.problem or 'none fetched'})")
+        why = engine.rollback_reason(commit, path=False)
+        if why:
+            raise OcfError(Exit.ERR_GENERIC, f"cannot promote: {why}")
+        ctx.log.debug(f"promote: deploying validated commit {commit[:12]} "
+                      f"(deployed before: {(engine.state.deployed or 'none')[:12]})")
         engine.deploy(commit)
         ctx.state().write(ROLE, PROMOTED)
         if engine.state.problem:
@@ -147,7 +163,7 @@ def promote(ctx) -> int:
 
 
 def demote(ctx) -> int:
-    with _locked(ctx):
+    with _locked(ctx) as lock_fd:
         if _role(ctx) is not None:
             ctx.state().write(ROLE, UNPROMOTED)
     return Exit.SUCCESS
@@ -167,30 +183,32 @@ def monitor(ctx) -> int:
         if ctx.env.is_probe:
             return Exit.NOT_RUNNING
         raise
-    with _locked(ctx):
+    with _locked(ctx) as lock_fd:
         role = _role(ctx)  # may have changed while we waited
         if role is None:
             return Exit.NOT_RUNNING
-        engine = _engine(ctx, s)
+        engine = _engine(ctx, s, lock_fd)
         if role != PROMOTED:
             if ctx.env.is_probe:
                 return Exit.SUCCESS
             result = engine.refresh(allow_backoff=True)
-            ctx.log.debug(f"unpromoted refresh: fetched={result.fetched} problem={result.problem or 'none'}")
-            _publish_score(ctx, engine, result.fetched and not result.problem.startswith("inconclusive"))
+            ctx.log.debug(f"unpromoted refresh: fetched={result.fetched} "
+                          f"problem={result.problem.message or 'none'}")
+            _publish_score(ctx, engine, _fresh(result))
             if result.problem:
-                raise OcfError(Exit.DEGRADED, result.problem)
+                raise OcfError(Exit.DEGRADED, result.problem.message)
             return Exit.SUCCESS
         return _monitor_promoted(ctx, s, engine)
 
 
 def _monitor_promoted(ctx, s, engine) -> int:
+    from . import problems as P
     broken = engine.live_problem()
     if broken:
         raise OcfError(Exit.FAILED_PROMOTED, f"live configuration broken: {broken}")
     if ctx.env.is_probe:
         return Exit.RUNNING_PROMOTED
-    problems = []
+    found = []
     changed = engine.drift()
     if changed:
         shown = ", ".join(changed[:5]) + (f" (+{len(changed) - 5})" if len(changed) > 5 else "")
@@ -201,14 +219,15 @@ def _monitor_promoted(ctx, s, engine) -> int:
                 new = engine.push_drift(changed)
                 ctx.log.info(f"local edits in {s.config_dir} ({shown}) are upstream as commit {new[:12]}")
             except (GitError, CommandTimeout, OSError) as exc:
-                problems.append(f"local edits in {s.config_dir} ({shown}) could not be pushed: {exc}")
+                found.append(P.Problem(P.PUSH_FAILED,
+                                       f"local edits in {s.config_dir} ({shown}) could not be pushed: {exc}"))
         else:
-            problems.append(f"local edits in {s.config_dir} not in Git: {shown}")
+            found.append(P.Problem(P.LOCAL_EDITS, f"local edits in {s.config_dir} not in Git: {shown}"))
     result = engine.refresh(allow_backoff=True)
-    ctx.log.debug(f"promoted refresh: fetched={result.fetched} problem={result.problem or 'none'}; "
+    ctx.log.debug(f"promoted refresh: fetched={result.fetched} problem={result.problem.message or 'none'}; "
                   f"validated={(engine.state.validated or 'none')[:12]} deployed={(engine.state.deployed or 'none')[:12]}")
     if result.problem:
-        problems.insert(0, result.problem)
+        found.insert(0, result.problem)
     if engine.state.validated and engine.state.validated != engine.state.deployed:
         if changed and not s.push_changes:
             ctx.log.warning(f"deploying {engine.state.validated[:12]} over local edits; they stay in "
@@ -216,15 +235,15 @@ def _monitor_promoted(ctx, s, engine) -> int:
         try:
             engine.deploy(engine.state.validated)
         except OcfError as exc:  # the live configuration is untouched: degraded, not failed
-            problems.append(exc.reason)
+            found.append(P.Problem(P.DEPLOY_FAILED, exc.reason))
         else:
             engine.prune()
             reload_problem = engine.reload()
             if reload_problem:
-                problems.append(reload_problem)
-            if changed and not s.push_changes:
-                problems = [p for p in problems if not p.startswith("local edits")]
+                found.append(P.Problem(P.RELOAD_FAILED, reload_problem))
+            # the edited tree is no longer live: its edits are no longer a problem of config_dir
+            found = [p for p in found if p.kind != P.LOCAL_EDITS]
     # The promoted instance serves a healthy live configuration: it keeps the fresh score even
     # when only it cannot reach Git, so a Git outage seen by one node never moves the Director.
     _publish_score(ctx, engine, True)
-    return _promoted_code("; ".join(problems))
+    return _promoted_code(found)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The config-pull engine: refresh the cache, judge commits, deploy, watch drift.
 
 Why one object: start, monitor and promote share the same steps in different
@@ -8,6 +9,15 @@ is walked newest first (at most MAX_WALK commits, within the action's budget).
 The first commit that is correctly signed and passes the config test is the
 "newest validated commit". Verdicts are remembered per commit, so a commit is
 verified and tested once; an unchanged tip costs one fetch and nothing else.
+
+Rollback protection (with a signature policy): a commit is chosen, deployed or
+scored as promotable only if it descends from every high-water mark: this node's
+`floor` (newest commit it validated or deployed, kept across settings changes)
+and the cluster's mark (newest commit any node deployed, a crm_config property
+every node reads), and only if every commit on its first-parent path down to
+the mark is itself signed by a trusted key. So a force-push back to an older
+signed commit, or another branch's signed commit sitting on an unsigned one,
+never goes live, whatever the settings did and whatever a node's cache holds.
 """
 
 from __future__ import annotations
@@ -16,12 +26,17 @@ import os
 import time
 
 from ...ocf.codes import Exit, OcfError
-from . import deploy, signature, state as cstate, validation
+from . import deploy, problems, signature, state as cstate, validation
 from .gitrunner import UPSTREAM_REF, Git, GitError, GitOptions, scrub
 from .settings import PullSettings
 
 #: Commits of first-parent history examined per refresh.
 MAX_WALK = 20
+#: Commits between a high-water mark and a candidate whose signatures are checked; a longer
+#: path is refused (ask for a signed commit nearer the mark, or reset the mark).
+MAX_PATH = 200
+#: The cluster property holding an instance's high-water mark (suffix: the clone-free instance).
+MARK_PREFIX = "bacula-config-pull-high-water-"
 #: Prepared trees kept besides the deployed, previous and newest validated ones.
 KEEP_EXTRA_TREES = 3
 #: Seconds of budget a config test is not started without.
@@ -41,26 +56,33 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class Refresh:
-    """Outcome of one refresh: did the fetch work, and why the instance is degraded ("" = healthy)."""
+    """Outcome of one refresh: did the fetch work, and why the instance is degraded (a Problem)."""
 
     __slots__ = ("fetched", "problem", "newly_validated")
 
-    def __init__(self, fetched: bool, problem: str = "", newly_validated: bool = False) -> None:
+    def __init__(self, fetched: bool, problem: "problems.Problem" = problems.HEALTHY,
+                 newly_validated: bool = False) -> None:
         self.fetched = fetched
         self.problem = problem
         self.newly_validated = newly_validated
 
 
 class Engine:
-    def __init__(self, settings: PullSettings, ctx) -> None:
+    def __init__(self, settings: PullSettings, ctx, lock_fd: "Optional[int]" = None) -> None:
         self.settings = settings
         self.ctx = ctx
         self.log = ctx.log
         self.policy = signature.Policy(settings.allowed_signers, settings.gpg_keyring,
-                                       settings.gnupg_home if settings.gpg_keyring else "")
-        self.git = Git(settings.repo, ctx.run, GitOptions(settings.ssh_key, settings.known_hosts),
-                       base_env=ctx.environ)
+                                       settings.gnupg_home)
+        self.git = Git(settings.repo, ctx.run, GitOptions(settings.ssh_key, settings.known_hosts,
+                                                          credential_file=settings.credential_file),
+                       base_env=ctx.environ, deadline=ctx.deadline,
+                       keep_fds=() if lock_fd is None else (lock_fd,))
         self.state = cstate.load(settings.state_file)
+        if self.state.problem and not self.state.problem_kind:
+            # written by a version without kinds: judge the tip again rather than trust the text
+            self.state.problem_kind = problems.INCONCLUSIVE
+        self._mark: Optional[str] = None  # the cluster's high-water mark, read once per action
 
     # -- bookkeeping ---------------------------------------------------
     def policy_fingerprint(self) -> str:
@@ -72,9 +94,17 @@ class Engine:
         cstate.save(self.settings.state_file, self.state)
 
     def ensure_cache(self) -> None:
-        for path, mode in ((self.settings.cache_dir, 0o755), (self.settings.deploy_root, 0o755), (self.settings.index_root, 0o700)):
+        """The cache layout and its modes: others may only traverse (0711) to the deployed trees
+        the Director reads; the repository, indexes, GnuPG home and state stay private."""
+        from .settings import check_cache_dir
+        check_cache_dir(self.settings.cache_dir)
+        for path, mode in ((self.settings.cache_dir, 0o711), (self.settings.deploy_root, 0o711),
+                           (self.settings.index_root, 0o700)):
             os.makedirs(path, mode=mode, exist_ok=True)
             os.chmod(path, mode)  # the Director (bacula) must traverse to the deployed tree
+        cstate.remove_leftovers(self.settings.state_file)
+        if os.path.exists(self.settings.state_file):
+            os.chmod(self.settings.state_file, 0o600)  # written 0644 by earlier versions
         self.git.ensure(self.settings.repository, self.settings.branch)
 
     # -- refresh -------------------------------------------------------
@@ -86,16 +116,17 @@ class Engine:
         long-running monitors delay Pacemaker's transitions (seen in the lab after a fencing).
         Fast failures (connection refused, no such repository) cost nothing and are retried every time.
         """
-        if allow_backoff and self.state.retry_at > time.time() and self.state.problem:
+        if allow_backoff and self.state.retry_at > time.time() and self.state.problem_kind:
             wait = self.state.retry_at - time.time()
-            return Refresh(False, f"{self.state.problem} (next fetch in {wait:.0f}s)")
+            return Refresh(False, problems.Problem(self.state.problem_kind,
+                                                   f"{self.state.problem} (next fetch in {wait:.0f}s)"))
         self.ensure_cache()
         fp = self.policy_fingerprint()
         if self.state.policy != fp:
             if self.state.policy:
                 self.log.info("signature/validation settings changed: earlier verdicts are reconsidered")
             self.state.reset_verdicts(fp)
-        if self.policy.gpg_keyring:
+        if self.policy.enforced:
             try:
                 signature.prepare_gnupg_home(self.policy, self.git)
             except (GitError, OSError) as exc:
@@ -116,23 +147,30 @@ class Engine:
             cached = self.git.has_ref(UPSTREAM_REF)
             if cached:
                 self._judge(cached)
-            problem = f"Git unreachable ({scrub(str(exc))}); serving cached commit {cstate.short(self.state.validated)}"
-            self.state.problem = problem
+            from .settings import foreign_owner
+            why = foreign_owner(self.settings.repository) or f"Git unreachable ({scrub(str(exc))})"
+            problem = problems.Problem(problems.UNREACHABLE, f"{why}; serving cached commit "
+                                                             f"{cstate.short(self.state.validated)}")
+            self._remember(problem)
             self.save()
             return Refresh(False, problem)
         self.state.fetched_at = time.time()
         self.state.fetch_timeouts, self.state.retry_at = 0, 0.0
-        if tip == self.state.tip and not self.state.problem.startswith(("inconclusive", "Git unreachable")):
+        if tip == self.state.tip and self.state.problem_kind not in problems.RETRY_KINDS:
             self.save()
-            return Refresh(True, self.state.problem)
+            return Refresh(True, problems.Problem(self.state.problem_kind, self.state.problem))
         before = self.state.validated
         problem = self._judge(tip)
         self.state.tip = tip
-        self.state.problem = problem
+        self._remember(problem)
         self.save()
         self.prune()
         self._housekeeping()
         return Refresh(True, problem, self.state.validated != before)
+
+    def _remember(self, problem: "problems.Problem") -> None:
+        self.state.problem_kind = problem.kind
+        self.state.problem = problem.message
 
     def _housekeeping(self) -> None:
         """Pin the commits the cache serves, then let git pack (after new commits only)."""
@@ -148,12 +186,12 @@ class Engine:
         st = self.state
         self.git.pin({"validated": st.validated, "deployed": st.deployed, "previous": st.previous})
 
-    def _judge(self, tip: str) -> str:
+    def _judge(self, tip: str) -> "problems.Problem":
         """Walk tip's first-parent history; set state.validated; return the tip's problem, if any."""
         try:
             chain = self.git.first_parents(tip, MAX_WALK)
         except GitError as exc:
-            return f"inconclusive: {exc}"
+            return problems.Problem(problems.INCONCLUSIVE, f"inconclusive: {exc}")
         tip_problem = ""
         for commit in chain:
             if commit in self.state.good:
@@ -163,7 +201,8 @@ class Engine:
                 try:
                     reason = self._evaluate(commit)
                 except _Inconclusive as exc:
-                    return f"inconclusive: {exc}; serving {cstate.short(self.state.validated)}"
+                    return problems.Problem(problems.INCONCLUSIVE, f"inconclusive: {exc}; serving "
+                                                                   f"{cstate.short(self.state.validated)}")
             if reason is None:
                 break
             if commit == tip:
@@ -173,31 +212,100 @@ class Engine:
         if commit:
             rollback = self._choose(commit)
             if rollback:
-                return f"{rollback}; serving {cstate.short(self.state.validated)}"
+                refused = f"; newest commit refused: {tip_problem}" if tip_problem else ""
+                return problems.Problem(problems.ROLLBACK, f"{rollback}{refused}; serving "
+                                                           f"{cstate.short(self.state.validated)}")
         if tip_problem:
-            return f"newest commit refused: {tip_problem}; serving {cstate.short(self.state.validated)}"
-        return ""
+            return problems.Problem(problems.REFUSED, f"newest commit refused: {tip_problem}; serving "
+                                                      f"{cstate.short(self.state.validated)}")
+        return problems.HEALTHY
 
     def _choose(self, commit: str) -> str:
         """Make `commit` the newest validated one; "" or why not (a roll-back under a signature policy).
 
         With signatures enforced, someone who can push but not sign could still push an older
-        signed commit (a roll-back to a known-vulnerable configuration) or another branch's.
-        So the validated commit only ever moves forward: to a descendant of the current one.
+        signed commit (a roll-back to a known-vulnerable configuration) or another branch's
+        signed commit on top of an unsigned one. So the validated commit only ever moves forward,
+        through signed commits, from every high-water mark (see rollback_reason).
         """
-        current = self.state.validated
-        if (commit != current and current and self.policy.enforced
-                and not self.git.is_ancestor(current, commit)):
-            return (f"upstream commit {cstate.short(commit)} does not descend from validated "
-                    f"{cstate.short(current)} (branch rolled back or rewritten): not deployed")
-        if commit != self.state.validated:
-            self.state.validated = commit
-            try:
-                self.state.validated_time = self.git.commit_time(commit)
-            except (GitError, ValueError):
-                self.state.validated_time = int(time.time())
-            self.log.info(f"newest validated commit is now {cstate.short(commit)}")
+        if commit == self.state.validated:
+            return ""
+        if self.policy.enforced:
+            why = self.rollback_reason(commit)
+            if why:
+                return why
+            self.state.floor = commit
+        self.state.validated = commit
+        try:
+            self.state.validated_time = self.git.commit_time(commit)
+        except (GitError, ValueError):
+            self.state.validated_time = int(time.time())
+        self.log.info(f"newest validated commit is now {cstate.short(commit)}")
         return ""
+
+    # -- high-water mark -------------------------------------------------
+    @property
+    def mark_name(self) -> str:
+        return MARK_PREFIX + self.ctx.env.clone_free_instance
+
+    def cluster_mark(self) -> str:
+        """The newest commit any node of the cluster deployed ("" unknown, or outside a cluster)."""
+        if self._mark is None:
+            from ...ocf import attributes
+            value = attributes.get_cluster_property(self.mark_name, self.ctx.deadline, self.log,
+                                                    self.ctx.environ) or ""
+            if value and not (len(value) in (40, 64) and all(c in "0123456789abcdef" for c in value)):
+                self.log.warning(f"cluster property {self.mark_name} is not a commit id: ignored")
+                value = ""
+            self._mark = value
+        return self._mark
+
+    def floors(self) -> List[str]:
+        """The high-water marks a commit must descend from (only under a signature policy)."""
+        if not self.policy.enforced:
+            return []
+        marks = [m for m in (self.state.floor, self.cluster_mark()) if m]
+        return marks if len(marks) < 2 or marks[0] != marks[1] else marks[:1]
+
+    def rollback_reason(self, commit: str, path: bool = True) -> str:
+        """Why `commit` must not go live, or "" when it descends from every high-water mark
+        (and, with `path`, only through commits the signature policy accepts)."""
+        short = cstate.short(commit)
+        for floor in self.floors():
+            if floor == commit:
+                continue
+            if not self.git.has_ref(floor):
+                return (f"commit {short} cannot be related to high-water mark {cstate.short(floor)}, which "
+                        f"is not in this node's cache (branch rewritten?): not deployed")
+            if not self.git.is_ancestor(floor, commit):
+                return (f"upstream commit {short} does not descend from {cstate.short(floor)}, the newest "
+                        f"commit validated or deployed (branch rolled back or rewritten): not deployed")
+            if path:
+                between = self.git.first_parents_since(commit, floor, MAX_PATH + 1)[1:]
+                if len(between) >= MAX_PATH:
+                    return (f"commit {short} is more than {MAX_PATH} commits ahead of high-water mark "
+                            f"{cstate.short(floor)}: not deployed")
+                for other in reversed(between):  # oldest first: name the first bad step
+                    if other in self.state.good:
+                        continue
+                    why = signature.check(self.git, self.policy, other)
+                    if why:
+                        return (f"commit {short} sits on {cstate.short(other)}, which the signature policy "
+                                f"refuses ({why}): not deployed")
+        return ""
+
+    def publish_mark(self, commit: str) -> None:
+        """Raise the high-water marks to the commit just deployed (signature policy only)."""
+        if not self.policy.enforced:
+            return
+        if self.state.floor != commit:
+            self.state.floor = commit
+            self.save()
+        if self.cluster_mark() != commit:
+            from ...ocf import attributes
+            if attributes.set_cluster_property(self.mark_name, commit, self.ctx.deadline, self.log,
+                                               self.ctx.environ):
+                self._mark = commit
 
     def _evaluate(self, commit: str) -> Optional[str]:
         """None when `commit` passes (its tree is then prepared), else the refusal reason (remembered)."""
@@ -225,6 +333,13 @@ class Engine:
         final = s.tree(commit)
         stage = os.path.join(s.deploy_root, f".stage-{commit}-{os.getpid()}")
         index = s.index(commit) + f".stage-{os.getpid()}"
+        try:
+            bad = next((p for p in self.git.paths(commit) if _unsafe_path(p)), None)
+        except GitError as exc:
+            raise _Inconclusive(f"cannot list {short}: {exc}") from None
+        if bad is not None:
+            # git refuses to check such a tree out: the commit's fault, refused for good
+            return f"commit {short}: its tree holds a path git never checks out ({bad[:80]!r})"
         shutil.rmtree(stage, ignore_errors=True)
         os.makedirs(stage, mode=0o700)
         try:
@@ -301,9 +416,13 @@ class Engine:
     def deploy(self, commit: str) -> bool:
         """Make `commit` live (atomic swap); True when config_dir changed."""
         s = self.settings
+        why = self.rollback_reason(commit, path=False)
+        if why:
+            raise OcfError(Exit.ERR_GENERIC, why)
         self.ensure_tree(commit)
         target = s.tree(commit)
         if self.live_target() == target and self.state.deployed == commit:
+            self.publish_mark(commit)
             return False
         try:
             backup = deploy.swap(s.config_dir, target)
@@ -322,6 +441,7 @@ class Engine:
             self.log.warning(f"cannot pin deployed commit: {exc}")
         self.log.info(f"deployed commit {cstate.short(commit)} to {s.config_dir}"
                       f" (last known good: {cstate.short(self.state.previous)})")
+        self.publish_mark(commit)
         return True
 
     def _protected_trees(self) -> set:
@@ -356,13 +476,14 @@ class Engine:
                 pass
 
     def reload(self) -> str:
-        """Run reload_command after a deployment; "" when it worked, else the problem."""
+        """Run reload_command after a deployment; "" when it worked, else why not (a RELOAD_FAILED message)."""
         from ...ocf.command import CommandTimeout
         argv = self.settings.reload_command.split()
         if not argv:
             return ""
         try:
-            result = self.ctx.run(argv, timeout=min(30.0, max(1.0, self.ctx.deadline.remaining() * 0.5)))
+            result = self.ctx.run(argv, timeout=min(30.0, max(1.0, self.ctx.deadline.remaining() * 0.5)),
+                                  env=validation.minimal_env(), replace_env=True)
         except (CommandTimeout, OcfError) as exc:
             return f"reload after deploying {cstate.short(self.state.deployed)} failed: {exc}"
         if result.returncode != 0:
@@ -410,13 +531,24 @@ class Engine:
 
     # -- promotion score ---------------------------------------------------
     def score(self, fresh: bool) -> Optional[int]:
-        """FRESH_SCORE when this node confirmed upstream now; else lower the older its commit."""
+        """FRESH_SCORE when this node confirmed upstream now; else lower the older its commit.
+        None (not promotable) when its commit does not descend from the high-water marks."""
         if not self.state.validated:
+            return None
+        if self.rollback_reason(self.state.validated, path=False):
             return None
         if fresh:
             return FRESH_SCORE
         age_h = max(0, int((time.time() - self.state.validated_time) // 3600))
         return max(1, STALE_CEILING - min(age_h, STALE_CEILING - 1))
+
+
+def _unsafe_path(path: str) -> bool:
+    """A tree path with an empty, `.`, `..` or `.git` component (git's verify_path refuses it)."""
+    for part in path.split("/"):
+        if part in ("", ".", "..") or part.rstrip(". ").lower() == ".git":
+            return True
+    return False
 
 
 class _Inconclusive(Exception):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Every git call of the agent: bounded, non-interactive, credential-free argv.
 
 Why this module exists: git is the one program the agent runs on every monitor,
@@ -9,9 +10,16 @@ against a network it does not control. So each call here
   verified), GIT_TERMINAL_PROMPT=0 and no askpass (a prompt would hang),
 * reaches ssh remotes through GIT_SSH_COMMAND built from `ssh_key` and
   `known_hosts` (environment, never argv; BatchMode, strict host keys),
-* never carries the repository URL in argv: the URL (which may hold
-  `user:password@`) lives in an included config file of the cache repository,
-  mode 0600, and every message coming back from git is scrubbed.
+* never carries the repository URL in argv: the URL lives in an included config
+  file of the cache repository (0600); credentials are never in the URL (refused
+  by settings) but in `credential_file`, read by a credential helper that only
+  ever `cat`s it: git-remote-https gets them through a pipe, not its argv;
+* allows only the https, ssh, git and file transports (protocol.allow) and
+  ignores the cache repository's own hooks and fsmonitor, which someone able to
+  write there could otherwise plant to run as root;
+* holds the lock's file descriptor in every child and wraps it in timeout(1),
+  so a git orphaned by a killed agent still serialises with the next action and
+  dies at the deadline with its whole process group.
 """
 
 from __future__ import annotations
@@ -76,32 +84,57 @@ class GitError(Exception):
         self.message = message
 
 
-class GitOptions:
-    """ssh_key/known_hosts for GIT_SSH_COMMAND; `config`: extra `-c key=value` for every call."""
+#: Variables of the agent's environment that git calls inherit.
+_PASSED_ENV = frozenset(("PATH", "HOME", "http_proxy", "https_proxy", "no_proxy", "HTTPS_PROXY",
+                         "ALL_PROXY", "all_proxy", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR"))
 
-    __slots__ = ("ssh_key", "known_hosts", "config")
+#: `-c` settings of every git call (never secrets).
+_SAFE_CONFIG = (
+    "protocol.allow=never", "protocol.https.allow=always", "protocol.ssh.allow=always",
+    "protocol.git.allow=always", "protocol.file.allow=always",
+    "core.hooksPath=/dev/null", "core.fsmonitor=false",
+    "credential.helper=",
+)
+
+
+def credential_helper(path: str) -> str:
+    """A git credential helper answering `get` with the file's lines (its argv holds the path only)."""
+    return f"!f() {{ test \"$1\" = get && exec cat -- {_sh_quote(path)}; }}; f"
+
+
+class GitOptions:
+    """ssh_key/known_hosts for GIT_SSH_COMMAND; credential_file for https; `config`: extra
+    `-c key=value` for every call."""
+
+    __slots__ = ("ssh_key", "known_hosts", "config", "credential_file")
 
     def __init__(self, ssh_key: str = "", known_hosts: str = "",
-                 config: "Optional[Dict[str, str]]" = None) -> None:
+                 config: "Optional[Dict[str, str]]" = None, credential_file: str = "") -> None:
         self.ssh_key = ssh_key
         self.known_hosts = known_hosts
         self.config = config
+        self.credential_file = credential_file
 
 
 class Git:
     """git against one bare cache repository (`git_dir`)."""
 
     def __init__(self, git_dir: str, run: "Callable", options: Optional[GitOptions] = None,
-                 base_env: Optional[Mapping[str, str]] = None) -> None:
+                 base_env: Optional[Mapping[str, str]] = None, deadline=None,
+                 keep_fds: "Sequence[int]" = ()) -> None:
         self.git_dir = git_dir
         self._run = run
+        self.deadline = deadline
+        self.keep_fds = tuple(keep_fds)
         self.options = options or GitOptions()
         self._base_env = dict(os.environ if base_env is None else base_env)
+        self._object_format: Optional[str] = None
 
     # -- plumbing ------------------------------------------------------
     def env(self, extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
-        env = {k: v for k, v in self._base_env.items()
-               if not k.startswith("GIT_") and k not in ("SSH_ASKPASS", "SSH_AUTH_SOCK")}
+        """Only what git, ssh and curl need (PATH, HOME for ~/.ssh, proxies, CA paths): never the
+        agent's OCF_RESKEY_* parameters, GNUPGHOME, SSH_AUTH_SOCK or GIT_* variables."""
+        env = {k: v for k, v in self._base_env.items() if k in _PASSED_ENV}
         env.update({
             "GIT_DIR": self.git_dir,
             "GIT_TERMINAL_PROMPT": "0",
@@ -133,14 +166,26 @@ class Git:
             env: Optional[Mapping[str, str]] = None, input: Optional[str] = None,
             check: bool = True, what: Optional[str] = None, cwd: Optional[str] = None):
         argv: List[str] = ["git"]
+        for setting in _SAFE_CONFIG:
+            argv += ["-c", setting]
+        if self.options.credential_file:
+            argv += ["-c", "credential.helper=" + credential_helper(self.options.credential_file)]
         for key, value in (self.options.config or {}).items():
             argv += ["-c", f"{key}={value}"]
         argv += list(args)
+        if self.deadline is not None:
+            # A backstop that outlives the agent: if the agent is killed (op timeout), timeout(1)
+            # still kills git's whole process group a moment after the bound run() would use.
+            argv = ["timeout", "-s", "KILL", str(int(self.deadline.bound(timeout)) + 2)] + argv
         result = self._run(argv, timeout=timeout, env=self.env(env), replace_env=True, input=input,
-                           cwd=cwd)
+                           cwd=cwd, pass_fds=self.keep_fds)
         if check and result.returncode != 0:
             raise GitError(what or f"git {args[0]}", scrub(result.first_line()))
         return result
+
+    def tool(self, argv: Sequence[str], **kw):
+        """Another program (gpg) through the action's bounded run."""
+        return self._run(list(argv), **kw)
 
     def out(self, args: Sequence[str], **kw) -> str:
         return self.run(args, **kw).stdout.strip()
@@ -193,14 +238,29 @@ class Git:
         """`tip` and its first-parent ancestors, newest first, at most `limit`."""
         return self.out(["rev-list", "--first-parent", f"--max-count={limit}", tip]).split()
 
+    def first_parents_since(self, tip: str, since: str, limit: int) -> List[str]:
+        """`tip` and its first-parent ancestors not reachable from `since`, newest first."""
+        return self.out(["rev-list", "--first-parent", f"--max-count={limit}", tip, "^" + since]).split()
+
     def commit_time(self, commit: str) -> int:
         return int(self.out(["show", "-s", "--format=%ct", commit]) or "0")
+
+    def object_format(self) -> str:
+        """sha1 or sha256: decides which signature header git verifies."""
+        if self._object_format is None:
+            self._object_format = self.out(["rev-parse", "--show-object-format"]) or "sha1"
+        return self._object_format
 
     def commit_object(self, commit: str) -> str:
         return self.run(["cat-file", "commit", commit]).stdout
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         return self.run(["merge-base", "--is-ancestor", older, newer], check=False).returncode == 0
+
+    def paths(self, commit: str) -> List[str]:
+        """Every path of `commit`'s tree (files, links, submodules), as git stores them."""
+        out = self.run(["ls-tree", "-r", "-z", "--full-tree", "--name-only", commit], what="git ls-tree").stdout
+        return [p for p in out.split("\x00") if p]
 
     # -- trees ---------------------------------------------------------
     def checkout(self, commit: str, dest: str, index_file: str) -> None:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Parameters turned into paths and checked (CIB-wide syntax vs this node's environment).
 
 Why two levels: a repository URL of the wrong shape is wrong on every node
@@ -15,13 +16,38 @@ from .. import paramchecks as checks
 
 DEFAULT_CACHE_ROOT = "/var/lib/bacula-ha/config-pull"
 
+def local_path(url: str) -> str:
+    """The directory of a file:// URL or absolute path ("" for a network remote)."""
+    if url.startswith("/"):
+        return url
+    scheme, sep, rest = url.partition("://")
+    return rest if sep and scheme.lower() == "file" else ""
+
+
+def foreign_owner(url: str) -> str:
+    """Why git will refuse a local repository owned by another user (safe.directory), or ""."""
+    path = local_path(url)
+    if not path:
+        return ""
+    for candidate in (os.path.join(path, ".git"), path):
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if st.st_uid != os.geteuid():
+            return (f"repository {path} is owned by uid {st.st_uid}, not by the agent's user (uid "
+                    f"{os.geteuid()}): git refuses to read it (safe.directory); change its owner or use ssh://")
+        return ""
+    return ""
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "default"
 
 
 FIELDS = ("repository", "branch", "config_dir", "cache_dir", "main_config", "allowed_signers",
           "gpg_keyring", "validate", "binary", "fetch_timeout", "push_changes", "ssh_key",
-          "known_hosts", "owner", "group", "mode", "reload_command", "test_user")
+          "known_hosts", "owner", "group", "mode", "reload_command", "test_user", "credential_file")
 
 
 class PullSettings:
@@ -118,7 +144,8 @@ def from_params(params, instance: str) -> PullSettings:
         push_changes=bool(params.push_changes), ssh_key=params.ssh_key.strip(),
         known_hosts=params.known_hosts.strip(), owner=params.owner.strip() or "root",
         group=params.group.strip() or "root", mode=mode,
-        reload_command=params.reload_command.strip(), test_user=params.test_user.strip())
+        reload_command=params.reload_command.strip(), test_user=params.test_user.strip(),
+        credential_file=params.credential_file.strip())
 
 
 def check_local(s: PullSettings) -> None:
@@ -134,10 +161,43 @@ def check_local(s: PullSettings) -> None:
         program = s.reload_command.split()[0]
         if not (os.path.isabs(program) and os.access(program, os.X_OK)):
             raise OcfError(Exit.ERR_INSTALLED, f"reload_command: {program} is not an executable absolute path")
-    for name in ("allowed_signers", "gpg_keyring", "ssh_key", "known_hosts"):
+    for name in ("allowed_signers", "gpg_keyring", "ssh_key", "known_hosts", "credential_file"):
         path = getattr(s, name)
         if path and not (os.path.isfile(path) and os.access(path, os.R_OK)):
             raise OcfError(Exit.ERR_ARGS, f"parameter {name}: {path} is not a readable file on this node")
+    if s.credential_file:
+        st = os.stat(s.credential_file)
+        if st.st_mode & 0o077 or st.st_uid != os.geteuid():
+            raise OcfError(Exit.ERR_ARGS, f"parameter credential_file: {s.credential_file} must be owned by "
+                                          f"the agent's user and mode 0600 (it is {st.st_mode & 0o777:04o})")
+    check_cache_dir(s.cache_dir)
+    foreign = foreign_owner(s.repository)
+    if foreign:
+        raise OcfError(Exit.ERR_ARGS, f"parameter repository: {foreign}")
     s.ids()
     if s.validate:
         s.test_ids()
+
+
+def check_cache_dir(cache_dir: str) -> None:
+    """Refuse a cache another user can write: git would run its hooks and config as root.
+
+    The cache and its parent (up to where it exists) must be owned by the agent's user or
+    root and writable by nobody else (a sticky parent such as /tmp is fine for the parent).
+    """
+    import stat
+    me = os.geteuid()
+    path = cache_dir
+    for level in range(2):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            path = os.path.dirname(path)
+            continue
+        sticky = level > 0 and st.st_mode & stat.S_ISVTX
+        if (stat.S_ISLNK(st.st_mode) or st.st_uid not in (0, me)
+                or (st.st_mode & 0o022 and not sticky)):
+            raise OcfError(Exit.ERR_ARGS, f"parameter cache_dir: {path} can be changed by another user "
+                                          f"(owner uid {st.st_uid}, mode {st.st_mode & 0o7777:04o}); "
+                                          f"git would run what they plant there")
+        path = os.path.dirname(path)

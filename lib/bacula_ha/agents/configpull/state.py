@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What the cache knows, kept in `<cache>/state.json` (survives reboots).
 
 Why in the cache and not in HA_RSCTMP: after a reboot (or with Git down) the
@@ -27,7 +28,10 @@ FIELDS = {
     "previous": "",        # the one before it: last known good
     "good": list,          # commits that passed signature and config checks
     "refused": dict,       # commit -> reason
-    "problem": "",         # last refresh problem ("" = healthy)
+    "problem": "",         # last refresh problem's message ("" = healthy): output only
+    "problem_kind": "",    # its kind (problems.py): what decisions read
+    "floor": "",           # high-water mark: newest commit validated or deployed under a signature
+                           # policy; kept across settings changes (rollback protection)
     "fetched_at": 0.0,
     "fetch_timeouts": 0,   # consecutive fetches that ran out of time (a silent, blackholed remote)
     "retry_at": 0.0,       # monitors skip fetching until then (backoff after a timeout)
@@ -64,7 +68,8 @@ class CacheState:
             self.refused.pop(next(iter(self.refused)))
 
     def reset_verdicts(self, policy: str) -> None:
-        """The policy changed: earlier verdicts no longer hold."""
+        """The policy changed: earlier verdicts no longer hold. `floor` stays: a settings change
+        must never reopen the door to a rollback."""
         self.policy = policy
         self.good = []
         self.refused = {}
@@ -83,13 +88,31 @@ def load(path: str) -> CacheState:
 
 
 def save(path: str, state: CacheState) -> None:
-    """Atomic write (tmp + fsync + rename): a crash never loses the last good state."""
+    """Atomic write (tmp + fsync + rename): a crash never loses the last good state.
+    Mode 0600: refusal reasons quote the Director's errors, which only root may read."""
     tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(state.as_dict(), fh, indent=1, sort_keys=True)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def remove_leftovers(path: str) -> None:
+    """Drop `<path>.tmp.<pid>` files of actions killed mid-save (the caller holds the lock)."""
+    directory, prefix = os.path.dirname(path), os.path.basename(path) + ".tmp."
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except OSError:
+                pass
 
 
 def short(commit: "Optional[str]") -> str:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The Director's own config test (`bacula-dir -t`) on a staged tree.
 
 Why classify the outcome: `-t` also opens the catalog (it retries for ~30 s
@@ -16,6 +17,12 @@ from ...ocf.codes import OcfError
 _CATALOG_TROUBLE = ("Could not open Catalog", "Unable to connect to PostgreSQL",
                     "Unable to connect to MySQL", "Could not open database")
 
+#: Bytes of a candidate's files scanned for password directives (per file, and in all).
+_SCAN_FILE_BYTES = 1 << 20
+_SCAN_TOTAL_BYTES = 16 << 20
+#: What replaces a password in a reason.
+MASK = "******"
+
 #: Lines worth showing, most specific first.
 _ERROR_MARKERS = ("Config error:", "Fatal error:", "ERR=", "Could not", "Error", "ERROR")
 
@@ -29,6 +36,55 @@ class Outcome:
         self.ok = ok
         self.conclusive = conclusive
         self.message = message
+
+
+def password_values(root: str) -> "set":
+    """Values of the password directives (Password, DB Password, ...) in a staged tree's files.
+
+    Why: the Director's parse errors quote the token they choke on (`Password "Secret"`, the
+    `=` missing, gives `expected an equals, got: Secret`), and a refusal reason reaches the
+    log, the CIB and state.json. The value after a password keyword is taken even when it is
+    wrapped onto the next line or lacks its `=`.
+    """
+    import re
+    token = re.compile(r'#[^\n]*|"(?:[^"\\\n]|\\.)*"?|[^\s={};,"#]+|[={};,]')
+    found = set()
+    budget = _SCAN_TOTAL_BYTES
+    for top, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(top, name)
+            if budget <= 0 or os.path.islink(path):
+                continue
+            try:
+                with open(path, "rb") as fh:
+                    data = fh.read(min(_SCAN_FILE_BYTES, budget))
+            except OSError:
+                continue
+            budget -= len(data)
+            want = False
+            for match in token.finditer(data.decode("utf-8", "replace")):
+                word = match.group()
+                if word.startswith("#") or word == "=":
+                    continue
+                if want and word in ("{", "}", ";", ","):
+                    want = False
+                elif want:
+                    value = word[1:-1] if word.startswith('"') and word.endswith('"') and len(word) > 1 \
+                        else word.lstrip('"')
+                    if value:
+                        found.add(value)
+                        found.update(part for part in value.split() if len(part) >= 3)
+                    want = False
+                elif "password" in word.lower():
+                    want = True
+    return found
+
+
+def mask(text: str, secrets) -> str:
+    """`text` with every secret (3 characters or more, longest first) replaced by MASK."""
+    for value in sorted((v for v in secrets if len(v) >= 3), key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text
 
 
 def error_line(output: str, stage: str) -> str:
@@ -52,6 +108,12 @@ def error_line(output: str, stage: str) -> str:
     return chosen
 
 
+def minimal_env() -> dict:
+    """The whole environment of a program the agent starts on a candidate's behalf (the config
+    test, reload_command): never the agent's OCF_RESKEY_* parameters, HOME or anything else."""
+    return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C", "HOME": "/"}
+
+
 def _groups_of(uid: int, gid: int) -> list:
     """The test user's own supplementary groups (never root's, which Popen would otherwise keep)."""
     import pwd
@@ -70,7 +132,8 @@ def director_test(run, binary: str, stage: str, main_config: str,
         return Outcome(False, True, f"{main_config} is missing from the commit")
     try:
         as_user = {"user": uid, "group": gid, "extra_groups": _groups_of(uid, gid)} if uid is not None else {}
-        result = run([binary, "-t", "-c", config], timeout=timeout, cwd=stage, **as_user)
+        result = run([binary, "-t", "-c", config], timeout=timeout, cwd=stage, env=minimal_env(),
+                     replace_env=True, **as_user)
     except CommandTimeout:
         return Outcome(False, False, f"{os.path.basename(binary)} -t did not finish in {timeout:.0f}s "
                                      f"(catalog unreachable?)")
@@ -79,6 +142,6 @@ def director_test(run, binary: str, stage: str, main_config: str,
     if result.returncode == 0:
         return Outcome(True)
     output = result.stdout + "\n" + result.stderr
-    line = error_line(output, stage)
+    line = mask(error_line(output, stage), password_values(stage))
     conclusive = not any(marker in output for marker in _CATALOG_TROUBLE)
     return Outcome(False, conclusive, f"{os.path.basename(binary)} -t: {line}")

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-director actions: start, stop, monitor, reload, validate-all.
 
 Exit code decisions (see docs/agents/bacula-director.md):
@@ -258,6 +259,7 @@ def start(ctx) -> int:
     # bound -t: it retries an unreachable catalog for ~30 s; keep room for the real start
     left = ctx.deadline.remaining()
     daemon.config_test(ctx, p.binary, p.config, p.user, p.group, budget=max(1.0, min(left * 0.6, left - 3.0)))
+    ctx.log.debug(f"bacula-dir -t accepted {p.config}; {ctx.deadline.remaining():.1f} s left for the start")
 
     _remove_stale(settings.pidfile)
     from .jobs import before_start        # jobs a previous Director left running (jobs.py)

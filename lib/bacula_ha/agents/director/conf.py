@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A reader for Bacula's configuration syntax (bacula-dir.conf, bconsole.conf).
 
 Why our own: the agent needs a handful of directives (DIRport, PidDirectory,
@@ -213,6 +214,13 @@ class _Parser:
     def __init__(self, tokens: Iterator[Token]) -> None:
         self.tokens = tokens
         self.peeked: Optional[Token] = None
+        # After a password directive, the next words may be its value wrapped onto another
+        # line: messages then never quote them.
+        self.after_password = False
+
+    def shown(self, words: List[str]) -> str:
+        """The keyword a message may quote: never a word that may be a wrapped password."""
+        return "(hidden: it follows a password directive)" if self.after_password else repr(_first(words))
 
     def next(self) -> Optional[Token]:
         if self.peeked is not None:
@@ -242,7 +250,7 @@ class _Parser:
             tok = self.next()
             if tok is None or tok.kind != LBRACE:
                 # name only the first word and the position: a stray line may hold a password
-                raise ConfError(f"expected '{{' after resource type {_first(words)!r}"
+                raise ConfError(f"expected '{{' after resource type {self.shown(words)}"
                                 f"{' at end of file' if tok is None else ' at ' + tok.where}")
             blocks.append(self.block(" ".join(words), 1))
 
@@ -280,13 +288,14 @@ class _Parser:
                 continue
             if tok is None or tok.kind != EQUALS:
                 where = "end of file" if tok is None else tok.where
-                raise ConfError(f"expected '=' after keyword {_first(words)!r} at {where}")
+                raise ConfError(f"expected '=' after keyword {self.shown(words)} at {where}")
             nxt = self.peek()
             if nxt is not None and nxt.kind == LBRACE:
                 self.next()
                 block.values.append((key, self.block(" ".join(words), depth + 1)))
                 continue
             block.items.append((key, self.values()))
+            self.after_password = "password" in key
 
     def values(self) -> List[str]:
         """Comma-separated values up to the end of line, ';' or '}' (words of one value joined)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Jobs a Director left running when it died or was stopped: found, cleaned up, run again once.
 
 Why the agent does this: a Bacula Director that dies forgets its jobs. The next

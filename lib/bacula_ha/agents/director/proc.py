@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Process facts about bacula-dir from /proc and its pid file, in-process.
 
 This is the level-0 monitor's hot path (and every probe's): standard library
@@ -109,17 +110,33 @@ def config_of(argv: Sequence[str]) -> Optional[str]:
 
 
 def live_directors() -> List[ProcInfo]:
-    """Every live bacula-dir process on this node (a /proc scan, ~1 ms)."""
+    """Every live bacula-dir process on this node (a /proc scan, ~1 ms on a quiet node)."""
     found = []
     try:
         entries = os.listdir("/proc")
     except OSError:
         return found
+    wanted = (COMM + "\n").encode()
     for entry in entries:
-        if entry.isdigit():
-            info = proc_info(int(entry))
-            if info is not None and info.comm == COMM and info.alive:
-                found.append(info)
+        # /proc/N/comm with os.open/os.read: a probe scans every process, and open() plus
+        # /proc/N/stat cost ~2.5x as much (measured 14 ms vs 5.5 ms for 140 processes, loaded)
+        if not entry.isdigit():
+            continue
+        try:
+            fd = os.open(f"/proc/{entry}/comm", os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            comm = os.read(fd, 64)
+        except OSError:
+            comm = b""
+        finally:
+            os.close(fd)
+        if comm != wanted:
+            continue
+        info = proc_info(int(entry))
+        if info is not None and info.comm == COMM and info.alive:
+            found.append(info)
     return found
 
 
