@@ -50,7 +50,7 @@ def run(bench, explicit_path: Optional[str] = None) -> List[dict]:
             "status": "measured", "runs": len(values), "ref_runs": len(stock),
             "median_ms": round(percentile(values, 50), 1), "p95_ms": round(percentile(values, 95), 1),
             "ref_median_ms": None, "ref_p95_ms": None, "ratio": None, "goal": GOAL,
-            "met": exactly_once and (stock_never if stock else True),
+            "met": (exactly_once and stock_never) if stock else None,   # side by side or not at all
             "note": f"{len(values)} crashes with our agents: rerun {'exactly once each' if exactly_once else 'NOT once'}"
                     f", never alongside its orphan; stock agents: "
                     + (f"{len(stock)} crashes, rerun {'never' if stock_never else 'SOMETIMES?'}" if stock

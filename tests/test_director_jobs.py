@@ -16,7 +16,7 @@ import pytest
 from support.agents import run_agent
 from support.director import DirectorLab
 from support.fdsd import BackupDaemons
-from support.jobs import console, daemon_jobs, daemon_terminated, jobs, records, run_job, wait_daemons_idle, wait_status
+from support.jobs import daemon_jobs, daemon_terminated, jobs, records, run_job, wait_daemons_idle, wait_status
 from support.net import free_port
 from support.pg import PgCluster
 

@@ -60,7 +60,6 @@ TYPE_NAMES = {"B": "Backup", "R": "Restore", "V": "Verify", "D": "Admin", "c": "
               "C": "Copy", "M": "Migrated", "A": "Archive", "S": "Scan", "U": "Console", "I": "System"}
 LEVELS = {"F": "Full", "I": "Incremental", "D": "Differential", "f": "VirtualFull", "B": "Base"}
 RERUN_COMMENT = "bacula-ha: rerun of interrupted JobId {}"
-MODES = ("rerun", "report", "ignore")
 _QUEUED = re.compile(r"Job queued\. JobId=(\d+)")
 
 SQL_CREATE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -91,6 +90,7 @@ SQL_CLAIM = (f"UPDATE {TABLE} SET state = 'claimed', note = $1, updated_at = now
              "WHERE jobid = $2 AND state = 'pending' RETURNING jobid")
 SQL_SETTLE = (f"UPDATE {TABLE} SET state = $1, rerun_jobid = $2, note = $3, updated_at = now() "
               "WHERE jobid = $4 AND state IN ('pending', 'claimed')")
+SQL_UNCLAIM = f"UPDATE {TABLE} SET state = 'pending', note = $1, updated_at = now() WHERE jobid = $2 AND state = 'claimed'"
 SQL_FIND_RERUN = "SELECT JobId FROM Job WHERE JobId > $1 AND Comment = $2 ORDER BY JobId LIMIT 1"
 UNDEFINED_TABLE = "42P01"
 ALREADY_EXISTS = ("42P07", "23505")
@@ -202,6 +202,11 @@ def settle(cat, job: Job, state: str, budget: float, rerun: "Optional[int]" = No
         session, end, SQL_SETTLE, [state, None if rerun is None else str(rerun), note[:500], str(job.jobid)]))
 
 
+def unclaim(cat, job: Job, note: str, budget: float) -> None:
+    """claimed -> pending: nothing was queued (the orphan was still running)."""
+    _bounded(cat, budget, lambda session, end: _rows(session, end, SQL_UNCLAIM, [note[:500], str(job.jobid)]))
+
+
 def find_rerun(cat, job: Job, budget: float) -> "Optional[int]":
     """The JobId of a rerun already queued for `job` (its comment names it), else None."""
     rows = _bounded(cat, budget, lambda session, end: _rows(
@@ -285,6 +290,29 @@ def cancel_leftovers(session: Session, job: Job, storage: "Optional[str]") -> st
     text = " ".join(session.packets(f"cancel inactive client={_quote(job.client)} "
                                     f"storage={_quote(storage)} jobid={job.jobid}"))
     return " ".join(text.split())[:200]
+
+
+def still_running(session: Session, job: Job, what: str) -> bool:
+    """Does the File (`client`) or Storage (`storage`) daemon still list `job` as running?"""
+    text = "\n".join(session.packets(f"status {what}"))
+    running = text.split("Running Jobs:", 1)[1].split("====", 1)[0] if "Running Jobs:" in text else ""
+    return re.search(rf"JobId[ =]{job.jobid}\b", running) is not None
+
+
+def wait_orphan_gone(session: Session, job: Job, seconds: float) -> bool:
+    """True once the File daemon no longer runs the orphan (a cancel takes a moment: a
+    bandwidth-limited job notices it between two sends). The Storage daemon is not waited
+    for: its half can stay blocked on the dead Director's socket long after the File daemon
+    stopped sending (docs: Known limits), and it writes nothing more without the FD."""
+    if not job.client:
+        return True
+    end = time.monotonic() + seconds
+    while True:
+        if not still_running(session, job, f"client={_quote(job.client)}"):
+            return True
+        if time.monotonic() >= end or session.deadline.remaining() < 3.0:
+            return False
+        time.sleep(0.5)
 
 
 def rerun(session: Session, job: Job, storage: "Optional[str]") -> "tuple":
@@ -383,6 +411,17 @@ def _settle_one(ctx, session: Session, cat, job: Job) -> None:
         ctx.log.info(f"interrupted JobId {job.jobid}: leftovers on its File/Storage daemons: {answer}")
     except JobsError as exc:
         ctx.log.warning(f"interrupted JobId {job.jobid}: canceling its leftovers failed: {exc}")
+    # never two runs at once: the rerun waits until the File daemon has let the orphan go
+    try:
+        gone = wait_orphan_gone(session, job, min(15.0, max(0.0, ctx.deadline.remaining() - 8.0)))
+    except JobsError as exc:
+        gone = False
+        ctx.log.warning(f"interrupted JobId {job.jobid}: cannot ask its File daemon: {exc}")
+    if not gone and job.rerunnable:
+        unclaim(cat, job, "orphan still running on its File daemon", ctx.deadline.bound(5.0))
+        ctx.log.info(f"interrupted JobId {job.jobid}: its orphan still runs on the File daemon; "
+                     "rerun at the next monitor")
+        raise JobsError("orphan still running")
     if not job.rerunnable:
         why = "target of a copy/migration" if job.prior else "never rerun"
         settle(cat, job, "reported", ctx.deadline.bound(5.0), note=why)
