@@ -8,7 +8,7 @@ import pytest
 
 from support.gitrepo import Repo
 from support.pg import PgCluster
-from test_configpull import Pull
+from support.runners import PullRunner
 from bacula_ha.ocf.codes import Exit
 
 pytestmark = [pytest.mark.daemons, pytest.mark.root]
@@ -87,15 +87,15 @@ def test_director_test_refuses_broken_commit_and_keeps_last_known_good(tmp_path,
     conf = director_conf(str(work), catalog.port).replace("{CATALOG}", str(catalog_conf))
     repo = Repo(str(tmp_path / "git"))
     good = repo.commit({"bacula-dir.conf": conf})
-    pull = Pull(tmp_path, repo, validate="true", binary="/usr/sbin/bacula-dir")
+    pull = PullRunner(tmp_path, repo, validate="true", binary="/usr/sbin/bacula-dir")
     assert pull("start").rc == Exit.SUCCESS
-    assert pull("monitor").rc == Exit.SUCCESS
+    assert pull.monitor().rc == Exit.SUCCESS
     assert pull("promote").rc == Exit.SUCCESS and pull.deployed() == good
 
     broken = repo.commit({"bacula-dir.conf": director_conf(str(work), catalog.port,
                                                            "  Maximum Concurent Jobs = 5\n")
                           .replace("{CATALOG}", str(catalog_conf))})
-    res = pull("monitor", role="Promoted")
+    res = pull.monitor(role="Promoted")
     assert res.rc == Exit.DEGRADED_PROMOTED
     assert broken[:12] in res.reason
     assert 'Config error: Keyword "MaximumConcurentJobs" not permitted in this resource.' in res.reason
@@ -107,9 +107,9 @@ def test_director_test_refuses_broken_commit_and_keeps_last_known_good(tmp_path,
     # catalog down: the test is inconclusive (bounded by the monitor's budget), not a refusal
     catalog.stop()
     fixed = repo.commit({"bacula-dir.conf": conf + "# fixed\n"})
-    res = pull("monitor", role="Promoted", timeout_ms=6000)
+    res = pull.monitor(role="Promoted", timeout_ms=6000)
     assert res.rc == Exit.DEGRADED_PROMOTED and "inconclusive" in res.reason and fixed[:12] in res.reason
     assert pull.deployed() == good
     catalog.start()
-    assert pull("monitor", role="Promoted").rc == Exit.RUNNING_PROMOTED
+    assert pull.monitor(role="Promoted").rc == Exit.RUNNING_PROMOTED
     assert pull.deployed() == fixed
