@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from support.agents import ocf_env
+from support.fake_server import LoopbackServer
 from support.gitrepo import Repo, allowed_signers, git, gpg_key, gpg_stop, ssh_key
 from support.paths import agent_path
 from support.runners import PullRunner
@@ -620,32 +621,8 @@ def test_stop_succeeds_even_when_ha_rsctmp_is_unusable(tmp_path, repo):
     assert pull("stop").rc == Exit.SUCCESS
 
 
-class SilentGitServer:
+class SilentGitServer(LoopbackServer):
     """Accepts TCP connections on 127.0.0.1 and never answers: a blackholed Git server."""
-
-    def __init__(self) -> None:
-        import socket
-        import threading
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = []
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted.append(conn)
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.accepted:
-            conn.close()
 
 
 def test_monitors_back_off_after_a_fetch_timed_out(tmp_path, repo):
