@@ -180,6 +180,16 @@ def test_deadline_sub_and_bound():
     assert child.remaining() <= deadline.remaining() / 2 + 0.01
 
 
+def test_deadline_window_is_the_shorter_of_its_seconds_and_what_is_left():
+    now = [100.0]
+    deadline = Deadline(10, clock=lambda: now[0])          # 9.5 s usable (a 0.5 s reserve)
+    assert deadline.window(2).remaining() == 2
+    late = deadline.window(60)
+    assert late.remaining() == deadline.remaining() == 9.5
+    now[0] += 9.6
+    assert late.expired() and deadline.window(5).remaining() == 0
+
+
 def test_metadata_actions_and_defaults():
     xml = make_agent().metadata()
     assert '<action name="monitor" timeout="20s" interval="10s"/>' in xml
