@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # bacula-ha: make install DESTDIR=... PREFIX=... OCF_ROOT=... for packagers;
 # make deps / test / demo for a Debian 12 machine (as root).
 PYTHON   ?= /usr/bin/python3
@@ -12,7 +13,7 @@ DEB_PACKAGES = pacemaker corosync crmsh pcs resource-agents fence-agents postgre
 	python3-click python3-psycopg libpq5 python3-lxml python3-pytest python3-pytest-timeout python3-hypothesis \
 	libxml2-utils drbd-utils kmod iproute2 util-linux e2fsprogs procps psmisc openssh-client gnupg openssl \
 	hyperfine shellcheck vagrant dpkg-dev debhelper groff-base man-db \
-	python3-pip python3-setuptools python3-wheel
+	python3-pip python3-setuptools python3-wheel resource-agents-paf patroni etcd-server haproxy
 
 .PHONY: all deps install install-lab uninstall deb test test-quick demo bench clean
 

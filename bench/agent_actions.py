@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Every agent's actions vs the stock ocf:heartbeat:Dummy and vs a bare Python.
 
 Probe, meta-data and validate-all need nothing running; monitor levels 0/10/20

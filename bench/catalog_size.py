@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-catalog-check's monitor on a big catalog vs an empty one, and vs the
 stock ocf:heartbeat:pgsql monitor on the same (big) server.
 

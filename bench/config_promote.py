@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-config-pull promote from a warm cache vs the Director's own config test.
 
 A failover promotes config-pull on the survivor: its cache already holds the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-director's probe with a big configuration vs a bare Python, and vs the
 same probe with the small test configuration.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The Director's monitors side by side with what the stock stack runs, and the monitor set's cost.
 
 One interleaved loop against one running Director and its PostgreSQL catalog:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Machine facts recorded with every run: ratios only compare within a run, but
 the reader needs to know what kind of machine produced them."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What the benchmarks need, made once per run and always torn down.
 
 Reuses the test suite's helpers (tests/support: private PostgreSQL clusters,

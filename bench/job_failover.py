@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Backups across a node crash: how soon an interrupted backup runs again, ours vs stock.
 
 From the lab's fault records (lib/bacula_ha/lab/faults.py): the node-crash fault hits a long,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Lab failover with our stack vs the same lab with stock agents only.
 
 The lab's fault suite (lib/bacula_ha/lab/faults.py, run as root by the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bench/results.json and the markdown table (bench/results.md)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Wall-clock timing of commands, interleaved, and the rows bench/run reports.
 
 Machines here are noisy, so only ratios measured side by side in the same run

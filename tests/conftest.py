@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Shared pytest setup: the checkout's library first on sys.path, markers enforced."""
 
 import os

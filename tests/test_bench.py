@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bench/: the smoke run CI does (`bench/run --quick`) and the row bookkeeping.
 
 No timing is asserted anywhere (speed is bench/'s output, never a test

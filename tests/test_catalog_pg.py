@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-catalog-check against real PostgreSQL servers (each test makes its own)."""
 
 import os

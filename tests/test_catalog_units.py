@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-catalog-check without a server: version discovery, passfile rules, reasons, the guard,
 the probe's import cost, and a property test over garbage connection parameters."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`bacula-ha check` against CIBs built by crmsh offline (Pacemaker's own CIB format).
 
 Issue 15.4: every miss and false alarm found in the field has a case here, and every
@@ -92,6 +93,20 @@ def test_rendered_configurations_pass_without_any_finding(tmp_path, arch, fencin
     text = render(arch, "crm", {"fencing": fencing}, example=True)
     rc, out = check(load(tmp_path, NODES + text))
     assert rc == 0 and out.strip().endswith("0 error(s), 0 warning(s)"), out
+
+
+@pytest.mark.parametrize("arch", ["streaming", "dfs"])
+def test_new_shipped_architectures_pass(tmp_path, arch):
+    """streaming: the Director follows the PAF primary, the configuration is promoted with it
+    (transitively), and the replication address is not taken for a misplaced Director VIP."""
+    with open(os.path.join(ROOT, "crm-snippets", f"{arch}.crm"), encoding="utf-8") as handle:
+        text = handle.read()
+    rc, out = check(load(tmp_path, text))
+    assert rc == 0 and "0 error(s), 0 warning(s)" in out, out
+    if arch == "streaming":   # without the configuration's colocation with the primary: refused
+        broken = "\n".join(l for l in text.splitlines() if "col_config_pull_promoted_on_pgsql_primary" not in l)
+        rc, out = check(load(tmp_path, broken, "broken.xml"))
+        assert rc != 0 and "the promoted config-pull (p_config_pull)" in out, out
 
 
 def test_disabled_fencing_is_an_error(tmp_path):

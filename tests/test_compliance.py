@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Pacemaker's own tools drive every installed agent: crm_resource --validate and --force-check.
 
 `make test` installs the checkout first, so ocf:bacula:* resolves to this code.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-config-pull against real git repositories (each test makes its own remote and clone)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-config-pull: atomic deployments under a concurrent reader, and histories (hypothesis)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-config-pull with the real Director config test (`bacula-dir -t`) and a real catalog."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-config-pull attacked as issue 12 did: forged signatures, rollbacks, leaked secrets.
 
 Each test plays someone who can push to the configuration repository (or write where the

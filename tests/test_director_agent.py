@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """agents/bacula-director against real bacula-dir 9.6 daemons and real PostgreSQL catalogs.
 
 Each test makes its own PostgreSQL cluster and Director (free ports, temp dirs)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-director building blocks without daemons: config reader, console crypto, error lines."""
 
 import base64

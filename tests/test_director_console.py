@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The in-process console client against real fake Directors on real sockets: its failures are typed
 (callers decide on the class, never on the wording), and what one request can read is bounded."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Interrupted-job recovery (interrupted_jobs) on real daemons, no cluster.
 
 A real bacula-dir, bacula-fd, bacula-sd and PostgreSQL on loopback and free

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The agents catch the DirAddress mistakes that hide a Director from its clients (issue 15.2),
 and refuse bad parameters all at once: no daemons (the Director runs in test_director_agent)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The library's import graph: no cycles, no reaching into another module's private names.
 
 Every import counts, including the lazy ones inside functions: a cycle that

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Installation the resource-agents way: staged (DESTDIR) and for real (crm, crm_resource)."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Lab fault suite, drbd architecture (shared loop disk standing in for DRBD), 2 nodes.
 
 One cluster for the module; every test injects one fault while a background

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Lab fault suite, git architecture: configuration from a Git server, external catalog host.
 
 A bad or an unsigned commit must cause no outage and show its reason in crm_mon;
@@ -46,4 +47,4 @@ def test_git_server_down_failover_from_cache(healed):
     assert result.director_after not in (None, result.victim)
     assert result.rows_ok
     st = healed.status_from(result.director_after)
-    assert st.roles["p_cfg"].get(result.director_after) == "Promoted", crm_mon_text(healed.layout, result.director_after)
+    assert st.roles["p_config_pull"].get(result.director_after) == "Promoted", crm_mon_text(healed.layout, result.director_after)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The lab leaves nothing behind, even when its CLI is killed with SIGKILL halfway through `up`."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Lab fault suite: a 3-node cluster (drbd architecture): partition of the active node.
 
 The isolated node loses quorum, the majority fences it and takes over;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Lab building blocks that need no root: configs, the fence agent protocol, crm_mon parsing."""
 
 import os

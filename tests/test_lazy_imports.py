@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The hot path stays light: a probe imports none of click, lxml, psycopg (measured, not timed)."""
 
 import subprocess

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Man pages generated from the agents' meta-data (ocf_bacula_*(7)) and the CLI (bacula-ha(8))."""
 
 import re

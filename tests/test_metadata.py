@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Every agent's meta-data validates against ra-api-1.dtd (ocf-tester) AND the OCF 1.1 schema."""
 
 import subprocess

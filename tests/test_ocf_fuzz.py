@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Arbitrary OCF environments against every real agent: never a traceback, always a valid code.
 
 Actions with effects (start, promote, reload) are left to each agent's own tests; here every

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Logging per Pacemaker's conventions: HA_LOGFILE, HA_DEBUGLOG, HA_debug, HA_LOGFACILITY, stderr, a tty."""
 
 import io

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The OCF runtime's dispatch rules, on a synthetic agent (no daemons)."""
 
 import io

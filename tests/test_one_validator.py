@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """One validator (issue 15.3): `bacula-ha render`, `bacula-ha check` and the agents accept
 and refuse the same parameter values, because they all apply the agents' own declarations."""
 

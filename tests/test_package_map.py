@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The package map at the top of lib/bacula_ha/__init__.py matches the tree.
 
 A newcomer reads that map first; a package added, moved or removed without

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """docs/production.md and the scripts it shows stay one source.
 
 The guide's shell steps are vagrant/provision/step-*.sh, shown verbatim; the Vagrant

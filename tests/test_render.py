@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-ha render: site values in, crm/pcs text out, clear errors otherwise.
 
 Pure Python except the shellcheck/drbdadm checks of the shipped files; the
@@ -111,7 +112,8 @@ def test_complete_values_render():
     ("drbd_device", "/dev/sdb1", "is not a DRBD device"),
     ("drbd_resource", "r 0", "may only contain letters"),
     ("fstype", "nfs4", "makes no sense on a DRBD device"),
-    ("pgdata", "/var/lib/postgresql/15/main", "is not on the replicated/shared file system"),
+    ("pgdata", "/var/lib/postgresql/15/main", "is not on the replicated/shared/distributed file system"),
+    ("director_config", "/etc/bacula/bacula-dir.conf", "is not on the replicated/shared/distributed file system"),
     ("migration_threshold", "0", "is not an integer from 1 to 1000"),
     ("failure_timeout", "ten minutes", "is not a duration"),
     ("ipmi_user", "fence$(reboot)", "must not contain quotes"),
@@ -270,12 +272,99 @@ def test_readme_documents_every_key_and_file():
 def test_one_values_file_serves_every_architecture():
     """Keys of the other architectures are accepted (the lab keeps one file); typos are not."""
     values = {**DRBD, "git_repository": "git://198.51.100.20/bacula-config.git", "catalog_host": "198.51.100.20",
-              "fs_device": "/dev/sdb1", "catalog_sslmode": "disable", "mount_point": "/srv/bacula"}
+              "fs_device": "/dev/sdb1", "catalog_sslmode": "disable", "mount_point": "/srv/bacula",
+              "repl_vip": "203.0.113.6", "dfs_device": "gluster.example.net:/bacula"}
     for arch in ARCHITECTURES:
         text = render(arch, "crm", values)
         assert "ip=203.0.113.5" in text
     assert "repository=git://198.51.100.20/bacula-config.git" in render("git", "crm", values)
     assert "drbd" not in render("git", "crm", values)
+
+
+# ---------------------------------------------------------------- streaming, dfs, file layout
+
+STREAMING = {**{k: v for k, v in DRBD.items() if k != "drbd_device"}, "repl_vip": "203.0.113.6",
+             "git_repository": "https://git.example.org/dir.git"}
+DFS = {**{k: v for k, v in DRBD.items() if k != "drbd_device"}, "catalog_host": "db.example.org",
+       "dfs_device": "gluster.example.org:/bacula"}
+
+
+def test_drbd_and_shared_keep_the_director_files_on_the_replicated_file_system():
+    """The seeds' layout: configuration and working directory on the device that follows the
+    Director; the defaults derive from mount_point."""
+    text = render("drbd", "crm", {**DRBD, "mount_point": "/srv/catalog"})
+    assert "config=/srv/catalog/etc/bacula-dir.conf console_config=/srv/catalog/etc/bconsole.conf" in text
+    assert "pgdata=/srv/catalog/postgresql/15/main" in text
+    text = render("shared", "crm", {**DRBD, "fs_device": "/dev/sdb1"})
+    assert "config=/srv/bacula/etc/bacula-dir.conf" in text
+
+
+def test_streaming_renders_paf_with_its_own_data_per_node():
+    text = render("streaming", "crm", STREAMING)
+    assert "primitive p_pgsql ocf:heartbeat:pgsqlms" in text
+    assert "pgdata=/etc/postgresql/15/main datadir=/var/lib/postgresql/15/main" in text
+    assert "notify=true" in text.split("clone ms_pgsql", 1)[1].split("\n\n", 1)[0]
+    assert "params ip=203.0.113.6 cidr_netmask=24" in text          # the replication address
+    assert "params mode=local host=/var/run/postgresql" in text
+    assert "colocation col_bacula_on_pgsql_primary INFINITY: g_bacula ms_pgsql:Promoted" in text
+    assert "order o_pgsql_promote_before_bacula Mandatory: ms_pgsql:promote g_bacula:start" in text
+    assert "config=/etc/bacula/bacula-dir.conf" in text             # deployed by bacula-config-pull
+    assert "repository=https://git.example.org/dir.git" in text
+    assert "/srv/" not in text                                        # no shared file system at all
+
+
+@pytest.mark.parametrize("arch,values,key,value,message", [
+    ("streaming", STREAMING, "repl_vip", "203.0.113.5", "must differ from vip"),
+    ("streaming", STREAMING, "repl_vip", "", "repl_vip: missing"),
+    ("streaming", STREAMING, "git_repository", "", "git_repository: missing"),
+    ("dfs", DFS, "dfs_fstype", "ext4", "'ext4' is not one of: glusterfs, ceph, nfs4, nfs"),
+    ("dfs", DFS, "dfs_device", "", "dfs_device: missing"),
+    ("dfs", DFS, "director_config", "/etc/bacula/bacula-dir.conf", "is not on the replicated/shared/distributed"),
+    ("dfs", DFS, "catalog_host", "", "catalog_host: missing"),
+])
+def test_new_architectures_name_bad_values(arch, values, key, value, message):
+    given = {k: v for k, v in values.items() if k != key}
+    if value:
+        given[key] = value
+    found = problems(arch, given)
+    assert any(message in p for p in found), found
+
+
+def test_dfs_mounts_everywhere_or_trusts_the_system():
+    text = render("dfs", "crm", DFS)
+    assert "clone cl_dfs p_dfs" in text and "fstype=glusterfs" in text
+    assert "colocation col_bacula_with_dfs INFINITY: g_bacula cl_dfs" in text
+    assert "order o_dfs_before_bacula Mandatory: cl_dfs:start g_bacula:start" in text
+    assert "params mode=external host=db.example.org" in text
+    assert "config=/srv/bacula/etc/bacula-dir.conf" in text
+    text = render("dfs", "crm", {**DFS, "dfs_managed": "false"})
+    assert "ocf:heartbeat:Filesystem" not in text and "cl_dfs" not in text
+    assert "config=/srv/bacula/etc/bacula-dir.conf" in text
+
+
+def test_streaming_postgresql_fragment_is_what_paf_and_the_snippet_need(tmp_path):
+    """PostgreSQL itself reads the shipped fragment; PAF's start checks (application_name,
+    recovery_target_timeline) and the snippet's example values agree with it."""
+    import glob
+    postgres = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))[-1]
+    with open(os.path.join(SNIPPETS, "streaming-postgresql.conf"), encoding="utf-8") as handle:
+        (tmp_path / "bacula-ha.conf").write_text(handle.read())
+    (tmp_path / "postgresql.conf").write_text("include 'bacula-ha.conf'\n")
+
+    def setting(name: str) -> str:
+        result = subprocess.run([postgres, "-C", name, "-D", str(tmp_path)], capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert setting("synchronous_standby_names") == "ANY 1 (node1, node2)"
+    assert setting("synchronous_commit") == "on"
+    assert setting("recovery_target_timeline") == "latest"
+    assert setting("wal_log_hints") == "on"                     # bacula-ha rejoin (pg_rewind)
+    conninfo = setting("primary_conninfo")
+    assert "application_name=node1" in conninfo and "password" not in conninfo
+    repl_vip = resolve("streaming", {}, example=True).repl_vip
+    assert f"host={repl_vip} " in conninfo                      # the snippet's p_vip_repl
 
 
 # ---------------------------------------------------------------- issue 15.5

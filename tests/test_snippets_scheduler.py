@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The shipped crm-snippets (and renderings with other site values) proven by
 Pacemaker's own tools, offline: crmsh and pcs load them into CIB files, the
 two CIBs are compared structurally, crm_verify finds no error, and
@@ -28,11 +29,17 @@ from support.scheduler import (Graph, configuration, crm_load, empty_cib, pcs_lo
 pytestmark = pytest.mark.scheduler
 
 SNIPPETS = os.path.join(ROOT, "crm-snippets")
-ARCHES = ("drbd", "git", "shared")
+ARCHES = ("drbd", "git", "shared", "streaming", "dfs")
 LOCAL_GROUP = ["p_fs", "p_pgsql", "p_catalog_check", "p_director", "p_vip"]
-MEMBERS = {"drbd": LOCAL_GROUP, "shared": LOCAL_GROUP, "git": ["p_catalog_check", "p_director", "p_vip"]}
-#: the promotable clone the group follows: (clone id, primitive id)
-FOLLOWS = {"drbd": ("ms_drbd", "p_drbd"), "git": ("ms_config_pull", "p_config_pull"), "shared": None}
+REMOTE_GROUP = ["p_catalog_check", "p_director", "p_vip"]
+MEMBERS = {"drbd": LOCAL_GROUP, "shared": LOCAL_GROUP, "git": REMOTE_GROUP, "streaming": REMOTE_GROUP,
+           "dfs": REMOTE_GROUP}
+#: every promotable clone the group needs Promoted on its node, the leading one first: (clone, primitive)
+PROMOTABLE = {"drbd": [("ms_drbd", "p_drbd")], "git": [("ms_config_pull", "p_config_pull")], "shared": [],
+              "streaming": [("ms_pgsql", "p_pgsql"), ("ms_config_pull", "p_config_pull")], "dfs": []}
+#: the promotable clone the group follows (its lead): (clone id, primitive id)
+FOLLOWS = {arch: (clones[0] if clones else None) for arch, clones in PROMOTABLE.items()}
+LEADS = [arch for arch in ARCHES if FOLLOWS[arch]]
 
 #: site values different from every example, one fencing method each
 SITE: Dict[str, Dict[str, str]] = {
@@ -52,6 +59,14 @@ SITE: Dict[str, Dict[str, str]] = {
                "ipmi_user": "stonith", "ipmi_password_script": "/usr/local/sbin/bmc-pass", "ipmi_lanplus": "no",
                "fstype": "nfs4", "fs_device": "nfs.example.net:/export/bacula", "fs_options": "vers=4.2,hard",
                "mount_point": "/srv/bacula"},
+    "streaming": {"nodes": "pg-a,pg-b,pg-c", "vip": "203.0.113.60", "vip_cidr": "24", "repl_vip": "203.0.113.61",
+                  "fencing": "sbd", "sbd_devices": "/dev/disk/by-id/wwn-0x3", "pg_bindir": "/usr/lib/postgresql/16/bin",
+                  "pgdata": "/data/pg16", "pg_config": "/etc/postgresql/16/main/postgresql.conf",
+                  "pg_socketdir": "/run/postgresql", "catalog_port": "5433",
+                  "git_repository": "https://git.example.org/bacula/dir.git", "fence_delay": "random"},
+    "dfs": {"nodes": "d1,d2", "vip": "198.51.100.90", "vip_cidr": "24", "fencing": "virsh",
+            "virsh_host": "198.51.100.1", "catalog_host": "pg.example.org", "dfs_device": "mon1,mon2:/bacula",
+            "dfs_fstype": "ceph", "dfs_options": "name=bacula", "mount_point": "/mnt/cephfs/bacula"},
 }
 VARIANTS = [(arch, variant) for arch in ARCHES for variant in ("shipped", "site")]
 
@@ -149,6 +164,19 @@ def test_site_values_reach_the_cib(loaded):
     fs = conf["resources"]["g_bacula"]["group"][0]
     assert fs["params"] == {"device": "nfs.example.net:/export/bacula", "directory": "/srv/bacula",
                             "fstype": "nfs4", "options": "vers=4.2,hard"}
+    conf = configuration(loaded.load("streaming", "site", "crm")[0])
+    assert conf["resources"]["ms_pgsql"]["clone"]["params"] == {
+        "bindir": "/usr/lib/postgresql/16/bin", "pgdata": "/etc/postgresql/16/main", "datadir": "/data/pg16",
+        "pghost": "/run/postgresql", "pgport": "5433"}
+    assert conf["resources"]["p_vip_repl"]["primitive"]["params"]["ip"] == "203.0.113.61"
+    group = {p["id"]: p for p in conf["resources"]["g_bacula"]["group"]}
+    assert group["p_catalog_check"]["params"]["host"] == "/run/postgresql"
+    assert group["p_catalog_check"]["params"]["port"] == "5433"
+    conf = configuration(loaded.load("dfs", "site", "crm")[0])
+    assert conf["resources"]["cl_dfs"]["clone"]["params"] == {
+        "device": "mon1,mon2:/bacula", "directory": "/mnt/cephfs/bacula", "fstype": "ceph", "options": "name=bacula"}
+    group = {p["id"]: p for p in conf["resources"]["g_bacula"]["group"]}
+    assert group["p_director"]["params"]["config"] == "/mnt/cephfs/bacula/etc/bacula-dir.conf"
 
 
 # ---------------------------------------------------------------- scheduler scenarios
@@ -160,13 +188,14 @@ def _copy(src: str, dst_dir: str, name: str) -> str:
 
 
 def _start(tmp_path, cib: str, arch: str, nodes: List[str], scores=True) -> Tuple[str, Graph]:
-    """Bring every node up; the first node gets the highest promotion score."""
+    """Bring every node up; the first node gets the highest promotion score (of every
+    promotable clone; `scores` may name the primitives that get one)."""
     up = str(tmp_path / "up.xml")
     simulate(_copy(cib, str(tmp_path), "config.xml"), up, node_up=nodes, execute=False)
-    follows = FOLLOWS[arch]
-    if follows and scores:
-        for rank, node in enumerate(nodes):
-            set_node_attr(up, node, f"master-{follows[1]}", str(100 - 10 * rank))
+    for _, primitive in PROMOTABLE[arch]:
+        if scores is True or (scores and primitive in scores):
+            for rank, node in enumerate(nodes):
+                set_node_attr(up, node, f"master-{primitive}", str(100 - 10 * rank))
     state, graph = str(tmp_path / "started.xml"), str(tmp_path / "started.graph.xml")
     simulate(up, state, graph)
     return state, Graph.load(graph)
@@ -182,8 +211,8 @@ def _assert_group_together_on_promoted(state: str, arch: str) -> str:
     nodes = _group_nodes(state, arch)
     assert all(len(on) == 1 for on in nodes.values()), nodes
     (node,) = {on[0] for on in nodes.values()}
-    if FOLLOWS[arch]:
-        assert promoted_nodes(state, FOLLOWS[arch][1]) == {node}
+    for _, primitive in PROMOTABLE[arch]:
+        assert promoted_nodes(state, primitive) == {node}, primitive
     return node
 
 
@@ -192,8 +221,8 @@ def _assert_chain(graph: Graph, arch: str, node: str) -> None:
     starts = [graph.one("start", rsc, node=node) for rsc in MEMBERS[arch]]
     for first, then in zip(starts, starts[1:]):
         assert graph.before(first, then), f"{first.key} does not precede {then.key}"
-    if FOLLOWS[arch]:
-        promote = graph.one("promote", FOLLOWS[arch][1], node=node)
+    for _, primitive in PROMOTABLE[arch]:
+        promote = graph.one("promote", primitive, node=node)
         assert graph.before(promote, starts[0]), f"{promote.key} on {node} does not precede {starts[0].key}"
         assert graph.before(promote, graph.one("start", "p_director", node=node))
 
@@ -206,12 +235,12 @@ def test_first_start_order(loaded, tmp_path, arch, variant):
     assert _assert_group_together_on_promoted(state, arch) == nodes[0]
     # no member start anywhere else, and the promotable clone is promoted exactly once
     assert all(a.node == nodes[0] for a in graph.find("start") if a.rsc in MEMBERS[arch])
-    if FOLLOWS[arch]:
-        assert [a.node for a in graph.find("promote", FOLLOWS[arch][1])] == [nodes[0]]
-        assert {n for n, _ in placement(state)[FOLLOWS[arch][1]]} == set(nodes)   # a clone on every node
+    for _, primitive in PROMOTABLE[arch]:
+        assert [a.node for a in graph.find("promote", primitive)] == [nodes[0]]
+        assert {n for n, _ in placement(state)[primitive]} == set(nodes)   # a clone on every node
 
 
-@pytest.mark.parametrize("arch", ["drbd", "git"])
+@pytest.mark.parametrize("arch", LEADS)
 def test_without_promotion_the_group_stays_stopped(loaded, tmp_path, arch):
     """No node may be promoted (no DRBD UpToDate / no validated config): nothing of the group runs."""
     state, graph = _start(tmp_path, loaded.load(arch, "shipped", "crm")[0], arch, ["node1", "node2"],
@@ -235,8 +264,8 @@ def test_active_node_failure_fences_before_recovery(loaded, tmp_path, arch):
     _assert_chain(graph, arch, "node2")
     for rsc in MEMBERS[arch]:
         assert graph.before(fence, graph.one("start", rsc, node="node2")), f"{rsc} starts before fencing"
-    if FOLLOWS[arch]:
-        assert graph.before(fence, graph.one("promote", FOLLOWS[arch][1], node="node2"))
+    for _, primitive in PROMOTABLE[arch]:
+        assert graph.before(fence, graph.one("promote", primitive, node="node2"))
     assert not [a for a in graph.rsc_actions(MEMBERS[arch]) if a.node == "node1"]   # node1 is gone
     assert _assert_group_together_on_promoted(after, arch) == "node2"
 
@@ -288,13 +317,12 @@ def test_migration_threshold_failures_move_the_group(loaded, tmp_path, arch):
     for rsc in MEMBERS[arch]:
         assert graph.before(graph.one("stop", rsc, node="node1"), last_stop) or rsc == MEMBERS[arch][0]
         assert graph.before(last_stop, graph.one("start", rsc, node="node2"))
-    if FOLLOWS[arch]:
-        primitive = FOLLOWS[arch][1]
+    for _, primitive in PROMOTABLE[arch]:
         demote, promote = graph.one("demote", primitive, node="node1"), graph.one("promote", primitive, node="node2")
         assert graph.before(last_stop, demote) and graph.before(demote, promote)
 
 
-@pytest.mark.parametrize("arch", ["drbd", "git"])
+@pytest.mark.parametrize("arch", LEADS)
 def test_group_follows_the_promotion(loaded, tmp_path, arch):
     """node1 can no longer be promoted (DRBD Outdated, config-pull failing): the group follows to node2."""
     state, _ = _start(tmp_path, loaded.load(arch, "shipped", "crm")[0], arch, ["node1", "node2"])
@@ -308,6 +336,8 @@ def test_group_follows_the_promotion(loaded, tmp_path, arch):
         stop, start = graph.one("stop", rsc, node="node1"), graph.one("start", rsc, node="node2")
         assert graph.before(stop, demote), f"{rsc} still running on node1 when it is demoted"
         assert graph.before(promote, start), f"{rsc} starts on node2 before the promotion"
+        for _, other in PROMOTABLE[arch][1:]:   # streaming: the configuration follows the catalog
+            assert graph.before(graph.one("promote", other, node="node2"), start)
     assert _assert_group_together_on_promoted(after, arch) == "node2"
 
 
@@ -453,9 +483,9 @@ def test_failed_node_returning_does_not_pull_the_group_back(loaded, tmp_path, ar
     simulate(failed, rejoined, node_up=["node1"], execute=False)
     run(["cibadmin", "-C", "-o", "constraints", "-X",
          '<rsc_location id="l_prefer_node1" rsc="g_bacula" node="node1" score="50"/>'], cib=rejoined)
-    if FOLLOWS[arch]:
-        set_node_attr(rejoined, "node1", f"master-{FOLLOWS[arch][1]}", "100")
-        set_node_attr(rejoined, "node2", f"master-{FOLLOWS[arch][1]}", "90")
+    for _, primitive in PROMOTABLE[arch]:
+        set_node_attr(rejoined, "node1", f"master-{primitive}", "100")
+        set_node_attr(rejoined, "node2", f"master-{primitive}", "90")
     back, graph_file = str(tmp_path / "back.xml"), str(tmp_path / "back.graph.xml")
     simulate(rejoined, back, graph_file)
     graph = Graph.load(graph_file)
@@ -471,3 +501,49 @@ def test_crm_load_update_is_repeatable(loaded, tmp_path):
     result = crm_load(cib, os.path.join(SNIPPETS, "drbd.crm"))
     assert unexpected(result.stdout + result.stderr) == []
     assert configuration(cib) == before
+
+
+# ---------------------------------------------------------------- streaming and dfs specifics
+
+def test_streaming_without_a_deployable_configuration_no_director_runs(loaded, tmp_path):
+    """The catalog is promoted, but no node could validate the configuration: PostgreSQL and its
+    replication address run, the Director does not (it would run an unknown configuration)."""
+    state, graph = _start(tmp_path, loaded.load("streaming", "shipped", "crm")[0], "streaming",
+                          ["node1", "node2"], scores=("p_pgsql",))
+    assert [a.node for a in graph.find("promote", "p_pgsql")] == ["node1"]
+    assert [a.node for a in graph.find("start", "p_vip_repl")] == ["node1"]
+    assert graph.find("promote", "p_config_pull") == []
+    assert all(on == [] for on in _group_nodes(state, "streaming").values())
+
+
+def test_streaming_replication_address_follows_the_primary_not_the_director(loaded, tmp_path):
+    """A Director failing for good on node1 moves the Director, the catalog primary and the
+    replication address together; the replication address starts after the new promotion."""
+    state, _ = _start(tmp_path, loaded.load("streaming", "shipped", "crm")[0], "streaming", ["node1", "node2"])
+    assert [n for n, _ in placement(state)["p_vip_repl"]] == ["node1"]
+    set_node_attr(state, "node1", "master-p_pgsql", "-INFINITY")
+    after, graph_file = str(tmp_path / "moved.xml"), str(tmp_path / "moved.graph.xml")
+    simulate(state, after, graph_file)
+    graph = Graph.load(graph_file)
+    promote = graph.one("promote", "p_pgsql", node="node2")
+    assert graph.before(graph.one("stop", "p_vip_repl", node="node1"), graph.one("demote", "p_pgsql", node="node1"))
+    assert graph.before(promote, graph.one("start", "p_vip_repl", node="node2"))
+    assert [n for n, _ in placement(after)["p_vip_repl"]] == ["node2"]
+
+
+@pytest.mark.parametrize("variant", ["shipped", "site"])
+def test_dfs_is_mounted_everywhere_and_never_switched(loaded, tmp_path, variant):
+    """dfs: the file system stays mounted on the survivor through a failover (no ownership
+    switch): the only actions on node2 are the fencing and the group's starts."""
+    nodes = _nodes(variant, "dfs")
+    cib = loaded.load("dfs", variant, "crm")[0]
+    managed = "cl_dfs" in configuration(cib)["resources"]
+    state, graph = _start(tmp_path, cib, "dfs", nodes)
+    if managed:
+        assert {n for n, _ in placement(state)["p_dfs"]} == set(nodes)
+        assert graph.before(graph.one("start", "p_dfs", node=nodes[0]), graph.one("start", "p_director", node=nodes[0]))
+    after, graph_file = str(tmp_path / "failed.xml"), str(tmp_path / "failed.graph.xml")
+    simulate(state, after, graph_file, node_fail=[nodes[0]])
+    graph = Graph.load(graph_file)
+    assert [a for a in graph.rsc_actions(["p_dfs"]) if a.operation in ("start", "stop")] == []
+    assert _assert_group_together_on_promoted(after, "dfs") == nodes[1]

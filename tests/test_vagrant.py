@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """vagrant/: the Vagrantfile validates offline and the provisioning scripts are shellcheck-clean.
 
 No VM can boot on a CI machine; these checks keep the cluster definition from rotting.

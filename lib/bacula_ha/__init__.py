@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-ha: Pacemaker OCF resource agents for a highly available Bacula Director.
 
 Import nothing heavy here: every agent action imports this package first,
@@ -18,12 +19,13 @@ Runs inside Pacemaker, on every node (installed by ``make install``):
 
 Admin tools, run by people (installed by ``make install``):
     admin/               the ``bacula-ha`` command and what it uses
-      cli/               click commands: install, render, check, lab
+      cli/               click commands: install, render, check, rejoin, lab
       render/            crm/pcs snippets per architecture from a site's values
       cibcheck/          ``bacula-ha check``: what in a CIB makes failover unsafe
       install.py         installs the agents, this library, man pages and completion
       manpage.py         ocf_bacula_*(7) from the agents' meta-data, bacula-ha(8) from the CLI
       completion.py      bash completion for bacula-ha (click's)
+      rejoin.py          ``bacula-ha rejoin``: a former catalog primary follows the new one
 
 Test rig (not installed on production nodes unless asked):
     lab/                 a multi-node cluster in Linux namespaces: node PID 1 (pid1.py),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Run an agent executable the way pacemaker-execd does: argv[1] = action, OCF_* environment."""
 
 from __future__ import annotations

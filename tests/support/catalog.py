@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A Bacula catalog on a private PostgreSQL, for catalog-check tests and benchmarks.
 
 `CatalogServer` = PgCluster + Debian's catalog scripts + a libpq password file

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A real, private Bacula Director for tests and benchmarks.
 
     pg = PgCluster().init().start()

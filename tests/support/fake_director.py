@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A fake Director that passes console authentication, then floods: real sockets, real protocol.
 
 It speaks Bacula's console protocol (bnet packets, mutual cram-md5) with the

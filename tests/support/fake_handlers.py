@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Handlers for a synthetic agent that exercises the OCF runtime's rules in tests."""
 
 import time

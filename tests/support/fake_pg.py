@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A PostgreSQL server that lets you log in and then never answers a query.
 
 Real PostgreSQL cannot be made to do exactly this on demand (a SIGSTOPped

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A real File daemon and Storage daemon on loopback, for tests that run backups.
 
     daemons = BackupDaemons(director_name, bandwidth="2 mb/s").start()

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Real git repositories for tests: a bare remote, a work clone, signing keys.
 
 Everything lives in a directory the test owns (tmp_path); nothing touches the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """docs/production.md shows the step scripts verbatim: one source, two views.
 
 A script is included as

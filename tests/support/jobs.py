@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Driving backups on a test Director: console commands and catalog reads.
 
 The console is the agent's own in-process client (bacula_ha.agents.director.console),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fixtures' helpers for the lab fault suite: a uniquely named lab, logs kept on failure."""
 
 from __future__ import annotations

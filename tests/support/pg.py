@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A real, private PostgreSQL cluster per test: initdb in a temp dir, own socket dir, free port.
 
 Runs as the `postgres` system user (initdb refuses root). Everything it starts

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Run the production guide's step scripts (vagrant/provision/step-*.sh) on this machine.
 
 A step runs in a private mount namespace with an overlay on /etc, so everything it writes

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Every VM: secrets into /etc/bacula-ha, name resolution, package index.
 set -euo pipefail
 # Vagrant runs a copy of this script from /tmp: the library comes from the synced folder.

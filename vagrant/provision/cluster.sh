@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Once, on dir2 after both Director nodes ran director.sh: the rest of the production guide's
 # steps (docs/production.md): DRBD initial sync, PostgreSQL's data and the catalog, the
 # Director's configuration and working directory on DRBD, hand-over to Pacemaker; then the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # dir1 / dir2: the production guide's own steps (docs/production.md, step-*.sh) with the
 # Vagrant cluster's site facts: packages and bacula-ha, fencing (sbd + watchdog or
 # fence_virsh), corosync, and for the drbd architecture DRBD r0 on the second disk and the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # gitcat: the git architecture's outside services.
 #  - Git server (git daemon, read-only, port 9418) holding the Director configuration
 #    that bacula-config-pull deploys; secrets stay out of Git (node-local include).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # shellcheck shell=bash disable=SC2034
 # Shared by every provisioning script (sourced, never run). The Vagrantfile passes
 # the BHA_* settings in the environment; the secrets come from /etc/bacula-ha.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # ocf-tester on each bacula-ha agent, run on a Director node of the running cluster
 # (cluster.sh calls it on dir2; run it again any time with
 #   vagrant ssh dir1 -c 'sudo /bacula-ha/vagrant/provision/ocf-tester.sh'

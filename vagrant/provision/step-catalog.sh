@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The node where the replicated file system is mounted: the Bacula catalog, made by
 # Debian's own scripts unless it exists (a migrated Bacula brings its own), and the libpq
 # password file bacula-catalog-check reads. The password is the one in the Director's

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # One node, once the steps before ran on both: the Pacemaker configuration, rendered with
 # bacula-ha render from site.env (--set) and /etc/bacula-ha/site.conf (the other render keys),
 # checked offline with crm_verify and bacula-ha check, and loaded in one transaction.

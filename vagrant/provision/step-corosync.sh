@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Both nodes: corosync over knet between the two nodes, then Pacemaker.
 # The authentication key is made on NODE1; copy it to NODE2 before running this there:
 #   scp -p /etc/corosync/authkey NODE2:/etc/corosync/authkey

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Both nodes, first where the replicated file system is mounted: the Director's configuration
 # and working directory move onto it; the local /etc/bacula/bacula-dir.conf only includes the
 # replicated one, so bacula-dir -t, bconsole and package upgrades find it where they expect.

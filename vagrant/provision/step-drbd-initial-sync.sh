@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # One node (the first; both must have run step-drbd.sh): make it the sync source,
 # make the file system and mount it here. The resync to the peer runs in the background;
 # step-handover.sh waits for it.

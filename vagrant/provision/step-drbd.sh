@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Both nodes: the DRBD resource with "fencing resource-and-stonith", its metadata, and up.
 # DRBD 9 module: crm-snippets/drbd-fencing.res with this site's values. Debian 12's own
 # kernel ships DRBD 8.4, which has the fencing policy in "disk" and no unfence-peer handler.

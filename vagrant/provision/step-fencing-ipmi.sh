@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Both nodes, before anything runs on the cluster: each node reaches both BMCs.
 # The BMC password lives in a root-only script that prints it (IPMI_PASSWORD_SCRIPT),
 # so it is in no command line, no CIB and no log.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Both nodes, before corosync starts: sbd, the shared-disk poison pill, with a watchdog
 # that resets the node when sbd stops feeding it.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Each node in turn, after step-cib.sh: fence the other node through Pacemaker and wait until
 # it is back in the cluster. Run it on NODE1 (NODE2 reboots), then on NODE2 (NODE1 reboots).
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Both nodes, Git + external catalog architecture (ARCH=git), before step-cib.sh: what the
 # agents will need is in place and reachable from this node. The configuration in Git holds no
 # secret; the Director's passwords and Catalog resource are in a node-local file it includes.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The node where the replicated file system is mounted, once both nodes ran the steps before:
 # stop what the setup started, wait for the initial sync to finish, and leave DRBD Secondary,
 # so Pacemaker starts everything from a clean state.

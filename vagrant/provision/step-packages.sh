@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Both nodes: the packages, bacula-ha itself, and no service that Pacemaker owns left to systemd.
 set -euo pipefail
 # shellcheck source=/dev/null

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Both nodes, first where the replicated file system is mounted (step-drbd-initial-sync.sh):
 # the cluster $PG_VERSION/main keeps its configuration in /etc/postgresql (identical local files on
 # both nodes) and gets its data directory on the replicated file system. Where the file system

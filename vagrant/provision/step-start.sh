@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # One node, after fencing worked both ways: release the Director stack, wait until the
 # Director answers a console on the VIP, and check the live configuration.
 set -euo pipefail

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Bash completion for `bacula-ha`, generated from the click command tree at install time.
 
 click writes a small static script that asks `bacula-ha` itself for candidates

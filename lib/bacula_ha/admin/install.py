@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Install the agents the way resource-agents does, for `bacula-ha install`, `make install` and debian/rules.
 
 Layout (OCF_ROOT defaults to /usr/lib/ocf, PREFIX to /usr/local):

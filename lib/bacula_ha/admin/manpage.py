@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Man pages generated at build time: ocf_bacula_<agent>(7) from each agent's meta-data, bacula-ha(8) from the CLI.
 
 The agent pages follow the layout of resource-agents' ocf_heartbeat_*(7) pages

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Syntax checks of agent parameter values: the one implementation.
 
 The agents declare them (`Param(..., check=paramchecks.directory)`); the OCF

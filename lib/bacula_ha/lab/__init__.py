@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`bacula-ha lab`: a real multi-node Bacula HA cluster on one Linux machine.
 
 Each node is a set of namespaces (net, UTS, IPC, mount, PID) with a small

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The lab's client host and its backups: a real File and Storage daemon, real data, restores
 compared byte for byte, the rerun of a backup a crash interrupted.
 
@@ -33,8 +34,8 @@ CLIENT = "client"
 BACKUP_JOB = "LabBackup"
 BIG_JOB = "LabBigBackup"
 RESTORE_JOB = "LabRestore"
-BANDWIDTH = "4 mb/s"
-BIG_BYTES = 48_000_000      # ~12 s at 4 MB/s: long enough to crash a node in the middle
+BANDWIDTH = "2 mb/s"
+BIG_BYTES = 64_000_000      # ~32 s at 2 MB/s: still sending when the survivor cancels it (see docs/lab.md)
 REAL_DATA = ("/usr/share/common-licenses", "/etc/bacula/scripts")
 RERUN_COMMENT = "bacula-ha: rerun of interrupted JobId {}"   # what the agent writes (agents/director/jobs.py)
 
@@ -175,6 +176,16 @@ class Backups:
         ok, out = psql(self.layout, self.host, self.db_password,
                        f"SELECT JobId FROM Job WHERE Comment = '{RERUN_COMMENT.format(int(jobid))}' ORDER BY JobId")
         return [int(x) for x in out.split()] if ok else []
+
+    def daemons_now(self) -> str:
+        """What the Director, File and Storage daemon say they run (for a failure's note)."""
+        parts = []
+        for what in ("dir", "client=lab-fd", "storage=File1"):
+            ok, out = self.console(f"status {what}")
+            if ok and "Running Jobs:" in out:
+                out = out.split("Running Jobs:", 1)[1].split("Terminated Jobs:", 1)[0]
+            parts.append(f"status {what}: " + " ".join(out.split())[:400])
+        return " | ".join(parts)
 
     def fd_running(self) -> Optional[List[int]]:
         """JobIds the File daemon runs now (None when the Director did not answer)."""

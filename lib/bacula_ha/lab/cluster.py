@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Cluster configuration: corosync.conf, the seeded CIB, base properties, fencing; crm_mon status.
 
 The seeded cib.xml carries dc-deadtime=2s: with the default 20 s every

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`bacula-ha lab demo`: up, show the stack and the Director, crash the active node, show the
 failover with measured times, tear down, prove nothing is left.  Exit status 0 only if all held."""
 
@@ -58,12 +59,12 @@ def leftovers(lab: Lab) -> List[str]:
 
 
 def run_demo(lab: Lab, say: Callable[[str], None], nodes: int = 2, agents: str = "ours",
-             boot_delay: float = 10.0) -> bool:
+             boot_delay: float = 10.0, arch: str = "drbd") -> bool:
     ok = True
     t_start = time.monotonic()
     try:
         say("== 1. bring the cluster up")
-        lab.up(nodes, "drbd", agents, boot_delay)
+        lab.up(nodes, arch, agents, boot_delay)
         active = director_nodes(lab.layout, lab.nodes)[0]
         say(f"== 2. the stack runs on {active}")
         say(crm_mon_text(lab.layout, active).rstrip())

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Bacula configuration text for the lab and the tests: Director, File and Storage daemons.
 
 One generator for every place that needs a runnable Bacula: the lab's Director

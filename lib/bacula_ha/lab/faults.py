@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fault injection with measured recovery times, and the results file bench/ reads.
 
 A fault is injected at t0 while a DirectorWatch samples, every 0.2 s, how
@@ -298,8 +299,12 @@ def measure(lab: Lab, fault: str, inject: Callable[[], None], victim: str, *, fe
     if result.backup_before:
         result.restore_ok, detail = bk.restore_and_compare(pre)
         _tell(progress, detail)
+        if not result.restore_ok:
+            result.note = (result.note + "; " if result.note else "") + detail + "; " + bk.daemons_now()
     after = bk.run()
     result.backup_after_ok = bk.wait(after, timeout=180) == "T"
+    if not result.backup_after_ok:
+        result.note = (result.note + "; " if result.note else "") + f"backup {after} after: " + bk.daemons_now()
     _tell(progress, f"backup JobId {after} after the fault: {'OK' if result.backup_after_ok else 'FAILED'}")
     rerun_ok = interrupted is None or cfg.agents != "ours" or (
         result.reruns == 1 and result.rerun_status == "T" and not result.overlap)
@@ -376,7 +381,7 @@ def director_sigstop(lab: Lab) -> FaultResult:
 def postgres_kill9(lab: Lab) -> FaultResult:
     where = director_nodes(lab.layout, lab.nodes)[0]
     return measure(lab, "postgres-kill9", lambda: signal_postgres(lab, where, signal.SIGKILL), where,
-                   fenced=False, watch_resources=["p_pgsql", "p_catalog", DIRECTOR_RSC])
+                   fenced=False, watch_resources=["p_pgsql", "p_catalog_check", DIRECTOR_RSC])
 
 
 def node_crash(lab: Lab, victim: Optional[str] = None,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """fence_bhlab: a fence agent (fence-agents protocol) for the lab's virtual PDU.
 
 Pacemaker's fencer runs it inside a node with key=value lines on stdin

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The git architecture: configuration from a Git server, catalog on a separate host.
 
 Lab hosts (own namespaces, booted by the PDU like nodes, so they can be
@@ -68,7 +69,11 @@ class GitStack(Stack):
             "argv": [f"{PGBIN}/postgres", "-D", str(dbdir / "pgdata")], "user": "postgres",
             "group": "postgres", "log": str(layout.node_dir("db") / "console.log")}],
             dirs=[["/run/postgresql", "postgres", "postgres", "2775"]])
-        # Git host: a bare repository with one signed commit, served by git daemon
+        self.prepare_git_host()
+
+    def prepare_git_host(self) -> None:
+        """The Git host: a bare repository with one signed commit, served by git daemon."""
+        layout = self.layout
         self.gitdir.mkdir(parents=True, exist_ok=True)
         key = self.gitdir / "signer"
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lab@bacula-ha.invalid", "-f", str(key)])
@@ -111,9 +116,12 @@ class GitStack(Stack):
     def good_config(self) -> str:
         return (self.layout.etc / "bacula-dir.conf").read_text()
 
+    def host_ports(self):
+        return ((DB_HOST_IP, PG_PORT), (GIT_HOST_IP, GIT_PORT))
+
     def wait_hosts(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        for address, port in ((DB_HOST_IP, PG_PORT), (GIT_HOST_IP, GIT_PORT)):
+        for address, port in self.host_ports():
             while True:
                 sock = connect_in(self.layout.switch_ns, address, port, timeout=1)
                 if sock:
@@ -124,21 +132,6 @@ class GitStack(Stack):
                 time.sleep(0.2)
 
     def crm(self) -> str:
-        layout = self.layout
-        n = len(self.nodes)
-        local = layout.local
-        return (
-            f"primitive p_cfg ocf:bacula:bacula-config-pull params repository={self.url} branch=main "
-            f"config_dir={local / 'etc'} cache_dir={local / 'cache'} "
-            f"allowed_signers={layout.etc / 'allowed_signers'} fetch_timeout=10 "
-            "op monitor interval=10s timeout=60s role=Unpromoted "
-            "op monitor interval=9s timeout=60s role=Promoted "
-            "op start timeout=120s op promote timeout=120s op demote timeout=30s op stop timeout=30s\n"
-            f"clone ms_cfg p_cfg meta promotable=true promoted-max=1 promoted-node-max=1 clone-max={n}\n"
-            + self.director_primitives(str(local / "etc" / "bacula-dir.conf"),
-                                       str(layout.etc / "bconsole-local.conf"),
-                                       f"host={DB_HOST_IP} port={PG_PORT} mode=external")
-            + self.vip_primitive()
-            + "group g_bacula p_catalog p_director p_vip\n"
-            "colocation col_bacula_on_cfg inf: g_bacula ms_cfg:Promoted\n"
-            "order ord_cfg_then_bacula Mandatory: ms_cfg:promote g_bacula:start\n")
+        """The shipped git snippet, rendered with lab values (lab/rendered.py)."""
+        from .rendered import git_site, lab_crm
+        return lab_crm("git", git_site(self.layout, self.nodes, self.url))

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The Lab object behind `bacula-ha lab`: up, status, fail, partition, heal, down.
 
 State of a running lab lives in its workdir (lab.json); every command reads
@@ -22,6 +23,7 @@ from .observe import console_request, director_nodes
 from .layout import LIBDIR, PYTHON, VIP, Layout, env_for_children, node_names
 from .sh import LabError, run
 from .gitstack import GitStack
+from .streamstack import StreamingStack
 from .stacks import DrbdStack, Stack, load_secrets
 
 OCF_AGENTS = "/usr/lib/ocf/resource.d/bacula"
@@ -307,7 +309,7 @@ class Lab:
 
 
 #: lab architecture -> the Stack that builds it (one place lists them all)
-STACKS = {"drbd": DrbdStack, "git": GitStack}
+STACKS = {"drbd": DrbdStack, "git": GitStack, "streaming": StreamingStack}
 
 
 def make_stack(layout: Layout, nodes: List[str], arch: str, agents: str) -> Stack:

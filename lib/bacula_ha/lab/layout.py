@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Names, addresses and paths of one lab: every other module asks here.
 
 Only TEST-NET-2 (198.51.100.0/24) is used, and only inside the lab's own

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Network namespaces: the switch (a bridge), one namespace per node/host, cables.
 
 The switch namespace holds the bridge with 198.51.100.254, the PDU and the

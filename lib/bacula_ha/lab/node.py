@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Lab machines (cluster nodes and lab hosts): their private files, boot, power-off, entering.
 
 A machine is a network namespace (created once by `up`) plus, while it is

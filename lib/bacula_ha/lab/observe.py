@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Checks the lab and its tests make from outside the cluster.
 
 - a console request to the Director through the VIP, from the switch

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The virtual PDU: the lab's power switch and cable tray, a daemon in the switch namespace.
 
 Why a daemon: a node's fence agent runs inside the node's PID namespace,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """PID 1 of a lab node or lab host: private mounts, then the machine's services.
 
 Started by :mod:`.node` as

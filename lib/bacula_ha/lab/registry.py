@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What a lab created, recorded BEFORE it is created, so teardown is complete.
 
 `down` (and the finally/signal paths of `up` and `demo`) remove everything

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Running commands for the lab: bounded, with readable errors.
 
 The lab is a tool run by an administrator, not an agent, so it uses

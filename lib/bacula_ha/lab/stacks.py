@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The two architectures: their data, their lab hosts and their Pacemaker resources.
 
 drbd: a loop block device with ext4 stands in for DRBD (the machine has no
@@ -140,7 +141,7 @@ class Stack:
     def director_primitives(self, conf: str, console_conf: str, catalog: str) -> str:
         etc = self.layout.etc
         if self.agents == "ours":
-            return (f"primitive p_catalog ocf:bacula:bacula-catalog-check params {catalog} "
+            return (f"primitive p_catalog_check ocf:bacula:bacula-catalog-check params {catalog} "
                     f"passfile={etc / 'pgpass'} write_check=true connect_timeout=3 "
                     "op start timeout=20s op stop timeout=20s op monitor interval=10s timeout=30s\n"
                     f"primitive p_director ocf:bacula:bacula-director params config={conf} "
@@ -149,7 +150,7 @@ class Stack:
                     "op monitor interval=5s timeout=30s "
                     "op monitor interval=15s timeout=30s OCF_CHECK_LEVEL=10\n")
         options = f"-f -c {conf} -u bacula -g bacula"
-        return ("primitive p_catalog ocf:heartbeat:Dummy op monitor interval=10s\n"
+        return ("primitive p_catalog_check ocf:heartbeat:Dummy op monitor interval=10s\n"
                 f"primitive p_director ocf:heartbeat:anything params binfile=/usr/sbin/bacula-dir "
                 f"cmdline_options=\"{options}\" pidfile=/run/bacula/anything-dir.pid "
                 "op start timeout=60s op stop timeout=60s op monitor interval=5s timeout=30s\n")
@@ -181,7 +182,11 @@ class DrbdStack(Stack):
                   + unmount + "trap cleanup EXIT\n"
                   + catalog_script(str(mnt / "pgdata"), str(mnt / "setup-sock"), sec["db"])
                   + f"rm -rf {shlex.quote(str(mnt / 'setup-sock'))}\n"
-                  + f"install -d -o bacula -g bacula -m 750 {shlex.quote(str(mnt / 'bacula'))}\n")
+                  + f"install -d -o bacula -g bacula -m 750 {shlex.quote(str(mnt / 'bacula'))}\n"
+                  # the snippet's layout: the Director's configuration on the replicated disk
+                  + f"install -d -o root -g bacula -m 750 {shlex.quote(str(mnt / 'etc'))}\n"
+                  + f"install -o root -g bacula -m 640 {shlex.quote(str(layout.etc / 'bacula-dir.conf'))} "
+                    f"{shlex.quote(str(mnt / 'etc' / 'bacula-dir.conf'))}\n")
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LAB_DB_PASSWORD": sec["db"], "HOME": "/root"}
         # A private mount namespace: the root namespace never sees the mount.
         run(["unshare", "-m", "--propagation", "private", "sh", "-c", script], timeout=180, env=env)
@@ -197,13 +202,16 @@ class DrbdStack(Stack):
         return VIP
 
     def crm(self) -> str:
+        if self.agents == "ours":   # the shipped snippet, rendered with lab values (lab/rendered.py)
+            from .rendered import drbd_site, lab_crm
+            return lab_crm("drbd", drbd_site(self.layout, self.nodes, self.device))
         layout = self.layout
         mnt = layout.mountpoint
         n = len(self.nodes)
         return (
-            "primitive p_disk ocf:pacemaker:Stateful "
+            "primitive p_drbd ocf:pacemaker:Stateful "
             "op monitor interval=5s role=Promoted timeout=20s op monitor interval=6s role=Unpromoted timeout=20s\n"
-            f"clone ms_disk p_disk meta promotable=true promoted-max=1 promoted-node-max=1 clone-max={n} "
+            f"clone ms_drbd p_drbd meta promotable=true promoted-max=1 promoted-node-max=1 clone-max={n} "
             "notify=true\n"
             f"primitive p_fs ocf:heartbeat:Filesystem params device={self.device} directory={mnt} "
             "fstype=ext4 op monitor interval=10s timeout=40s op start timeout=60s op stop timeout=60s\n"
@@ -214,7 +222,6 @@ class DrbdStack(Stack):
                                        str(layout.etc / "bconsole-local.conf"),
                                        "host=127.0.0.1 port=5432 mode=local")
             + self.vip_primitive()
-            + "group g_bacula p_fs p_pgsql p_catalog p_director p_vip\n"
-            "colocation col_bacula_on_disk inf: g_bacula ms_disk:Promoted\n"
-            "order ord_disk_then_bacula Mandatory: ms_disk:promote g_bacula:start\n")
-
+            + "group g_bacula p_fs p_pgsql p_catalog_check p_director p_vip\n"
+            "colocation col_bacula_on_drbd_primary inf: g_bacula ms_drbd:Promoted\n"
+            "order o_drbd_promote_before_bacula Mandatory: ms_drbd:promote g_bacula:start\n")

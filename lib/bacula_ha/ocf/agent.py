@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Agent declaration and OCF action dispatch.
 
 An agent executable declares its parameters and actions (handlers named as

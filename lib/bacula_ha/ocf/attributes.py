@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Pacemaker node attributes: promotion scores and transient per-node values.
 
 Thin wrappers over `crm_attribute`, bounded by the action's deadline. They

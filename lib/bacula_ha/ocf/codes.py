@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """OCF 1.1 exit codes and the exception that carries one with its reason.
 
 Plain integers, not an IntEnum: `enum` costs ~2.5 ms to import and this module is on

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The one way agents run external programs: bounded by the action's deadline.
 
 Each command runs in its own session (process group); when the deadline

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Action budgets derived from Pacemaker's operation timeout.
 
 Pacemaker owns timeouts: it kills an action at `OCF_RESKEY_CRM_meta_timeout`.

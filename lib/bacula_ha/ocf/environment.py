@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What Pacemaker tells an agent through its environment, parsed once."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Serialise actions of one resource instance (a monitor may overlap a promote)."""
 
 from __future__ import annotations

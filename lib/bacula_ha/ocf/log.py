@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Logging the way Pacemaker's shell agents do, plus `ocf-exit-reason:` lines.
 
 Destinations follow ocf-shellfuncs: syslog when `HA_LOGFACILITY` names a facility,

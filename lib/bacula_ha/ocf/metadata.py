@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Meta-data XML, built with lxml from the agent's declarations.
 
 The output validates against both resource-agents' ra-api-1.dtd (what

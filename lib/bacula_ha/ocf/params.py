@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Agent parameters, declared once.
 
 One `Param` gives the meta-data entry, the typed value parsed from

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Per-instance state under HA_RSCTMP (cleared at boot, as Pacemaker expects).
 
 Markers answer "was this instance started here?" for agents that manage no

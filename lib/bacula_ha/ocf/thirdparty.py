@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Third-party modules (lxml, psycopg, click) for agents started with `python3 -IS`.
 
 Agents skip `site` at start-up (half of a bare interpreter's 13 ms): a probe

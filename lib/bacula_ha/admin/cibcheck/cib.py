@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Read the parts of a CIB the checks need (lxml, loaded lazily by the caller)."""
 
 from __future__ import annotations

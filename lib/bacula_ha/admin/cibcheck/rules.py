@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The rules: fencing, management, agent parameters and operations, where the Director may run.
 
 Every finding names the element to add or change by its id and says how (crm shell
@@ -17,6 +18,7 @@ DIRECTOR = "ocf:bacula:bacula-director"
 CATALOG_CHECK = "ocf:bacula:bacula-catalog-check"
 CONFIG_PULL = "ocf:bacula:bacula-config-pull"
 DRBD = "ocf:linbit:drbd"
+PAF = "ocf:heartbeat:pgsqlms"
 VIP_AGENTS = ("ocf:heartbeat:IPaddr2", "ocf:heartbeat:IPaddr")
 PROMOTED_ROLES = ("Promoted", "Master")
 UNPROMOTED_ROLES = ("Unpromoted", "Slave")
@@ -335,6 +337,21 @@ def _colocated(cib: Cib, rsc: str, with_rsc: str, promoted: bool) -> bool:
     return False
 
 
+def _promoted_together(cib: Cib, rsc: str, dependency: str) -> bool:
+    """`rsc` is colocated with the Promoted role of some M whose Promoted role also carries
+    `dependency`'s Promoted role (streaming: the group follows the PostgreSQL primary and
+    the configuration is promoted with it)."""
+    for c in cib.colocations:
+        anchor = c.get("with-rsc")
+        if c.get("rsc") == rsc and anchor != dependency and _colocated(cib, rsc, anchor, True):
+            for d in cib.colocations:
+                if (d.get("rsc") == dependency and d.get("with-rsc") == anchor
+                        and d.get("rsc-role") in PROMOTED_ROLES and d.get("with-rsc-role") in PROMOTED_ROLES
+                        and d.get("score", "") in ("INFINITY", "+INFINITY", "inf")):
+                    return True
+    return False
+
+
 def _ordered(cib: Cib, first: str, then: str, first_action: str) -> bool:
     for o in cib.orders:
         if o.get("first") == first and o.get("then") == then and o.get("first-action", "start") == first_action:
@@ -349,7 +366,8 @@ def _runs_with_and_after(cib: Cib, later: Primitive, earlier: Primitive, promote
         members = cib.groups[later.parent_group]
         return members.index(earlier.id) < members.index(later.id)
     a, b = cib.container_of(later.id), cib.container_of(earlier.id)
-    return _colocated(cib, a, b, promoted) and _ordered(cib, b, a, "promote" if promoted else "start")
+    together = _colocated(cib, a, b, promoted) or (promoted and _promoted_together(cib, a, b))
+    return together and _ordered(cib, b, a, "promote" if promoted else "start")
 
 
 def _placement_fix(cib: Cib, later: Primitive, earlier: Primitive, promoted: bool) -> str:
@@ -378,6 +396,7 @@ def check_placement(cib: Cib) -> List[Finding]:
         rules = [(p, False, "catalog-check") for p in cib.by_agent(CATALOG_CHECK)]
         rules += [(p, True, "the promoted config-pull") for p in cib.by_agent(CONFIG_PULL)]
         rules += [(p, True, "the DRBD Promoted role") for p in cib.by_agent(DRBD)]
+        rules += [(p, True, "the PostgreSQL primary (PAF)") for p in cib.by_agent(PAF)]
         for dependency, promoted, label in rules:
             if not _runs_with_and_after(cib, director, dependency, promoted):
                 found.append(Finding(ERROR, director.id,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Where a check gets its inputs: the CIB and the installed agents' declarations."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The `bacula-ha` command: a click group whose subcommands load on demand.
 
 Each subcommand lives in its own module (install, render, lab, ...), so
@@ -25,6 +26,7 @@ COMMANDS = {
     "lab": "lab:lab",
     "render": "render:render",
     "check": "check:check",
+    "rejoin": "rejoin:rejoin",
 }
 
 

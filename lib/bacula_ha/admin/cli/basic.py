@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """install, uninstall, meta-data, version."""
 
 from __future__ import annotations

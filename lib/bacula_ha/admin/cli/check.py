@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-ha check: findings about a live or offline CIB."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`bacula-ha lab`: a multi-node Bacula HA cluster on this machine (root; see docs/lab.md)."""
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def _lab_errors(command):
     return wrapper
 
 
+LAB_ARCHES = ["drbd", "git", "streaming"]
+
+
 @click.group()
 def lab() -> None:
     """A real multi-node Bacula HA cluster in namespaces on this machine (needs root)."""
@@ -46,8 +50,9 @@ def lab() -> None:
 
 @lab.command()
 @click.option("--nodes", type=click.Choice(["2", "3"]), default="2", show_default=True)
-@click.option("--arch", type=click.Choice(["drbd", "git"]), default="drbd", show_default=True,
-              help="drbd: shared loop disk standing in for DRBD; git: config from Git, external catalog.")
+@click.option("--arch", type=click.Choice(LAB_ARCHES), default="drbd", show_default=True,
+              help="drbd: shared loop disk standing in for DRBD; git: config from Git, external catalog; "
+                   "streaming: a PostgreSQL per node, PAF, synchronous replication (3 nodes).")
 @click.option("--agents", type=click.Choice(["ours", "stock"]), default="ours", show_default=True,
               help="ours: ocf:bacula:* agents; stock: Dummy/anything stand-ins (plumbing only).")
 @click.option("--boot-delay", type=float, default=10.0, show_default=True,
@@ -111,16 +116,19 @@ def down(name: str, root: str) -> None:
 
 
 @lab.command()
-@click.option("--nodes", type=click.Choice(["2", "3"]), default="2", show_default=True)
+@click.option("--nodes", type=click.Choice(["2", "3"]), default=None,
+              help="Default: 2, or 3 for streaming.")
+@click.option("--arch", type=click.Choice(LAB_ARCHES), default="drbd", show_default=True)
 @click.option("--agents", type=click.Choice(["ours", "stock"]), default="ours", show_default=True)
 @name_option
 @root_option
-def demo(nodes: str, agents: str, name: str, root: str) -> None:
+def demo(nodes: str, arch: str, agents: str, name: str, root: str) -> None:
     """Up, show the Director through the VIP, crash the active node, show the failover, tear down."""
     from ...lab.demo import run_demo
     lab_ = _lab(name, root)
+    count = int(nodes) if nodes else (3 if arch == "streaming" else 2)
     try:
-        ok = run_demo(lab_, lambda m: click.echo(m), int(nodes), agents)
+        ok = run_demo(lab_, lambda m: click.echo(m), count, agents, arch=arch)
     except KeyboardInterrupt:
         click.echo("interrupted: lab removed")
         sys.exit(130)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`bacula-ha render ARCH`: the shipped snippet filled with site values.
 
 Every failure is one clear line, never a traceback: a values file that cannot
@@ -97,7 +98,7 @@ def write_output(path: str, text: str, executable: bool) -> None:
               help="Write here instead of standard output (a symlink is written through, never replaced).")
 def render(arch: str, fmt: str, assignments: Tuple[str, ...], values_file: Optional[str], example: bool,
            output: Optional[str]) -> None:
-    """Print the Pacemaker configuration of architecture ARCH (drbd, git, shared) for this site."""
+    """Print the Pacemaker configuration of architecture ARCH (drbd, git, shared, streaming, dfs) for this site."""
     try:
         given = {}
         if values_file is not None:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Render the shipped crm shell / pcs snippets with site values.
 
 `render(arch, fmt, values)` validates the values (RenderError lists every
@@ -25,6 +26,13 @@ TITLES = {
     "shared": ["bacula-ha, architecture 3: catalog on shared storage (SAN LUN or NFS).",
                "Filesystem -> pgsql -> bacula-catalog-check -> bacula-director -> IPaddr2,",
                "one group, STONITH on."],
+    "streaming": ["bacula-ha, architecture 4: catalog by PostgreSQL streaming replication (PAF).",
+                  "ocf:heartbeat:pgsqlms (promotable, one PostgreSQL per node, synchronous standby)",
+                  "+ bacula-config-pull (promotable) -> bacula-catalog-check (local) -> bacula-director",
+                  "-> IPaddr2, one group on the Promoted catalog, STONITH on."],
+    "dfs": ["bacula-ha, architecture 5: external catalog, configuration on a distributed file system.",
+            "Filesystem clone (every node, or mounted by the system) -> bacula-catalog-check (external)",
+            "-> bacula-director -> IPaddr2, one group, STONITH on."],
 }
 
 __all__ = ["ARCHITECTURES", "FORMATS", "RenderError", "SiteValues", "render", "render_values", "resolve"]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Emit a Config as crm shell text for `crm configure load update FILE`."""
 
 from __future__ import annotations
@@ -47,9 +48,13 @@ def emit(config: Config) -> str:
         out += comment_lines(c.comment)
         if isinstance(c, Colocation):
             target = f"{c.with_rsc}:{c.with_role}" if c.with_role else c.with_rsc
-            out.append(f"colocation {c.id} {c.score}: {c.rsc} {target}")
+            source = f"{c.rsc}:{c.rsc_role}" if c.rsc_role else c.rsc
+            out.append(f"colocation {c.id} {c.score}: {source} {target}")
         elif isinstance(c, Order):
             out.append(f"order {c.id} {c.kind}: {c.first}:{c.first_action} {c.then}:{c.then_action}")
+        elif isinstance(c, Location) and c.rule:
+            role = f" $role={c.role}" if c.role else ""
+            out.append(f"location {c.id} {c.rsc} rule{role} {c.score}: {c.rule}")
         elif isinstance(c, Location):
             out.append(f"location {c.id} {c.rsc} {c.score}: {c.node}")
     out.append("")

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A tiny model of the Pacemaker configuration we ship.
 
 One model, two emitters (crm shell and pcs): writing each architecture once
@@ -52,7 +53,7 @@ class Primitive:
 
 @dataclass
 class Clone:
-    """A promotable clone of one primitive."""
+    """A clone of one primitive (promotable when its meta says promotable=true)."""
     id: str
     child: Primitive
     meta: Pairs = ()
@@ -74,6 +75,7 @@ class Colocation:
     with_rsc: str
     with_role: Optional[str] = None
     score: str = "INFINITY"
+    rsc_role: Optional[str] = None      # e.g. one Promoted role with another
     comment: str = ""
 
 
@@ -95,6 +97,8 @@ class Location:
     node: str
     score: str                          # "-INFINITY", "100"
     comment: str = ""
+    rule: str = ""                      # instead of `node`: a rule expression ("not_defined ATTR")
+    role: Optional[str] = None          # with `rule`: the role it applies to
 
 
 Resource = Union[Primitive, Clone, Group]

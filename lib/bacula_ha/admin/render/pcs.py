@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Emit a Config as a POSIX sh script of `pcs -f CIB_FILE ...` commands.
 
 Working on a CIB file and pushing it once (README) makes the change atomic:
@@ -57,7 +58,8 @@ def emit(config: Config) -> str:
             out += _primitive(res.child)
             out += comment_lines(res.comment)
             # pcs sets promotable=true itself
-            out.append(_command(f"{PCS} resource promotable {res.child.id} {res.id}",
+            kind = "promotable" if ("promotable", "true") in tuple(res.meta) else "clone"
+            out.append(_command(f"{PCS} resource {kind} {res.child.id} {res.id}",
                                 [" ".join(_pairs([(k, v) for k, v in res.meta if k != "promotable"]))]))
         elif isinstance(res, Group):
             for member in res.members:
@@ -70,10 +72,14 @@ def emit(config: Config) -> str:
         out += comment_lines(c.comment)
         if isinstance(c, Colocation):
             role = f"{c.with_role} " if c.with_role else ""
-            out.append(f"{PCS} constraint colocation add {c.rsc} with {role}{c.with_rsc} {c.score} id={c.id}")
+            own = f"{c.rsc_role} " if c.rsc_role else ""
+            out.append(f"{PCS} constraint colocation add {own}{c.rsc} with {role}{c.with_rsc} {c.score} id={c.id}")
         elif isinstance(c, Order):
             out.append(f"{PCS} constraint order {c.first_action} {c.first} then {c.then_action} {c.then}"
                        f" kind={c.kind} id={c.id}")
+        elif isinstance(c, Location) and c.rule:
+            role = f" role={c.role}" if c.role else ""
+            out.append(f"{PCS} constraint location {c.rsc} rule constraint-id={c.id}{role} score={c.score} {c.rule}")
         elif isinstance(c, Location):
             # "--": a score such as -INFINITY must not be read as an option
             out.append(f"{PCS} -- constraint location add {c.id} {c.rsc} {c.node} {c.score}")

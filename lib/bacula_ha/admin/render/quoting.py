@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Quoting of values for crm shell and POSIX sh (pcs scripts).
 
 Values are validated before they get here (no quotes, no control characters),

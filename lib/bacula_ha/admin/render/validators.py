@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Validators for site values: each takes the raw string and returns the
 normalised one or raises ValueError with a message a user can act on."""
 

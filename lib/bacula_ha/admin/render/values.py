@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Site values for `bacula-ha render`: declaration, file format, validation.
 
 The values file is plain `key = value` lines (an optional `[bacula-ha]`
@@ -16,11 +17,22 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 
 from . import validators as checks
 
-ARCHITECTURES = ("drbd", "git", "shared")
+ARCHITECTURES = ("drbd", "git", "shared", "streaming", "dfs")
 DIRECTOR, CATALOG, CONFIG_PULL = "bacula-director", "bacula-catalog-check", "bacula-config-pull"
 FENCING = ("ipmilan", "sbd", "virsh")
 ALL = frozenset(ARCHITECTURES)
+#: catalog and Director files on one file system that follows the Director (DRBD, SAN/NFS)
 LOCAL = frozenset(("drbd", "shared"))
+#: the Director's files on a mounted file system (LOCAL, or a distributed one on every node)
+MOUNTED = LOCAL | {"dfs"}
+#: PostgreSQL run by this cluster (LOCAL: one instance that moves; streaming: one per node)
+OWN_PG = LOCAL | {"streaming"}
+#: the catalog is someone else's HA service
+EXTERNAL = frozenset(("git", "dfs"))
+#: the Director configuration comes from Git through bacula-config-pull
+GIT = frozenset(("git", "streaming"))
+#: distributed file systems the dfs architecture mounts on every node at once
+DFS_TYPES = ("glusterfs", "ceph", "nfs4", "nfs")
 
 
 class RenderError(ValueError):
@@ -80,22 +92,24 @@ FIELDS: Tuple[Field, ...] = (
     Field("migration_threshold", "failures on one node before the group moves", checks.integer(1, 1000),
           default="3"),
     Field("failure_timeout", "forget failures after this long", checks.duration, default="10min"),
-    Field("director_config", "bacula-dir.conf (drbd/shared)", checks.abs_path,
-          default="/etc/bacula/bacula-dir.conf", arches=LOCAL, param=(DIRECTOR, "config")),
-    Field("console_config", "bconsole.conf used for the Director's deep monitor", checks.abs_path,
-          default="/etc/bacula/bconsole.conf", param=(DIRECTOR, "console_config")),
+    Field("director_config", "bacula-dir.conf on the replicated/shared/distributed file system "
+          "(empty: MOUNT_POINT/etc/bacula-dir.conf)", checks.optional_path, default="", arches=MOUNTED,
+          param=(DIRECTOR, "config")),
+    Field("console_config", "bconsole.conf used for the Director's deep monitor (empty: "
+          "MOUNT_POINT/etc/bconsole.conf for drbd/shared/dfs, /etc/bacula/bconsole.conf otherwise)",
+          checks.optional_path, default="", param=(DIRECTOR, "console_config")),
     Field("catalog_dbname", "catalog database", checks.name, default="bacula", param=(CATALOG, "dbname")),
     Field("catalog_user", "catalog user the checks connect as", checks.name, default="bacula",
           param=(CATALOG, "user")),
     Field("catalog_passfile", "libpq password file for the checks (empty: none)", checks.optional_path,
           default="", param=(CATALOG, "passfile")),
     Field("catalog_port", "PostgreSQL port", checks.integer(1, 65535), default="5432", param=(CATALOG, "port")),
-    Field("catalog_host", "external catalog server (git)", checks.host, example="catalog.example.net",
-          arches=frozenset(("git",)), param=(CATALOG, "host")),
+    Field("catalog_host", "external catalog server (git, dfs)", checks.host, example="catalog.example.net",
+          arches=EXTERNAL, param=(CATALOG, "host")),
     Field("catalog_sslmode", "libpq sslmode for the external catalog", checks.plain,
-          default="verify-full", arches=frozenset(("git",)), param=(CATALOG, "sslmode")),
+          default="verify-full", arches=EXTERNAL, param=(CATALOG, "sslmode")),
     Field("pg_socketdir", "PostgreSQL socket directory", checks.abs_path, default="/var/run/postgresql",
-          arches=LOCAL, param=(CATALOG, "host")),
+          arches=OWN_PG, param=(CATALOG, "host")),
     Field("drbd_resource", "DRBD resource name (drbd.conf)", checks.name, default="r0",
           arches=frozenset(("drbd",))),
     Field("drbd_device", "DRBD device", checks.drbd_device, example="/dev/drbd0",
@@ -106,29 +120,43 @@ FIELDS: Tuple[Field, ...] = (
     Field("fstype", "file system type (drbd: ext4/xfs; shared: ext4/xfs/nfs/nfs4)",
           checks.choice("ext4", "xfs", "nfs", "nfs4"), default="ext4", arches=LOCAL),
     Field("fs_options", "mount options (empty: none)", checks.word, default="", arches=LOCAL),
-    Field("mount_point", "where the catalog's file system is mounted", checks.abs_path,
-          default="/srv/bacula", arches=LOCAL),
+    Field("dfs_device", "distributed file system to mount on every node (glusterfs server:/volume, "
+          "ceph mon1,mon2:/path, nfs server:/path)", checks.word, example="gluster.example.net:/bacula",
+          arches=frozenset(("dfs",))),
+    Field("dfs_fstype", "distributed file system type: " + ", ".join(DFS_TYPES), checks.choice(*DFS_TYPES),
+          default="glusterfs", arches=frozenset(("dfs",))),
+    Field("dfs_options", "mount options of the distributed file system (empty: none)", checks.word,
+          default="", arches=frozenset(("dfs",))),
+    Field("dfs_managed", "true: Pacemaker mounts it on every node (a Filesystem clone); false: the "
+          "system mounts it (fstab/systemd) before Pacemaker starts", checks.boolean, default="true",
+          arches=frozenset(("dfs",))),
+    Field("mount_point", "where the replicated/shared/distributed file system is mounted", checks.abs_path,
+          default="/srv/bacula", arches=MOUNTED),
     Field("pg_bindir", "PostgreSQL binaries (pg_ctl, psql)", checks.abs_path,
-          default="/usr/lib/postgresql/15/bin", arches=LOCAL),
-    Field("pgdata", "PostgreSQL data directory (on the shared file system)", checks.abs_path,
-          default="/srv/bacula/postgresql/15/main", arches=LOCAL),
+          default="/usr/lib/postgresql/15/bin", arches=OWN_PG),
+    Field("pgdata", "PostgreSQL data directory (empty: MOUNT_POINT/postgresql/15/main on drbd/shared, "
+          "/var/lib/postgresql/15/main, each node's own, on streaming)", checks.optional_path, default="",
+          arches=OWN_PG),
     Field("pg_config", "postgresql.conf (identical on every node)", checks.abs_path,
-          default="/etc/postgresql/15/main/postgresql.conf", arches=LOCAL),
+          default="/etc/postgresql/15/main/postgresql.conf", arches=OWN_PG),
+    Field("repl_vip", "streaming: address of the PostgreSQL primary the standbys replicate from "
+          "(primary_conninfo host); follows the Promoted catalog", checks.ip_host, example="192.0.2.11",
+          arches=frozenset(("streaming",))),
     Field("git_repository", "configuration repository URL", checks.word,
-          example="ssh://git@git.example.net/bacula/director-config.git", arches=frozenset(("git",)),
+          example="ssh://git@git.example.net/bacula/director-config.git", arches=GIT,
           param=(CONFIG_PULL, "repository")),
-    Field("git_branch", "branch to deploy", checks.word, default="main", arches=frozenset(("git",)),
+    Field("git_branch", "branch to deploy", checks.word, default="main", arches=GIT,
           param=(CONFIG_PULL, "branch")),
     Field("config_dir", "directory the Director reads its configuration from", checks.abs_path,
-          default="/etc/bacula", arches=frozenset(("git",)), param=(CONFIG_PULL, "config_dir")),
+          default="/etc/bacula", arches=GIT, param=(CONFIG_PULL, "config_dir")),
     Field("main_config", "Director configuration file inside the repository", checks.word,
-          default="bacula-dir.conf", arches=frozenset(("git",)), param=(CONFIG_PULL, "main_config")),
+          default="bacula-dir.conf", arches=GIT, param=(CONFIG_PULL, "main_config")),
     Field("allowed_signers", "SSH allowed-signers file; only signed commits deploy (empty: off)",
-          checks.optional_path, default="", arches=frozenset(("git",)), param=(CONFIG_PULL, "allowed_signers")),
+          checks.optional_path, default="", arches=GIT, param=(CONFIG_PULL, "allowed_signers")),
     Field("ssh_key", "SSH key for ssh:// repositories (empty: none)", checks.optional_path, default="",
-          arches=frozenset(("git",)), param=(CONFIG_PULL, "ssh_key")),
+          arches=GIT, param=(CONFIG_PULL, "ssh_key")),
     Field("known_hosts", "known_hosts for ssh:// repositories (empty: none)", checks.optional_path,
-          default="", arches=frozenset(("git",)), param=(CONFIG_PULL, "known_hosts")),
+          default="", arches=GIT, param=(CONFIG_PULL, "known_hosts")),
 )
 BY_KEY: Dict[str, Field] = {f.key: f for f in FIELDS}
 EXAMPLE_PER_NODE = {"ipmi_address": ("192.0.2.101", "192.0.2.102", "192.0.2.103")}
@@ -394,9 +422,31 @@ def _cross_checks(arch: str, flat: Dict[str, str]) -> List[str]:
             (checks.nfs_export if fstype.startswith("nfs") else checks.block_device)(flat["fs_device"])
         except ValueError as exc:
             problems.append(f"fs_device: {exc} (fstype {fstype})")
-    if arch in LOCAL and "pgdata" in flat and "mount_point" in flat:
+    _derive(arch, flat)
+    if "mount_point" in flat:
         mount = flat["mount_point"].rstrip("/") + "/"
-        if not flat["pgdata"].startswith(mount):
-            problems.append(f"pgdata: {flat['pgdata']} is not on the replicated/shared file system "
-                            f"mounted at {flat['mount_point']}")
+        for key in ("pgdata", "director_config") if arch in LOCAL else ("director_config",):
+            if key in flat and not flat[key].startswith(mount):
+                problems.append(f"{key}: {flat[key]} is not on the replicated/shared/distributed file system "
+                                f"mounted at {flat['mount_point']}")
+    if arch == "streaming" and flat.get("repl_vip") and checks.same_host(flat["repl_vip"], flat.get("vip", "")):
+        problems.append("repl_vip: must differ from vip (the replication address follows the catalog "
+                        "primary, vip the Director)")
     return problems
+
+
+def _derive(arch: str, flat: Dict[str, str]) -> None:
+    """Fill the empty path defaults that depend on the architecture and mount point: the
+    Director's configuration lives on the file system that follows it (drbd, shared) or is
+    mounted everywhere (dfs); the local /etc/bacula only points there."""
+    mount = flat.get("mount_point", "").rstrip("/")
+    if arch in MOUNTED and mount:
+        if not flat.get("director_config"):
+            flat["director_config"] = f"{mount}/etc/bacula-dir.conf"
+        if not flat.get("console_config"):
+            flat["console_config"] = f"{mount}/etc/bconsole.conf"
+    elif not flat.get("console_config"):
+        flat["console_config"] = "/etc/bacula/bconsole.conf"
+    if arch in OWN_PG and not flat.get("pgdata"):
+        flat["pgdata"] = f"{mount}/postgresql/15/main" if arch in LOCAL and mount else \
+            "/var/lib/postgresql/15/main"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-catalog-check actions: start waits for a usable catalog, monitor re-checks it.
 
 The agent manages no process. A state marker under HA_RSCTMP says "started

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Opening a catalog session within a deadline (libpq keywords, host resolution, the guard).
 
 Three layers keep a hung server (a SIGSTOPped postmaster completes the TCP

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Why the catalog is not usable, as one precise line.
 
 Server errors carry a SQLSTATE; connection failures do not (libpq reports them

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A small ctypes binding to libpq for the catalog probe: every wait ends at a deadline.
 
 Why not psycopg: importing it pulls in asyncio, logging, ssl and its own

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The libpq password file: checked like libpq reads it, its passwords kept out of all output.
 
 The agent never sees a password parameter; libpq reads the file itself (the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The catalog probe: is this PostgreSQL a usable Bacula catalog? One answer for both agents.
 
 bacula-catalog-check (monitor, start) and bacula-director (depth-20 monitor,

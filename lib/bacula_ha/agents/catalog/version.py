@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The catalog schema version the installed Director expects.
 
 Bacula's own catalog script is the authority: `make_postgresql_tables` ends with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The bacula-config-pull agent's actions: roles, locking and exit codes.
 
 Exit codes (OCF 1.1, promotable):

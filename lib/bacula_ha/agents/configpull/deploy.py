@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Atomic deployment: config_dir is a symlink to an immutable, fully written tree.
 
 Why a symlink: replacing a directory's contents file by file lets a reader (a

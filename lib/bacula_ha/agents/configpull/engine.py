@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The config-pull engine: refresh the cache, judge commits, deploy, watch drift.
 
 Why one object: start, monitor and promote share the same steps in different

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Every git call of the agent: bounded, non-interactive, credential-free argv.
 
 Why this module exists: git is the one program the agent runs on every monitor,

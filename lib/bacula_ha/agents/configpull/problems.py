@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Why an instance is degraded: a kind the handlers decide on, and a message that is output only.
 
 Why kinds: a newcomer rewording a message must never change what the agent does. Every

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Parameters turned into paths and checked (CIB-wide syntax vs this node's environment).
 
 Why two levels: a repository URL of the wrong shape is wrong on every node

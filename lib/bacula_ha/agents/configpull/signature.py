@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Commit signature policy: which commits may ever be deployed.
 
 Why not just `git verify-commit`? Git picks the verifier from the signature it

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What the cache knows, kept in `<cache>/state.json` (survives reboots).
 
 Why in the cache and not in HA_RSCTMP: after a reboot (or with Git down) the

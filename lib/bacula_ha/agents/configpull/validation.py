@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The Director's own config test (`bacula-dir -t`) on a staged tree.
 
 Why classify the outcome: `-t` also opens the catalog (it retries for ~30 s

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bacula-director actions: start, stop, monitor, reload, validate-all.
 
 Exit code decisions (see docs/agents/bacula-director.md):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Can the Director reach its catalog? (monitor depth 20 and the start pre-check)
 
 Why not a console command: `status dir` and `version` never touch the catalog,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A reader for Bacula's configuration syntax (bacula-dir.conf, bconsole.conf).
 
 Why our own: the agent needs a handful of directives (DIRport, PidDirectory,

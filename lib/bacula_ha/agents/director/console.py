@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The Director console protocol, spoken in-process (no bconsole).
 
 Why: bconsole costs a process spawn (~50 ms), cannot be bounded below its own

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Running bacula-dir: the bounded config test, the start, the signals.
 
 Why the Director is started in the foreground (`-f`) and detached by us rather

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Jobs a Director left running when it died or was stopped: found, cleaned up, run again once.
 
 Why the agent does this: a Bacula Director that dies forgets its jobs. The next
@@ -142,7 +143,8 @@ def _bounded(cat, budget: float, work):
     try:
         session = open_session(params, budget, end, password=cat.password)
         ms = max(100, int(budget * 900))
-        session.query(f"SET statement_timeout = {ms}; SET lock_timeout = {max(50, ms // 2)}",
+        session.query(f"SET statement_timeout = {ms}; SET lock_timeout = {max(50, ms // 2)}; "
+                      "SET client_min_messages = warning",   # no NOTICE on stderr (CREATE IF NOT EXISTS)
                       end=end, step="session")
         return work(session, end)
     except libpq.NoAnswer as exc:

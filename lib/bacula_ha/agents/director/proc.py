@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Process facts about bacula-dir from /proc and its pid file, in-process.
 
 This is the level-0 monitor's hot path (and every probe's): standard library

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Can clients reach the Director where it will listen? (DirAddress mistakes)
 
 File daemons, Storage daemons, bconsole and BWeb reach the Director through

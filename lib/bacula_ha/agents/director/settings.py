@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What the agent needs to know about one Director, from its parameters and configs.
 
 Two levels, because a probe must work when the configuration directory is not
