@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What every fake peer shares (fake Director, PostgreSQL, Git server): a loopback listener
 that hands each connection to `serve(conn)` in a thread of its own, and closes them all at
 the end, and an exact read of n bytes for the length-prefixed protocols they speak.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """One runner per agent: a resource instance driven the way pacemaker-execd drives it.
 
 Every call of one runner shares the instance name and HA_RSCTMP, so what a start records
