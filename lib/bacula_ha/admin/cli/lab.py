@@ -48,6 +48,16 @@ def lab() -> None:
     """A real multi-node Bacula HA cluster in namespaces on this machine (needs root)."""
 
 
+def _lab_command(*options):
+    """A `bacula-ha lab` subcommand: its `options`, then --name and --workdir; a LabError is click's error."""
+    def decorate(command):
+        command = _lab_errors(command)
+        for option in reversed((*options, name_option, root_option)):
+            command = option(command)
+        return lab.command()(command)
+    return decorate
+
+
 @lab.command()
 @click.option("--nodes", type=click.Choice(["2", "3"]), default="2", show_default=True)
 @click.option("--arch", type=click.Choice(LAB_ARCHES), default="drbd", show_default=True,
@@ -65,51 +75,34 @@ def up(nodes: str, arch: str, agents: str, boot_delay: float, name: str, root: s
     _lab(name, root).up(int(nodes), arch, agents, boot_delay)
 
 
-@lab.command()
-@name_option
-@root_option
-@_lab_errors
+@_lab_command()
 def status(name: str, root: str) -> None:
     """Power state, Director processes and crm_mon of the lab."""
     click.echo(_lab(name, root).status_text())
 
 
-@lab.command()
-@click.argument("node")
-@name_option
-@root_option
-@_lab_errors
+@_lab_command(click.argument("node"))
 def fail(node: str, name: str, root: str) -> None:
     """Crash NODE: power and network gone at once (the cluster must fence and recover)."""
     _lab(name, root).fail(node)
     click.echo(f"{node} crashed")
 
 
-@lab.command()
-@click.argument("node")
-@name_option
-@root_option
-@_lab_errors
+@_lab_command(click.argument("node"))
 def partition(node: str, name: str, root: str) -> None:
     """Pull NODE's network cable (it keeps running, cut off from the others and the PDU)."""
     _lab(name, root).partition(node)
     click.echo(f"{node}'s cable pulled")
 
 
-@lab.command()
-@name_option
-@root_option
-@_lab_errors
+@_lab_command()
 def heal(name: str, root: str) -> None:
     """Plug all cables back and power on nodes that are off."""
     done = _lab(name, root).heal()
     click.echo("healed" + (f": {', '.join(done)}" if done else ""))
 
 
-@lab.command()
-@name_option
-@root_option
-@_lab_errors
+@_lab_command()
 def down(name: str, root: str) -> None:
     """Remove the lab completely (also the leftovers of a killed earlier run)."""
     _lab(name, root).down()
