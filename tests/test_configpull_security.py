@@ -13,6 +13,7 @@ import pytest
 
 from bacula_ha.ocf.codes import Exit
 from support.gitrepo import gpg_key, gpg_stop
+from support.procs import pids_whose
 from support.runners import PullRunner
 from test_configpull import repo, signer  # noqa: F401  (fixtures)
 
@@ -417,17 +418,7 @@ def test_state_tmp_files_left_by_a_killed_action_are_removed(tmp_path, repo):
 
 def _processes_using(git_dir: str):
     """PIDs whose environment names `git_dir` (git and everything it started)."""
-    needle = f"GIT_DIR={git_dir}".encode() + b"\0"
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/environ", "rb") as fh:
-                    if needle in fh.read():
-                        found.append(int(pid))
-            except OSError:
-                pass
-    return found
+    return pids_whose("environ", f"GIT_DIR={git_dir}".encode() + b"\0")
 
 
 def test_git_orphaned_by_a_killed_agent_keeps_the_lock_and_dies_at_the_deadline(tmp_path):
