@@ -68,17 +68,19 @@ class AgentRunner:
 
 
 class DirectorRunner(AgentRunner):
-    """bacula-director for one tests/support/director.DirectorLab (its params() at every call)."""
+    """bacula-director for one tests/support/director.DirectorLab (its params() at every call),
+    or with `params` alone when `lab` is None (parameter checks that need no Director)."""
 
     agent = "bacula-director"
     timeout_ms = 30000
 
     def __init__(self, lab, rsctmp: str, instance: Optional[str] = None, **params: object) -> None:
-        super().__init__(rsctmp, instance or f"dir{lab.port}", params)
+        super().__init__(rsctmp, instance or (f"dir{lab.port}" if lab is not None else "test"), params)
         self.lab = lab
 
     def params(self, **overrides: object) -> Dict[str, object]:
-        return self.lab.params(**super().params(**overrides))
+        merged = super().params(**overrides)
+        return self.lab.params(**merged) if self.lab is not None else merged
 
 
 class CatalogRunner(AgentRunner):
