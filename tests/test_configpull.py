@@ -14,10 +14,10 @@ from support.fake_server import LoopbackServer
 from support.gitrepo import Repo, allowed_signers, git, gpg_key, gpg_stop, ssh_key
 from support.paths import agent_path
 from support.runners import PullRunner
+from support.scripts import shell_script
 from bacula_ha.ocf.codes import Exit
 
-FAKE_DIR = """#!/bin/sh
-# A parse-only stand-in for `bacula-dir -t -c FILE`: a line containing BROKEN is an error.
+FAKE_DIR = """# A parse-only stand-in for `bacula-dir -t -c FILE`: a line containing BROKEN is an error.
 config="$3"
 line=$(grep -n BROKEN "$config" | head -1 | cut -d: -f1)
 if [ -n "$line" ]; then
@@ -31,11 +31,7 @@ exit 0
 
 
 def fake_director(base) -> str:
-    path = os.path.join(str(base), "fake-bacula-dir")
-    with open(path, "w") as fh:
-        fh.write(FAKE_DIR)
-    os.chmod(path, 0o755)
-    return path
+    return shell_script(os.path.join(str(base), "fake-bacula-dir"), FAKE_DIR)
 
 
 @pytest.fixture
@@ -470,8 +466,7 @@ def test_promotion_scores_follow_freshness(tmp_path, repo, signer, monkeypatch):
     bindir.mkdir()
     record = tmp_path / "crm_attribute.log"
     fake = bindir / "crm_attribute"
-    fake.write_text(f'#!/bin/sh\necho "$OCF_RESOURCE_INSTANCE $*" >> {record}\nexit 0\n')
-    fake.chmod(0o755)
+    shell_script(fake, f'echo "$OCF_RESOURCE_INSTANCE $*" >> {record}\nexit 0\n')
     monkeypatch.setenv("PATH", f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}")
 
     def calls():  # promotion scores only (the high-water mark is tested on a real offline CIB)
@@ -508,8 +503,7 @@ def test_promotion_scores_follow_freshness(tmp_path, repo, signer, monkeypatch):
 def test_reload_command_runs_after_a_promoted_deployment(tmp_path, repo):
     record = tmp_path / "reloads"
     script = tmp_path / "reload-director"
-    script.write_text(f'#!/bin/sh\nreadlink "$1" >> {record}\nexit ${{RELOAD_RC:-0}}\n')
-    script.chmod(0o755)
+    shell_script(script, f'readlink "$1" >> {record}\nexit ${{RELOAD_RC:-0}}\n')
     repo.commit({"bacula-dir.conf": "one\n"})
     pull = PullRunner(tmp_path, repo)
     pull.base_params["reload_command"] = f"{script} {pull.live}"
@@ -583,9 +577,8 @@ def test_without_signature_policy_the_branch_is_authoritative(tmp_path, repo):
 def test_inconclusive_test_is_retried_from_the_cache_while_git_is_down(tmp_path, repo):
     gate = tmp_path / "catalog-up"
     fake = tmp_path / "flaky-dir"
-    fake.write_text(f'#!/bin/sh\n[ -e {gate} ] && exit 0\n'
-                    'echo \'Could not open Catalog "MyCatalog", database "bacula".\'\nexit 1\n')
-    fake.chmod(0o755)
+    shell_script(fake, f'[ -e {gate} ] && exit 0\n'
+                 'echo \'Could not open Catalog "MyCatalog", database "bacula".\'\nexit 1\n')
     commit = repo.commit({"bacula-dir.conf": "x\n"})
     pull = PullRunner(tmp_path, repo, validate="true", binary=str(fake))
     assert pull("start").rc == Exit.SUCCESS

@@ -15,6 +15,7 @@ from bacula_ha.ocf.codes import Exit
 from support.gitrepo import gpg_key, gpg_stop
 from support.procs import pids_whose
 from support.runners import PullRunner
+from support.scripts import shell_script
 from test_configpull import repo, signer  # noqa: F401  (fixtures)
 
 
@@ -259,8 +260,7 @@ def test_config_test_reload_and_crm_attribute_get_a_minimal_environment(tmp_path
 
     def dumper(name: str) -> str:
         path = bindir / name
-        path.write_text(f'#!/bin/sh\nenv > {dumps}/{name}.$$\nexit 0\n')
-        path.chmod(0o755)
+        shell_script(path, f'env > {dumps}/{name}.$$\nexit 0\n')
         return str(path)
 
     dumper("crm_attribute")
@@ -321,8 +321,7 @@ def test_only_https_ssh_git_and_file_transports(tmp_path, repo, kind):
     marker, bindir = tmp_path / "ran", tmp_path / "bin"
     bindir.mkdir()
     helper = bindir / "git-remote-foo"
-    helper.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
-    helper.chmod(0o755)
+    shell_script(helper, f"touch {marker}\nexit 1\n")
     url = {"foo": f"foo::{tmp_path}/x", "ext": f"ext::{helper}", "fd": "fd::7",
            "http": "http://127.0.0.1:1/cfg.git"}[kind]
     pull = PullRunner(tmp_path, repo, repository=url)
@@ -341,8 +340,7 @@ def test_git_calls_refuse_other_transports_even_past_the_settings(tmp_path):
     marker, bindir = tmp_path / "ran", tmp_path / "bin"
     bindir.mkdir()
     helper = bindir / "git-remote-foo"
-    helper.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
-    helper.chmod(0o755)
+    shell_script(helper, f"touch {marker}\nexit 1\n")
     g = Git(str(tmp_path / "cache.git"), lambda argv, **kw: run(argv, Deadline(30), **kw),
             base_env={"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin"})
     for url in (f"foo::{tmp_path}/x", f"ext::{helper}"):
@@ -358,8 +356,7 @@ def test_hooks_and_fsmonitor_planted_in_the_cache_never_run(tmp_path, repo):
     assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS
     marker = tmp_path / "ran"
     script = tmp_path / "planted"
-    script.write_text(f"#!/bin/sh\necho \"$0 $*\" >> {marker}\nexit 0\n")
-    script.chmod(0o755)
+    shell_script(script, f"echo \"$0 $*\" >> {marker}\nexit 0\n")
     cache_git = os.path.join(pull.cache, "repo.git")
     os.makedirs(os.path.join(cache_git, "hooks"), exist_ok=True)
     for hook in ("reference-transaction", "pre-auto-gc", "post-checkout", "post-index-change"):
@@ -532,8 +529,7 @@ def test_held_proxycommand_in_the_url_never_runs(tmp_path, repo, url):
     marker, bindir = tmp_path / "pwned", tmp_path / "bin"
     bindir.mkdir()
     script = bindir / "pwn"
-    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
-    script.chmod(0o755)
+    shell_script(script, f"touch {marker}\n")
     pull = PullRunner(tmp_path, repo, repository=url, fetch_timeout="5")
     pull.extra_env = {"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin"}
     pull("start")
