@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from bacula_ha.lab import dirconf
 from support.gitrepo import Repo
 from support.pg import PgCluster
 from support.runners import PullRunner
@@ -17,55 +18,11 @@ pytestmark = [pytest.mark.daemons, pytest.mark.root]
 CATALOG_PW = "cfgpull-cat-pw"
 
 
-def director_conf(work: str, port: int, extra: str = "") -> str:
-    return f"""Director {{
-  Name = cfgpull-dir
-  DIRport = 19101
-  DirAddress = 127.0.0.1
-  QueryFile = "/etc/bacula/scripts/query.sql"
-  WorkingDirectory = "{work}"
-  PidDirectory = "{work}"
-  Password = "cfgpull-console"
-  Messages = Daemon
-{extra}}}
-@{{CATALOG}}
-Messages {{
-  Name = Daemon
-  console = all, !skipped, !saved
-}}
-Job {{
-  Name = "cfgpull-job"
-  Type = Backup
-  Client = cfgpull-fd
-  FileSet = "cfgpull-fs"
-  Storage = cfgpull-sd
-  Pool = Default
-  Messages = Daemon
-}}
-FileSet {{
-  Name = "cfgpull-fs"
-  Include {{
-    File = /etc/hostname
-  }}
-}}
-Client {{
-  Name = cfgpull-fd
-  Address = 127.0.0.1
-  Password = "cfgpull-fd-pw"
-  Catalog = MyCatalog
-}}
-Storage {{
-  Name = cfgpull-sd
-  Address = 127.0.0.1
-  Password = "cfgpull-sd-pw"
-  Device = FileStorage
-  Media Type = File
-}}
-Pool {{
-  Name = Default
-  Pool Type = Backup
-}}
-"""
+def director_conf(work: str, catalog_conf: str) -> str:
+    """A Director listening on loopback whose Catalog (with its password) lives outside the repository."""
+    return dirconf.director_conf(dirconf.LabDirectorConf(
+        working_dir=work, db_address="127.0.0.1", db_password="", console_password="cfgpull-console",
+        pid_dir=work, name="cfgpull-dir", port=19101, listen="127.0.0.1", catalog_file=catalog_conf))
 
 
 @pytest.fixture
@@ -83,9 +40,8 @@ def test_director_test_refuses_broken_commit_and_keeps_last_known_good(tmp_path,
     work.mkdir()
     # the catalog resource sits outside the repository (it holds the password), included by path
     catalog_conf = tmp_path / "catalog.conf"
-    catalog_conf.write_text(f'Catalog {{\n  Name = MyCatalog\n  dbname = "bacula"; DB Address = "127.0.0.1"; '
-                            f'DB Port = {catalog.port}; dbuser = "bacula"; dbpassword = "{CATALOG_PW}"\n}}\n')
-    conf = director_conf(str(work), catalog.port).replace("{CATALOG}", str(catalog_conf))
+    catalog_conf.write_text(dirconf.catalog_resource("127.0.0.1", catalog.port, CATALOG_PW))
+    conf = director_conf(str(work), str(catalog_conf))
     repo = Repo(str(tmp_path / "git"))
     good = repo.commit({"bacula-dir.conf": conf})
     pull = PullRunner(tmp_path, repo, validate="true", binary="/usr/sbin/bacula-dir")
@@ -93,14 +49,14 @@ def test_director_test_refuses_broken_commit_and_keeps_last_known_good(tmp_path,
     assert pull.monitor().rc == Exit.SUCCESS
     assert pull("promote").rc == Exit.SUCCESS and pull.deployed() == good
 
-    broken = repo.commit({"bacula-dir.conf": director_conf(str(work), catalog.port,
-                                                           "  Maximum Concurent Jobs = 5\n")
-                          .replace("{CATALOG}", str(catalog_conf))})
+    bad = conf.replace("Maximum Concurrent Jobs = 5", "Maximum Concurent Jobs = 5", 1)
+    bad_line = bad.splitlines().index("  Maximum Concurent Jobs = 5") + 1
+    broken = repo.commit({"bacula-dir.conf": bad})
     res = pull.monitor(role="Promoted")
     assert res.rc == Exit.DEGRADED_PROMOTED
     assert broken[:12] in res.reason
     assert 'Config error: Keyword "MaximumConcurentJobs" not permitted in this resource.' in res.reason
-    assert "line 10" in res.reason
+    assert f"line {bad_line}," in res.reason
     assert pull.deployed() == good
     with open(os.path.join(pull.live, "bacula-dir.conf")) as fh:
         assert "Concurent" not in fh.read()
