@@ -20,6 +20,7 @@ from support.fake_pg import SilentPostgres
 from support.net import free_port
 from support.paths import agent_path
 from support.pg import PgCluster
+from support.procs import proc_files
 from support.runners import DirectorRunner
 from bacula_ha.ocf.codes import Exit
 
@@ -59,14 +60,7 @@ class ArgvSpy:
 
     def _run(self):
         while not self._stop.is_set():
-            for entry in os.listdir("/proc"):
-                if not entry.isdigit():
-                    continue
-                try:
-                    with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                        argv = fh.read()
-                except OSError:
-                    continue
+            for _pid, argv in proc_files("cmdline"):
                 if any(s in argv for s in self.secrets):
                     self.hits.append(argv.replace(b"\0", b" ")[:200])
             self.scans += 1
