@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 import time
 
-if False:  # annotations only (never evaluated): keeps `typing` off the probe's import path
+TYPE_CHECKING = False   # the one convention: `typing` stays off the probe's import path
+if TYPE_CHECKING:  # pragma: no cover
     from typing import Optional, Tuple
 
 from ...ocf.codes import Exit, OcfError

@@ -41,7 +41,8 @@ import os
 import re
 import time
 
-if False:  # annotations only
+TYPE_CHECKING = False   # the one convention: `typing` stays off the probe's import path
+if TYPE_CHECKING:  # pragma: no cover
     from typing import Dict, List, Optional
 
 from ...ocf.codes import OcfError
