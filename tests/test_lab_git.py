@@ -10,7 +10,7 @@ import pytest
 from bacula_ha.lab import faults
 from bacula_ha.lab.cluster import crm_mon_text
 
-from support.lab import running_lab
+from support.lab import running_lab, settled
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 
@@ -22,9 +22,7 @@ def lab(request):
 
 @pytest.fixture
 def healed(lab):
-    faults.settle(lab)
-    yield lab
-    faults.settle(lab)
+    yield from settled(lab)
 
 
 @pytest.mark.parametrize("kind", ["bad", "unsigned"])

@@ -10,7 +10,7 @@ import pytest
 from bacula_ha.lab import faults
 from bacula_ha.lab.observe import director_nodes
 
-from support.lab import running_lab
+from support.lab import assert_fault_kept_its_promises, running_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 
@@ -22,10 +22,8 @@ def lab(request):
 
 def test_partition_three_nodes_majority_keeps_director(lab):
     result = faults.partition(lab)
-    assert result.max_directors <= 1, result.violations
+    assert_fault_kept_its_promises(result)
     assert result.fenced_s is not None, "the isolated node was never fenced"
-    assert result.answering_s is not None, result.summary()
     assert result.director_after not in (None, result.victim)
-    assert result.rows_ok
     assert len(director_nodes(lab.layout, lab.nodes)) == 1
     faults.settle(lab)

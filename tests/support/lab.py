@@ -41,3 +41,36 @@ def running_lab(request, tag: str, nodes: int, arch: str):
         if request.session.testsfailed != failed_before:
             lab.collect_logs(keep_logs_dir() / lab.layout.name)
         lab.down()
+
+
+def settled(lab, ready=None):
+    """Body of the per-test fixture: each test starts from a complete, clean cluster (and, with
+    `ready`, whatever else the module needs) and leaves one behind. `yield from settled(lab)`."""
+    from bacula_ha.lab import faults
+    faults.settle(lab)
+    if ready is not None:
+        ready(lab)
+    yield lab
+    faults.settle(lab)
+
+
+def assert_fault_kept_its_promises(result) -> None:
+    """The one invariant check of the fault suite: never two Directors; the catalog row committed
+    before the fault read after it; the Director answering again; the backup made before the
+    fault restored byte-identical; a new backup after it ending T."""
+    assert result.max_directors <= 1, result.violations
+    assert result.rows_ok, "a catalog row committed before the fault is missing after it"
+    assert result.answering_s is not None, f"Director never answered again: {result.summary()}"
+    assert result.restore_ok, f"the backup made before the fault was not restored identical: {result.summary()}"
+    assert result.backup_after_ok, f"a backup after the fault failed: {result.summary()}"
+    assert result.ok, result.summary()
+
+
+def assert_interrupted_backup_rerun_once(result) -> None:
+    """The backup running at the fault: run again on the survivor, once, ends T, never beside
+    its orphan (the File daemon never ran both)."""
+    assert result.interrupted_jobid, result.summary()
+    assert result.rerun_jobid, f"the interrupted backup was never run again: {result.summary()}"
+    assert result.reruns == 1, result.summary()
+    assert result.rerun_status == "T", result.summary()
+    assert not result.overlap, "the interrupted job and its rerun ran at the same time"
