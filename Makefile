@@ -13,9 +13,10 @@ DEB_PACKAGES = pacemaker corosync crmsh pcs resource-agents fence-agents postgre
 	python3-click python3-psycopg libpq5 python3-lxml python3-pytest python3-pytest-timeout python3-hypothesis \
 	libxml2-utils drbd-utils kmod iproute2 util-linux e2fsprogs procps psmisc openssh-client gnupg openssl \
 	hyperfine shellcheck vagrant dpkg-dev debhelper groff-base man-db \
-	python3-pip python3-setuptools python3-wheel resource-agents-paf patroni etcd-server haproxy
+	python3-pip python3-setuptools python3-wheel resource-agents-paf patroni etcd-server haproxy \
+	qemu-system-x86 qemu-utils debootstrap
 
-.PHONY: all deps install install-lab uninstall deb test test-quick demo bench clean
+.PHONY: all deps install install-lab uninstall deb test test-quick test-vm demo demo-vm bench clean
 
 all:
 	@echo "targets: deps install uninstall deb test demo bench"
@@ -38,9 +39,20 @@ DEB_OUT ?= dist
 deb:
 	sh .ci/build-deb "$(DEB_OUT)"
 
-# The README's test command: everything, real daemons included.
+# The README's test command: everything with real daemons. The VM fault suite (marker vm) is
+# deselected until it has passed on CI (docs/lab.md, "The VM lab"): run it with `make test-vm`,
+# or everything with: make test PYTEST_ARGS=
+PYTEST_ARGS ?= -m "not vm"
 test: deps install-lab
-	$(PYTHON) -m pytest -p no:cacheprovider tests
+	$(PYTHON) -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests
+
+# Only the VM fault suite (two QEMU VMs, real DRBD; the image is cached in /var/cache/bacula-ha-lab/vm).
+test-vm: deps
+	$(PYTHON) -m pytest -p no:cacheprovider -m vm tests
+
+# The VM demo: two QEMU VMs with real DRBD, crash of the Primary, failover, the node back.
+demo-vm: deps install-lab
+	$(PREFIX)/sbin/bacula-ha lab demo --machines vm
 
 demo: deps install-lab
 	$(PREFIX)/sbin/bacula-ha lab demo

@@ -7,10 +7,11 @@ import time
 
 import pytest
 
-from support.agents import last_exit_reason, run_agent
+from support.agents import last_exit_reason
 from support.catalog import CatalogServer, write_passfile
 from support.net import free_port
 from support.paths import agent_path
+from support.runners import CatalogRunner
 from bacula_ha.ocf.codes import Exit
 
 pytestmark = [pytest.mark.daemons, pytest.mark.root]
@@ -25,51 +26,29 @@ def catalog():
     server.close()
 
 
-class Runner:
-    """Runs the agent for one instance and keeps every output, to look for the password."""
-
-    def __init__(self, server, rsctmp, instance):
-        self.server, self.rsctmp, self.instance = server, rsctmp, instance
-        self.logfile = os.path.join(rsctmp, "agent.log")
-        self.outputs = []
-
-    def __call__(self, action, interval_ms=0, timeout_ms=20000, **params):
-        res = run_agent(NAME, action, self.server.params(**params), rsctmp=self.rsctmp, instance=self.instance,
-                        interval_ms=interval_ms, timeout_ms=timeout_ms,
-                        extra={"HA_DEBUGLOG": self.logfile, "HA_debug": "1"})
-        self.outputs.append(res.stdout + res.stderr)
-        return res
-
-    def assert_no_password(self):
-        log = open(self.logfile).read() if os.path.exists(self.logfile) else ""
-        assert self.outputs
-        for text in self.outputs + [log]:
-            assert self.server.password not in text
-
-
 @pytest.fixture
 def agent(catalog, tmp_path):
-    runner = Runner(catalog, str(tmp_path), f"cat{os.getpid()}")
+    runner = CatalogRunner(tmp_path, f"cat{os.getpid()}", catalog)
     yield runner
     runner.assert_no_password()
 
 
 def test_lifecycle_probe_start_monitor_stop(agent, catalog):
-    assert agent("monitor").rc == Exit.NOT_RUNNING                       # probe before start
-    assert agent("monitor", interval_ms=10000).rc == Exit.NOT_RUNNING
+    assert agent.probe().rc == Exit.NOT_RUNNING                       # probe before start
+    assert agent.monitor().rc == Exit.NOT_RUNNING
     res = agent("start")
     assert res.rc == Exit.SUCCESS, res.stderr
     assert agent("start").rc == Exit.SUCCESS                         # idempotent
-    assert agent("monitor").rc == Exit.SUCCESS
-    assert agent("monitor", interval_ms=10000).rc == Exit.SUCCESS
-    assert agent("monitor", interval_ms=10000, host=catalog.pg.sockdir).rc == Exit.SUCCESS   # over the Unix socket
+    assert agent.probe().rc == Exit.SUCCESS
+    assert agent.monitor().rc == Exit.SUCCESS
+    assert agent.monitor(host=catalog.pg.sockdir).rc == Exit.SUCCESS   # over the Unix socket
     rows = catalog.pg.psql("SELECT node FROM bacula_ha_heartbeat", db="bacula")
     assert rows                                           # the committed write, in the agent's own table
     assert catalog.pg.psql("SELECT count(*) FROM Version", db="bacula") == "1"
     assert agent("validate-all").rc == Exit.SUCCESS
     assert agent("stop").rc == Exit.SUCCESS
     assert agent("stop").rc == Exit.SUCCESS
-    assert agent("monitor").rc == Exit.NOT_RUNNING
+    assert agent.probe().rc == Exit.NOT_RUNNING
 
 
 def test_write_check_off_creates_nothing(agent, catalog):
@@ -91,48 +70,48 @@ def test_precise_reasons(agent, catalog, tmp_path):
         (dict(host=os.path.join(catalog.dir, "no-socket-here")), "unreachable"),
     ]
     for params, words in cases:
-        res = agent("monitor", interval_ms=10000, **params)
+        res = agent.monitor(**params)
         assert res.rc == Exit.ERR_GENERIC, (params, res.stderr)
         assert words in res.reason, (params, res.reason)
     res = agent("start", expected_version=15)
     assert res.rc == Exit.ERR_GENERIC and "16" in res.reason and "15" in res.reason
     catalog.pg.psql("ALTER DATABASE bacula SET default_transaction_read_only = on")
-    res = agent("monitor", interval_ms=10000)
+    res = agent.monitor()
     assert res.rc == Exit.ERR_GENERIC and "read-only" in res.reason
-    res = agent("monitor", interval_ms=10000, mode="external")
+    res = agent.monitor(mode="external")
     assert res.rc == Exit.DEGRADED and "read-only" in res.reason
     catalog.pg.psql("ALTER DATABASE bacula RESET default_transaction_read_only")
-    assert agent("monitor", interval_ms=10000).rc == Exit.SUCCESS
+    assert agent.monitor().rc == Exit.SUCCESS
     agent.assert_no_password()
 
 
 def test_external_mode_is_degraded(agent, catalog):
     assert agent("start", mode="external").rc == Exit.SUCCESS
     catalog.pg.stop()
-    res = agent("monitor", interval_ms=10000, mode="external")
+    res = agent.monitor(mode="external")
     assert res.rc == Exit.DEGRADED and "unreachable" in res.reason
-    res = agent("monitor", interval_ms=10000, mode="local")
+    res = agent.monitor(mode="local")
     assert res.rc == Exit.ERR_GENERIC and "unreachable" in res.reason
     assert agent("stop", mode="external").rc == Exit.SUCCESS
-    assert agent("monitor", mode="external").rc == Exit.NOT_RUNNING
+    assert agent.probe(mode="external").rc == Exit.NOT_RUNNING
 
 
 def test_standby_is_not_ready_until_promoted(catalog, tmp_path):
     standby = catalog.pg.make_standby()
     try:
         assert standby.wait_ready(60)
-        agent = Runner(catalog, str(tmp_path), f"stb{os.getpid()}")
+        agent = CatalogRunner(tmp_path, f"stb{os.getpid()}", catalog)
         res = agent("start", timeout_ms=4000, port=standby.port)
         assert res.rc == Exit.ERR_GENERIC and "recovery" in res.reason, res.stderr
-        assert agent("monitor", port=standby.port).rc == Exit.NOT_RUNNING   # a failed start leaves no marker
+        assert agent.probe(port=standby.port).rc == Exit.NOT_RUNNING   # a failed start leaves no marker
         assert agent("start", port=catalog.pg.port).rc == Exit.SUCCESS  # the primary is ready
-        res = agent("monitor", interval_ms=10000, port=standby.port, mode="external")
+        res = agent.monitor(port=standby.port, mode="external")
         assert res.rc == Exit.DEGRADED and "recovery" in res.reason
         catalog.pg.stop()
         standby.promote()
         res = agent("start", timeout_ms=60000, port=standby.port)
         assert res.rc == Exit.SUCCESS, res.stderr
-        assert agent("monitor", interval_ms=10000, port=standby.port).rc == Exit.SUCCESS
+        assert agent.monitor(port=standby.port).rc == Exit.SUCCESS
         agent.assert_no_password()
     finally:
         standby.stop("immediate")
@@ -142,16 +121,16 @@ def test_hung_server_fails_within_the_timeout(agent, catalog):
     assert agent("start").rc == Exit.SUCCESS
     try:
         catalog.pg.signal(signal.SIGSTOP)
-        for mode, code in (("local", 1), ("external", 190)):
+        for mode, code in (("local", Exit.ERR_GENERIC), ("external", Exit.DEGRADED)):
             began = time.monotonic()
             # connect_timeout far beyond the op timeout: only the deadline can end this monitor
-            res = agent("monitor", interval_ms=10000, timeout_ms=4000, connect_timeout=120, mode=mode)
+            res = agent.monitor(timeout_ms=4000, connect_timeout=120, mode=mode)
             took = time.monotonic() - began
             assert res.rc == code and "timeout" in res.reason, res.stderr
             assert took < 4 + 10, took                     # generous slack for a loaded machine
     finally:
         catalog.pg.signal(signal.SIGCONT)
-    assert agent("monitor", interval_ms=10000).rc == Exit.SUCCESS
+    assert agent.monitor().rc == Exit.SUCCESS
 
 
 def test_ocf_tester(catalog):
@@ -186,18 +165,16 @@ def test_a_blocked_write_is_bounded_by_lock_timeout_then_by_the_client_guard(age
     """Server side: lock_timeout ends a write that waits for a lock. Client side: with the backend
     itself frozen mid-statement (no server timeout can fire), the guard still ends the monitor."""
     import subprocess
-    from support.agents import ocf_env
     assert agent("start").rc == Exit.SUCCESS
     holder, watch = _superuser(catalog), _superuser(catalog)
     watch.autocommit = True
     frozen = None
     try:
         holder.execute("LOCK TABLE bacula_ha_heartbeat IN ACCESS EXCLUSIVE MODE")  # held until rollback
-        res = agent("monitor", interval_ms=10000, timeout_ms=4000)
+        res = agent.monitor(timeout_ms=4000)
         assert res.rc == Exit.ERR_GENERIC and "lock timeout during write check" in res.reason, res.stderr
 
-        env = ocf_env(catalog.params(), rsctmp=agent.rsctmp, instance=agent.instance, interval_ms=10000,
-                      timeout_ms=14000)
+        env = agent.env("monitor", timeout_ms=14000)
         proc = subprocess.Popen([agent_path(NAME), "monitor"], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         try:
@@ -209,16 +186,16 @@ def test_a_blocked_write_is_bounded_by_lock_timeout_then_by_the_client_guard(age
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
-        agent.outputs.append(out + err)
         reason = last_exit_reason(err)
-        assert proc.returncode == 1 and "no answer" in reason and "write check" in reason, err
+        assert proc.returncode == Exit.ERR_GENERIC and "no answer" in reason and "write check" in reason, err
+        agent.assert_no_password(out + err)
     finally:
         if frozen:
             os.kill(frozen, signal.SIGCONT)
         holder.rollback()
         holder.close()
         watch.close()
-    assert agent("monitor", interval_ms=10000).rc == Exit.SUCCESS
+    assert agent.monitor().rc == Exit.SUCCESS
 
 
 def test_a_commit_waiting_for_a_missing_synchronous_standby_is_not_ready(agent, catalog):
@@ -226,13 +203,13 @@ def test_a_commit_waiting_for_a_missing_synchronous_standby_is_not_ready(agent, 
     catalog.pg.psql("ALTER SYSTEM SET synchronous_standby_names = 'bha_missing_standby'")
     catalog.pg.psql("SELECT pg_reload_conf()")
     try:
-        res = agent("monitor", interval_ms=10000, timeout_ms=4000)
+        res = agent.monitor(timeout_ms=4000)
         assert res.rc == Exit.ERR_GENERIC and "synchronous standby" in res.reason, res.stderr
-        assert agent("monitor", interval_ms=10000, timeout_ms=4000, write_check="false").rc == Exit.SUCCESS
+        assert agent.monitor(timeout_ms=4000, write_check="false").rc == Exit.SUCCESS
     finally:
         catalog.pg.psql("ALTER SYSTEM RESET synchronous_standby_names")
         catalog.pg.psql("SELECT pg_reload_conf()")
-    assert agent("monitor", interval_ms=10000).rc == Exit.SUCCESS
+    assert agent.monitor().rc == Exit.SUCCESS
 
 
 def test_local_start_does_not_wait_for_a_dead_server_but_external_does(agent, catalog):

@@ -2,7 +2,6 @@
 """bacula-catalog-check without a server: version discovery, passfile rules, reasons, the guard,
 the probe's import cost, and a property test over garbage connection parameters."""
 
-import io
 import os
 import subprocess
 import threading
@@ -18,10 +17,11 @@ from bacula_ha.agents.director.catalog import check as director_check
 from bacula_ha.agents.director.settings import Catalog
 from bacula_ha.ocf.codes import VALID_CODES, Exit
 from bacula_ha.ocf.state import StateDir
-from support.agents import exit_reasons, load_agent, ocf_env, run_agent
+from support.agents import exit_reasons
 from support.fake_pg import SilentPostgres
 from support.net import free_port
 from support.paths import SYSTEM_PYTHON, agent_path
+from support.runners import CatalogRunner
 
 NAME = "bacula-catalog-check"
 SECRET = "Zq9-unit-secret-Pw"
@@ -60,19 +60,16 @@ def test_version_ambiguous_or_missing(tmp_path):
     assert version.discover([str(tmp_path / "absent"), str(empty), str(good)]) == (16, str(good))
 
 
-def _dispatch(action, params, tmp_path, **kw):
-    out, err = io.StringIO(), io.StringIO()
-    env = ocf_env(params, rsctmp=str(tmp_path), **kw)
-    rc = load_agent(NAME).dispatch(["x", action], env, out, err)
-    return rc, out.getvalue(), err.getvalue()
+def in_process(tmp_path, **params) -> CatalogRunner:
+    """The agent with `params` and no server, dispatched in this process."""
+    return CatalogRunner(tmp_path, params=params, in_process=True)
 
 
 def test_undiscoverable_version_is_a_configuration_error(tmp_path, monkeypatch):
     monkeypatch.setattr(version, "SCRIPT_CANDIDATES", (str(tmp_path / "absent"),))
-    rc, _, err = _dispatch("validate-all", {}, tmp_path)
-    assert rc == Exit.ERR_CONFIGURED and "expected_version" in err
-    rc, _, _ = _dispatch("validate-all", {"expected_version": 16}, tmp_path)
-    assert rc == Exit.SUCCESS
+    res = in_process(tmp_path)("validate-all")
+    assert res.rc == Exit.ERR_CONFIGURED and "expected_version" in res.stderr
+    assert in_process(tmp_path, expected_version=16)("validate-all").rc == Exit.SUCCESS
 
 
 # -- passfile ------------------------------------------------------------------
@@ -97,18 +94,16 @@ def test_passfile_passwords_are_parsed_like_libpq(tmp_path):
 
 
 def test_validate_reports_local_passfile_problems(tmp_path):
-    rc, _, err = _dispatch("validate-all", {"passfile": str(tmp_path / "absent")}, tmp_path)
-    assert rc == Exit.ERR_INSTALLED and "does not exist" in err
+    res = in_process(tmp_path, passfile=str(tmp_path / "absent"))("validate-all")
+    assert res.rc == Exit.ERR_INSTALLED and "does not exist" in res.stderr
     loose = tmp_path / "loose"
     loose.write_text(f"*:*:*:bacula:{SECRET}\n")
     loose.chmod(0o640)
-    rc, _, err = _dispatch("validate-all", {"passfile": str(loose)}, tmp_path)
-    assert rc == Exit.ERR_ARGS and "group or world" in err
-    assert SECRET not in err
-    rc, _, _ = _dispatch("validate-all", {"sslmode": "sometimes"}, tmp_path)
-    assert rc == Exit.ERR_CONFIGURED
-    rc, _, _ = _dispatch("validate-all", {"mode": "remote"}, tmp_path)
-    assert rc == Exit.ERR_CONFIGURED
+    res = in_process(tmp_path, passfile=str(loose))("validate-all")
+    assert res.rc == Exit.ERR_ARGS and "group or world" in res.stderr
+    assert SECRET not in res.stderr
+    assert in_process(tmp_path, sslmode="sometimes")("validate-all").rc == Exit.ERR_CONFIGURED
+    assert in_process(tmp_path, mode="remote")("validate-all").rc == Exit.ERR_CONFIGURED
 
 
 def test_conninfo_never_holds_a_password():
@@ -208,10 +203,10 @@ def test_probe_does_not_wait_for_a_name_that_never_resolves(monkeypatch):
 @pytest.mark.parametrize("mode,code", [("local", Exit.ERR_GENERIC), ("external", Exit.DEGRADED)])
 def test_catalog_agent_monitor_against_a_silent_server(silent, tmp_path, mode, code):
     StateDir(str(tmp_path), NAME, "silent").write("started", '{"expected_version": 16}')
-    params = {"host": "127.0.0.1", "port": silent.port, "connect_timeout": 120, "mode": mode}
+    agent = CatalogRunner(tmp_path, "silent", params={"host": "127.0.0.1", "port": silent.port,
+                                                      "connect_timeout": 120, "mode": mode})
     began = time.monotonic()
-    res = run_agent(NAME, "monitor", params, rsctmp=str(tmp_path), instance="silent", interval_ms=10000,
-                    timeout_ms=3000)
+    res = agent.monitor(timeout_ms=3000)
     assert res.rc == code, res.stderr
     assert "no answer" in res.reason
     assert time.monotonic() - began < 3 + 10
@@ -224,8 +219,8 @@ def _importtime(action, tmp_path, marker):
         state.write("started", '{"expected_version": 16}')
     else:
         state.remove("started")
-    env = ocf_env({"host": "127.0.0.1", "port": free_port(), "connect_timeout": 1}, instance="probe",
-                  rsctmp=str(tmp_path), timeout_ms=5000)
+    env = CatalogRunner(tmp_path, "probe", params={"host": "127.0.0.1", "port": free_port(),
+                                                   "connect_timeout": 1}).env(action, interval_ms=0, timeout_ms=5000)
     proc = subprocess.run([SYSTEM_PYTHON, "-IS", "-X", "importtime", agent_path(NAME), action], env=env,
                           capture_output=True, text=True, timeout=60)
     return proc.returncode, proc.stderr
@@ -243,11 +238,11 @@ def test_probe_of_a_stopped_instance_does_not_load_libpq(tmp_path):
 def test_stop_always_succeeds(tmp_path):
     state = StateDir(str(tmp_path), NAME, "test")
     state.write("started", "{}")
-    assert _dispatch("stop", {"host": "127.0.0.1"}, tmp_path)[0] == Exit.SUCCESS
+    assert in_process(tmp_path, host="127.0.0.1")("stop").rc == Exit.SUCCESS
     assert not state.exists("started")
-    assert _dispatch("stop", {}, tmp_path)[0] == Exit.SUCCESS
-    assert _dispatch("stop", {"port": "nonsense", "mode": "x"}, tmp_path)[0] == Exit.SUCCESS
-    assert _dispatch("monitor", {}, tmp_path)[0] == Exit.NOT_RUNNING
+    assert in_process(tmp_path)("stop").rc == Exit.SUCCESS
+    assert in_process(tmp_path, port="nonsense", mode="x")("stop").rc == Exit.SUCCESS
+    assert in_process(tmp_path).probe().rc == Exit.NOT_RUNNING
 
 
 # -- garbage in, a valid code and a one-line reason out ------------------------------------
@@ -296,7 +291,8 @@ def test_garbage_parameters_give_a_code_and_a_reason(tmp_path_factory, action, i
         params["expected_version"] = expected
     if corrupt:
         params[corrupt] = bad
-    rc, out, err = _dispatch(action, params, tmp, timeout_ms=1000, interval_ms=interval)
+    res = in_process(tmp, **params)(action, timeout_ms=1000, interval_ms=interval)
+    rc, out, err = res.rc, res.stdout, res.stderr
     assert rc in VALID_CODES
     assert "Traceback" not in out + err
     assert SECRET not in out + err

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from support.gitrepo import Repo, allowed_signers, ssh_key
-from test_configpull import Pull, fake_director
+from support.runners import PullRunner
+from test_configpull import fake_director
 from bacula_ha.ocf.codes import Exit
 
 N_FILES = 12
@@ -61,7 +62,7 @@ def read_tree(live: str):
 def test_reader_never_sees_a_mixed_or_partial_tree(tmp_path):
     repo = Repo(str(tmp_path / "git"))
     repo.commit(generation(0))
-    pull = Pull(tmp_path, repo)
+    pull = PullRunner(tmp_path, repo)
     assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS
 
     stop = threading.Event()
@@ -88,7 +89,7 @@ def test_reader_never_sees_a_mixed_or_partial_tree(tmp_path):
     try:
         for i in range(1, 16):
             commit = repo.commit(generation(i))
-            assert pull("monitor", role="Promoted").rc == Exit.RUNNING_PROMOTED
+            assert pull.monitor(role="Promoted").rc == Exit.RUNNING_PROMOTED
             assert pull.deployed() == commit
     finally:
         stop.set()
@@ -117,7 +118,7 @@ def test_deployed_commit_is_always_the_newest_good_one(keys, batches):
     with tempfile.TemporaryDirectory(prefix="bha-cfgpull-") as base:
         repo = Repo(os.path.join(base, "git"))
         newest_good = repo.commit({"bacula-dir.conf": "Director { gen 0 }\n"}, ssh=keys["good"])
-        pull = Pull(base, repo, allowed_signers=keys["allowed"], validate="true", binary=keys["fake"])
+        pull = PullRunner(base, repo, allowed_signers=keys["allowed"], validate="true", binary=keys["fake"])
         assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS
         n = 0
         tainted = False     # a commit the policy refuses sits in the history: nothing above it goes live
@@ -131,7 +132,7 @@ def test_deployed_commit_is_always_the_newest_good_one(keys, batches):
                 tainted = tainted or kind in ("unsigned", "wrong-key")
                 if kind == "good" and not tainted:
                     newest_good = commit
-            res = pull("monitor", role="Promoted")
+            res = pull.monitor(role="Promoted")
             assert res.rc == (Exit.RUNNING_PROMOTED if batch[-1] == "good" and not tainted
                               else Exit.DEGRADED_PROMOTED), res.reason
             assert pull.deployed() == newest_good

@@ -7,9 +7,10 @@ import os
 
 import pytest
 
+from bacula_ha.lab import dirconf
 from support.gitrepo import Repo
 from support.pg import PgCluster
-from test_configpull import Pull
+from support.runners import PullRunner
 from bacula_ha.ocf.codes import Exit
 
 pytestmark = [pytest.mark.daemons, pytest.mark.root]
@@ -17,55 +18,11 @@ pytestmark = [pytest.mark.daemons, pytest.mark.root]
 CATALOG_PW = "cfgpull-cat-pw"
 
 
-def director_conf(work: str, port: int, extra: str = "") -> str:
-    return f"""Director {{
-  Name = cfgpull-dir
-  DIRport = 19101
-  DirAddress = 127.0.0.1
-  QueryFile = "/etc/bacula/scripts/query.sql"
-  WorkingDirectory = "{work}"
-  PidDirectory = "{work}"
-  Password = "cfgpull-console"
-  Messages = Daemon
-{extra}}}
-@{{CATALOG}}
-Messages {{
-  Name = Daemon
-  console = all, !skipped, !saved
-}}
-Job {{
-  Name = "cfgpull-job"
-  Type = Backup
-  Client = cfgpull-fd
-  FileSet = "cfgpull-fs"
-  Storage = cfgpull-sd
-  Pool = Default
-  Messages = Daemon
-}}
-FileSet {{
-  Name = "cfgpull-fs"
-  Include {{
-    File = /etc/hostname
-  }}
-}}
-Client {{
-  Name = cfgpull-fd
-  Address = 127.0.0.1
-  Password = "cfgpull-fd-pw"
-  Catalog = MyCatalog
-}}
-Storage {{
-  Name = cfgpull-sd
-  Address = 127.0.0.1
-  Password = "cfgpull-sd-pw"
-  Device = FileStorage
-  Media Type = File
-}}
-Pool {{
-  Name = Default
-  Pool Type = Backup
-}}
-"""
+def director_conf(work: str, catalog_conf: str) -> str:
+    """A Director listening on loopback whose Catalog (with its password) lives outside the repository."""
+    return dirconf.director_conf(dirconf.LabDirectorConf(
+        working_dir=work, db_address="127.0.0.1", db_password="", console_password="cfgpull-console",
+        pid_dir=work, name="cfgpull-dir", port=19101, listen="127.0.0.1", catalog_file=catalog_conf))
 
 
 @pytest.fixture
@@ -83,24 +40,23 @@ def test_director_test_refuses_broken_commit_and_keeps_last_known_good(tmp_path,
     work.mkdir()
     # the catalog resource sits outside the repository (it holds the password), included by path
     catalog_conf = tmp_path / "catalog.conf"
-    catalog_conf.write_text(f'Catalog {{\n  Name = MyCatalog\n  dbname = "bacula"; DB Address = "127.0.0.1"; '
-                            f'DB Port = {catalog.port}; dbuser = "bacula"; dbpassword = "{CATALOG_PW}"\n}}\n')
-    conf = director_conf(str(work), catalog.port).replace("{CATALOG}", str(catalog_conf))
+    catalog_conf.write_text(dirconf.catalog_resource("127.0.0.1", catalog.port, CATALOG_PW))
+    conf = director_conf(str(work), str(catalog_conf))
     repo = Repo(str(tmp_path / "git"))
     good = repo.commit({"bacula-dir.conf": conf})
-    pull = Pull(tmp_path, repo, validate="true", binary="/usr/sbin/bacula-dir")
+    pull = PullRunner(tmp_path, repo, validate="true", binary="/usr/sbin/bacula-dir")
     assert pull("start").rc == Exit.SUCCESS
-    assert pull("monitor").rc == Exit.SUCCESS
+    assert pull.monitor().rc == Exit.SUCCESS
     assert pull("promote").rc == Exit.SUCCESS and pull.deployed() == good
 
-    broken = repo.commit({"bacula-dir.conf": director_conf(str(work), catalog.port,
-                                                           "  Maximum Concurent Jobs = 5\n")
-                          .replace("{CATALOG}", str(catalog_conf))})
-    res = pull("monitor", role="Promoted")
+    bad = conf.replace("Maximum Concurrent Jobs = 5", "Maximum Concurent Jobs = 5", 1)
+    bad_line = bad.splitlines().index("  Maximum Concurent Jobs = 5") + 1
+    broken = repo.commit({"bacula-dir.conf": bad})
+    res = pull.monitor(role="Promoted")
     assert res.rc == Exit.DEGRADED_PROMOTED
     assert broken[:12] in res.reason
     assert 'Config error: Keyword "MaximumConcurentJobs" not permitted in this resource.' in res.reason
-    assert "line 10" in res.reason
+    assert f"line {bad_line}," in res.reason
     assert pull.deployed() == good
     with open(os.path.join(pull.live, "bacula-dir.conf")) as fh:
         assert "Concurent" not in fh.read()
@@ -108,9 +64,9 @@ def test_director_test_refuses_broken_commit_and_keeps_last_known_good(tmp_path,
     # catalog down: the test is inconclusive (bounded by the monitor's budget), not a refusal
     catalog.stop()
     fixed = repo.commit({"bacula-dir.conf": conf + "# fixed\n"})
-    res = pull("monitor", role="Promoted", timeout_ms=6000)
+    res = pull.monitor(role="Promoted", timeout_ms=6000)
     assert res.rc == Exit.DEGRADED_PROMOTED and "inconclusive" in res.reason and fixed[:12] in res.reason
     assert pull.deployed() == good
     catalog.start()
-    assert pull("monitor", role="Promoted").rc == Exit.RUNNING_PROMOTED
+    assert pull.monitor(role="Promoted").rc == Exit.RUNNING_PROMOTED
     assert pull.deployed() == fixed

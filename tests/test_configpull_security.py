@@ -13,7 +13,10 @@ import pytest
 
 from bacula_ha.ocf.codes import Exit
 from support.gitrepo import gpg_key, gpg_stop
-from test_configpull import Pull, repo, signer  # noqa: F401  (fixtures)
+from support.procs import pids_whose
+from support.runners import PullRunner
+from support.scripts import shell_script
+from test_configpull import repo, signer  # noqa: F401  (fixtures)
 
 
 # -- 1. the signature format comes from the header git verifies ------------------------------
@@ -23,13 +26,13 @@ def test_fake_pgp_header_before_an_untrusted_ssh_signature_is_refused(tmp_path, 
     admin = gpg_key(str(tmp_path))
     try:
         good = repo.commit({"bacula-dir.conf": "admin\n"}, gpg=admin)
-        pull = Pull(tmp_path, repo, gpg_keyring=admin["public"])
+        pull = PullRunner(tmp_path, repo, gpg_keyring=admin["public"])
         assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS and pull.deployed() == good
         _, pgp_block = repo.signature_block(good)
         evil = repo.commit({"bacula-dir.conf": "evil\n"}, ssh=signer["other"], push=False)
         forged = repo.forge(evil, [("gpgsig-sha256", pgp_block)])
         repo.force(forged)
-        res = pull("monitor", role="Promoted")
+        res = pull.monitor(role="Promoted")
         assert res.rc == Exit.DEGRADED_PROMOTED and forged[:12] in res.reason and "2 signature headers" in res.reason
         assert pull.deployed() == good and pull.read() == "admin\n"
     finally:
@@ -41,10 +44,10 @@ def test_ssh_signature_by_untrusted_key_never_passes_a_gpg_policy(tmp_path, repo
     admin = gpg_key(str(tmp_path))
     try:
         good = repo.commit({"bacula-dir.conf": "admin\n"}, gpg=admin)
-        pull = Pull(tmp_path, repo, gpg_keyring=admin["public"])
+        pull = PullRunner(tmp_path, repo, gpg_keyring=admin["public"])
         assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS
         evil = repo.commit({"bacula-dir.conf": "evil\n"}, ssh=signer["other"])
-        res = pull("monitor", role="Promoted")
+        res = pull.monitor(role="Promoted")
         assert res.rc == Exit.DEGRADED_PROMOTED and evil[:12] in res.reason and "SSH signature" in res.reason
         assert pull.deployed() == good
     finally:
@@ -58,11 +61,11 @@ def test_gpg_key_outside_the_keyring_is_refused_even_when_gpg_trusts_it(tmp_path
     stranger = gpg_key(str(tmp_path), "Stranger")
     try:
         good = repo.commit({"bacula-dir.conf": "admin\n"}, gpg=admin)
-        pull = Pull(tmp_path, repo, gpg_keyring=admin["public"])
+        pull = PullRunner(tmp_path, repo, gpg_keyring=admin["public"])
         pull.extra_env = {"GNUPGHOME": stranger["home"], "HOME": str(tmp_path)}
         assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS and pull.deployed() == good
         evil = repo.commit({"bacula-dir.conf": "evil\n"}, gpg=stranger)
-        res = pull("monitor", role="Promoted")
+        res = pull.monitor(role="Promoted")
         assert res.rc == Exit.DEGRADED_PROMOTED and evil[:12] in res.reason
         assert pull.deployed() == good
     finally:
@@ -78,17 +81,17 @@ def test_pgp_signature_trusted_by_inherited_gnupghome_fails_an_ssh_policy(tmp_pa
     try:
         good = repo.commit({"bacula-dir.conf": "admin\n"}, ssh=signer["good"])
         _, ssh_block = repo.signature_block(good)
-        pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+        pull = PullRunner(tmp_path, repo, allowed_signers=signer["allowed"])
         pull.extra_env = {"GNUPGHOME": stranger["home"], "HOME": os.path.dirname(stranger["home"])}
         assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS and pull.deployed() == good
         evil = repo.commit({"bacula-dir.conf": "evil\n"}, gpg=stranger, push=False)
         forged = repo.forge(evil, [("gpgsig-sha256", ssh_block)])
         repo.force(forged)
-        res = pull("monitor", role="Promoted")
+        res = pull.monitor(role="Promoted")
         assert res.rc == Exit.DEGRADED_PROMOTED and forged[:12] in res.reason
         assert pull.deployed() == good and pull.read() == "admin\n"
         repo.force(evil)                                  # the plain PGP commit, no decoy
-        res = pull("monitor", role="Promoted")
+        res = pull.monitor(role="Promoted")
         assert res.rc == Exit.DEGRADED_PROMOTED and evil[:12] in res.reason and "GPG signature" in res.reason
         assert pull.deployed() == good
     finally:
@@ -129,8 +132,8 @@ def promotion_score(cib: str):
     return int(res.stdout) if res.returncode == 0 and res.stdout.strip() else None
 
 
-def node(base, repo, cib, **params) -> Pull:
-    pull = Pull(base, repo, **params)
+def node(base, repo, cib, **params) -> PullRunner:
+    pull = PullRunner(base, repo, **params)
     pull.extra_env = {"CIB_file": cib}
     return pull
 
@@ -140,23 +143,23 @@ def test_settings_change_does_not_reopen_a_rollback(tmp_path, repo, signer, chan
     from test_configpull import fake_director
     old = repo.commit({"bacula-dir.conf": "old, known bad\n", "alt.conf": "old\n"}, ssh=signer["good"])
     new = repo.commit({"bacula-dir.conf": "new\n", "alt.conf": "new\n"}, ssh=signer["good"])
-    pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+    pull = PullRunner(tmp_path, repo, allowed_signers=signer["allowed"])
     assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS and pull.deployed() == new
     repo.force(old)
-    res = pull("monitor", role="Promoted")
+    res = pull.monitor(role="Promoted")
     assert res.rc == Exit.DEGRADED_PROMOTED and "does not descend" in res.reason and pull.deployed() == new
     if change == "allowed_signers":
         second = os.path.join(str(tmp_path), "allowed2")
         with open(signer["allowed"]) as src, open(second, "w") as dst:
             dst.write(src.read() + f'other@example.org namespaces="git" {signer["other"]["public"]}\n')
-        pull.params["allowed_signers"] = second
+        pull.base_params["allowed_signers"] = second
     elif change == "validate":
-        pull.params.update(validate="true", binary=fake_director(tmp_path))
+        pull.base_params.update(validate="true", binary=fake_director(tmp_path))
     elif change == "main_config":
-        pull.params["main_config"] = "alt.conf"
+        pull.base_params["main_config"] = "alt.conf"
     else:
-        pull.params["mode"] = "0600"
-    res = pull("monitor", role="Promoted")
+        pull.base_params["mode"] = "0600"
+    res = pull.monitor(role="Promoted")
     assert res.rc == Exit.DEGRADED_PROMOTED and old[:12] in res.reason and "does not descend" in res.reason
     assert pull.deployed() == new and pull.read() == "new\n"
     assert pull("demote").rc == Exit.SUCCESS
@@ -175,7 +178,7 @@ def test_node_with_empty_cache_neither_scores_nor_deploys_a_rewound_branch(tmp_p
     b = node(tmp_path / "b", repo, cib, allowed_signers=signer["allowed"])
     assert b("start").rc == Exit.SUCCESS
     assert promotion_score(cib) is None                   # b is not promotable
-    res = b("monitor")
+    res = b.monitor()
     assert res.rc == Exit.DEGRADED and old[:12] in res.reason and new[:12] in res.reason
     res = b("promote")
     assert res.rc == Exit.ERR_GENERIC and b.deployed() is None
@@ -193,9 +196,9 @@ def test_unpromoted_node_behind_the_mark_is_not_promotable(tmp_path, repo, signe
     assert a("start").rc == Exit.SUCCESS and b("start").rc == Exit.SUCCESS and a("promote").rc == Exit.SUCCESS
     shutil.rmtree(mirror)                                 # b's Git is gone; b holds `first`
     second = repo.commit({"bacula-dir.conf": "two\n"}, ssh=signer["good"])
-    assert a("monitor", role="Promoted").rc == Exit.RUNNING_PROMOTED and a.deployed() == second
+    assert a.monitor(role="Promoted").rc == Exit.RUNNING_PROMOTED and a.deployed() == second
     assert cluster_mark(cib) == second
-    res = b("monitor")
+    res = b.monitor()
     assert res.rc == Exit.DEGRADED and "Git unreachable" in res.reason
     assert promotion_score(cib) is None                   # b's `first` is behind the mark
     assert b("promote").rc == Exit.ERR_GENERIC and b.deployed() is None
@@ -204,13 +207,13 @@ def test_unpromoted_node_behind_the_mark_is_not_promotable(tmp_path, repo, signe
 def test_signed_commit_of_another_branch_on_an_unsigned_one_never_goes_live(tmp_path, repo, signer):
     from support.gitrepo import git
     base = repo.commit({"bacula-dir.conf": "base\n"}, ssh=signer["good"])
-    pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+    pull = PullRunner(tmp_path, repo, allowed_signers=signer["allowed"])
     assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS and pull.deployed() == base
     git("checkout", "-q", "-b", "testing", cwd=repo.work)  # a branch where unsigned work is fine
     unsigned = repo.commit({"bacula-dir.conf": "experiment\n"}, push=False)
     signed = repo.commit({"bacula-dir.conf": "signed for testing only\n"}, ssh=signer["good"], push=False)
     repo.force(signed)                                    # pushed to main by someone who cannot sign
-    res = pull("monitor", role="Promoted")
+    res = pull.monitor(role="Promoted")
     assert res.rc == Exit.DEGRADED_PROMOTED and signed[:12] in res.reason and unsigned[:12] in res.reason
     assert pull.deployed() == base and pull.read() == "base\n"
 
@@ -227,18 +230,18 @@ def test_https_credentials_come_from_a_0600_file_and_never_show_in_any_cmdline(t
         cred = tmp_path / "git-credentials"
         cred.write_text(f"username=deploy\npassword={token}\n")
         cred.chmod(0o644)
-        pull = Pull(tmp_path, repo, repository=server.url, credential_file=str(cred))
+        pull = PullRunner(tmp_path, repo, repository=server.url, credential_file=str(cred))
         res = pull("start")
         assert res.rc == Exit.ERR_ARGS and "0600" in res.reason            # readable by others: refused
         cred.chmod(0o600)
         assert pull("start").rc == Exit.SUCCESS                            # degraded: the test CA is not trusted yet
         with open(os.path.join(pull.cache, "repo.git", "config"), "a") as fh:
             fh.write(f"[http]\n\tsslCAInfo = {server.cert}\n")  # the site's CA, as an operator would
-        res = pull("monitor")
+        res = pull.monitor()
         assert res.rc == Exit.SUCCESS, res.reason
         assert server.authenticated >= 1 and server.leaks == []
         assert pull("promote").rc == Exit.SUCCESS and pull.deployed() == first
-        assert token not in res.log and not cmdlines_holding(token.encode())
+        assert token not in res.stderr and not cmdlines_holding(token.encode())
         for name in os.listdir(os.path.join(pull.cache, "repo.git")):
             path = os.path.join(pull.cache, "repo.git", name)
             if os.path.isfile(path):
@@ -251,32 +254,24 @@ def test_https_credentials_come_from_a_0600_file_and_never_show_in_any_cmdline(t
 
 # -- 5. programs started on a candidate's behalf get a minimal environment ---------------------
 def test_config_test_reload_and_crm_attribute_get_a_minimal_environment(tmp_path, repo):
-    from support.agents import ocf_env, run_agent
     dumps, bindir = tmp_path / "env", tmp_path / "bin"
     dumps.mkdir()
     bindir.mkdir()
 
     def dumper(name: str) -> str:
         path = bindir / name
-        path.write_text(f'#!/bin/sh\nenv > {dumps}/{name}.$$\nexit 0\n')
-        path.chmod(0o755)
+        shell_script(path, f'env > {dumps}/{name}.$$\nexit 0\n')
         return str(path)
 
-    params = {"repository": repo.url, "config_dir": str(tmp_path / "live"), "cache_dir": str(tmp_path / "cache"),
-              "validate": "true", "binary": dumper("bacula-dir"), "test_user": "",
-              "reload_command": dumper("reload-director"), "fetch_timeout": "10"}
     dumper("crm_attribute")
-    extra = {"HOME": "/root", "PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin", "BHA_CANARY": "leak-me",
-             "GNUPGHOME": "/root/.gnupg"}
+    run = PullRunner(tmp_path, repo, in_process=False, validate="true", binary=dumper("bacula-dir"),
+                     reload_command=dumper("reload-director"), fetch_timeout="10")
+    run.extra_env = {"HOME": "/root", "PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin", "BHA_CANARY": "leak-me",
+                     "GNUPGHOME": "/root/.gnupg"}
     repo.commit({"bacula-dir.conf": "one\n"})
-
-    def run(action: str, **kw):
-        env = ocf_env(params, instance="cfg:0", rsctmp=str(tmp_path / "rsctmp"), extra=extra, **kw)
-        return run_agent("bacula-config-pull", action, env=env)
-
     assert run("start").rc == Exit.SUCCESS and run("promote").rc == Exit.SUCCESS
     repo.commit({"bacula-dir.conf": "two\n"})
-    assert run("monitor", interval_ms=29000, role="Promoted").rc == Exit.RUNNING_PROMOTED
+    assert run.monitor(interval_ms=29000, role="Promoted").rc == Exit.RUNNING_PROMOTED
     seen = {}
     for dump in os.listdir(dumps):
         with open(dumps / dump) as fh:
@@ -294,11 +289,11 @@ def test_password_in_a_refused_candidate_never_reaches_reason_log_or_state(tmp_p
     import json
     import stat
     commit = repo.commit({"bacula-dir.conf": 'Director {\n  Name = x-dir\n  Password "Secret-Pw-123"\n}\n'})
-    pull = Pull(tmp_path, repo, validate="true", binary="/usr/sbin/bacula-dir", test_user="")
+    pull = PullRunner(tmp_path, repo, validate="true", binary="/usr/sbin/bacula-dir", test_user="")
     assert pull("start").rc == Exit.SUCCESS
-    res = pull("monitor")
+    res = pull.monitor()
     assert res.rc == Exit.DEGRADED and commit[:12] in res.reason and "expected an equals, got: ******" in res.reason
-    assert "Secret-Pw-123" not in res.reason and "Secret-Pw-123" not in res.log
+    assert "Secret-Pw-123" not in res.reason and "Secret-Pw-123" not in res.stderr
     state_file = os.path.join(pull.cache, "state.json")
     with open(state_file) as fh:
         text = fh.read()
@@ -326,11 +321,10 @@ def test_only_https_ssh_git_and_file_transports(tmp_path, repo, kind):
     marker, bindir = tmp_path / "ran", tmp_path / "bin"
     bindir.mkdir()
     helper = bindir / "git-remote-foo"
-    helper.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
-    helper.chmod(0o755)
+    shell_script(helper, f"touch {marker}\nexit 1\n")
     url = {"foo": f"foo::{tmp_path}/x", "ext": f"ext::{helper}", "fd": "fd::7",
            "http": "http://127.0.0.1:1/cfg.git"}[kind]
-    pull = Pull(tmp_path, repo, repository=url)
+    pull = PullRunner(tmp_path, repo, repository=url)
     pull.extra_env = {"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin"}
     assert pull("validate-all").rc == Exit.ERR_CONFIGURED
     assert pull("start").rc == Exit.ERR_CONFIGURED and not marker.exists()
@@ -346,8 +340,7 @@ def test_git_calls_refuse_other_transports_even_past_the_settings(tmp_path):
     marker, bindir = tmp_path / "ran", tmp_path / "bin"
     bindir.mkdir()
     helper = bindir / "git-remote-foo"
-    helper.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
-    helper.chmod(0o755)
+    shell_script(helper, f"touch {marker}\nexit 1\n")
     g = Git(str(tmp_path / "cache.git"), lambda argv, **kw: run(argv, Deadline(30), **kw),
             base_env={"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin"})
     for url in (f"foo::{tmp_path}/x", f"ext::{helper}"):
@@ -359,12 +352,11 @@ def test_git_calls_refuse_other_transports_even_past_the_settings(tmp_path):
 
 def test_hooks_and_fsmonitor_planted_in_the_cache_never_run(tmp_path, repo):
     repo.commit({"bacula-dir.conf": "one\n"})
-    pull = Pull(tmp_path, repo)
+    pull = PullRunner(tmp_path, repo)
     assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS
     marker = tmp_path / "ran"
     script = tmp_path / "planted"
-    script.write_text(f"#!/bin/sh\necho \"$0 $*\" >> {marker}\nexit 0\n")
-    script.chmod(0o755)
+    shell_script(script, f"echo \"$0 $*\" >> {marker}\nexit 0\n")
     cache_git = os.path.join(pull.cache, "repo.git")
     os.makedirs(os.path.join(cache_git, "hooks"), exist_ok=True)
     for hook in ("reference-transaction", "pre-auto-gc", "post-checkout", "post-index-change"):
@@ -374,7 +366,7 @@ def test_hooks_and_fsmonitor_planted_in_the_cache_never_run(tmp_path, repo):
     with open(os.path.join(pull.live, "bacula-dir.conf"), "w") as fh:
         fh.write("drift, so that git status runs\n")
     second = repo.commit({"bacula-dir.conf": "two\n"})
-    pull("monitor", role="Promoted")
+    pull.monitor(role="Promoted")
     assert pull.deployed() == second
     assert not marker.exists(), marker.read_text()
 
@@ -382,7 +374,7 @@ def test_hooks_and_fsmonitor_planted_in_the_cache_never_run(tmp_path, repo):
 @pytest.mark.parametrize("how", ["mode", pytest.param("owner", marks=pytest.mark.root)])
 def test_cache_dir_another_user_can_write_is_refused(tmp_path, repo, how):
     repo.commit({"bacula-dir.conf": "one\n"})
-    pull = Pull(tmp_path, repo)
+    pull = PullRunner(tmp_path, repo)
     os.makedirs(pull.cache)
     if how == "mode":
         os.chmod(pull.cache, 0o777)
@@ -396,13 +388,13 @@ def test_cache_dir_another_user_can_write_is_refused(tmp_path, repo, how):
 def test_signed_commit_with_a_dotdot_tree_entry_is_refused_for_good(tmp_path, repo, signer):
     import json
     good = repo.commit({"bacula-dir.conf": "good\n"}, ssh=signer["good"])
-    pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+    pull = PullRunner(tmp_path, repo, allowed_signers=signer["allowed"])
     assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS
     for name in ("..", ".git", ".GIT"):
         tree = repo.crafted_tree({"bacula-dir.conf": "evil\n", name: "escape\n"})
         bad = repo.commit_tree(tree, ssh=signer["good"])
         repo.force(bad, checkout=False)
-        res = pull("monitor", role="Promoted")
+        res = pull.monitor(role="Promoted")
         assert res.rc == Exit.DEGRADED_PROMOTED and bad[:12] in res.reason and "inconclusive" not in res.reason, name
         with open(os.path.join(pull.cache, "state.json")) as fh:
             assert bad in json.load(fh)["refused"], name
@@ -412,28 +404,18 @@ def test_signed_commit_with_a_dotdot_tree_entry_is_refused_for_good(tmp_path, re
 
 def test_state_tmp_files_left_by_a_killed_action_are_removed(tmp_path, repo):
     repo.commit({"bacula-dir.conf": "one\n"})
-    pull = Pull(tmp_path, repo)
+    pull = PullRunner(tmp_path, repo)
     assert pull("start").rc == Exit.SUCCESS
     leftover = os.path.join(pull.cache, "state.json.tmp.999999")
     with open(leftover, "w") as fh:
         fh.write("{half")
-    assert pull("monitor").rc == Exit.SUCCESS
+    assert pull.monitor().rc == Exit.SUCCESS
     assert not os.path.exists(leftover)
 
 
 def _processes_using(git_dir: str):
     """PIDs whose environment names `git_dir` (git and everything it started)."""
-    needle = f"GIT_DIR={git_dir}".encode() + b"\0"
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/environ", "rb") as fh:
-                    if needle in fh.read():
-                        found.append(int(pid))
-            except OSError:
-                pass
-    return found
+    return pids_whose("environ", f"GIT_DIR={git_dir}".encode() + b"\0")
 
 
 def test_git_orphaned_by_a_killed_agent_keeps_the_lock_and_dies_at_the_deadline(tmp_path):
@@ -443,15 +425,12 @@ def test_git_orphaned_by_a_killed_agent_keeps_the_lock_and_dies_at_the_deadline(
     import signal
     import subprocess
     import time
-    from support.agents import ocf_env
     from support.paths import agent_path
     from test_configpull import SilentGitServer
     server = SilentGitServer()
-    cache = tmp_path / "cache"
-    params = {"repository": f"git://127.0.0.1:{server.port}/cfg.git", "config_dir": str(tmp_path / "live"),
-              "cache_dir": str(cache), "validate": "false", "fetch_timeout": "60"}
-    env = ocf_env(params, instance="cfg:0", rsctmp=str(tmp_path / "rsctmp"), timeout_ms=8000)
-    git_dir = str(cache / "repo.git")
+    pull = PullRunner(tmp_path, f"git://127.0.0.1:{server.port}/cfg.git", fetch_timeout="60")
+    env = pull.env("start", timeout_ms=8000)
+    git_dir = os.path.join(pull.cache, "repo.git")
     proc = subprocess.Popen([agent_path("bacula-config-pull"), "start"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = time.monotonic()
@@ -463,7 +442,7 @@ def test_git_orphaned_by_a_killed_agent_keeps_the_lock_and_dies_at_the_deadline(
         proc.wait(timeout=10)
         orphans = _processes_using(git_dir)
         assert orphans                                    # git outlived the agent ...
-        lock = os.path.join(str(tmp_path / "rsctmp"), "bacula-config-pull-cfg.lock")
+        lock = os.path.join(pull.rsctmp, "bacula-config-pull-cfg.lock")
         fd = os.open(lock, os.O_RDWR)
         try:
             with pytest.raises(OSError):                  # ... and still holds the instance lock
@@ -488,10 +467,10 @@ def test_git_orphaned_by_a_killed_agent_keeps_the_lock_and_dies_at_the_deadline(
 def test_file_remote_owned_by_another_user_gets_the_real_reason(tmp_path, repo):
     import subprocess
     first = repo.commit({"bacula-dir.conf": "one\n"})
-    pull = Pull(tmp_path, repo)
+    pull = PullRunner(tmp_path, repo)
     assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS and pull.deployed() == first
     subprocess.run(["chown", "-R", "65534:65534", repo.remote], check=True, timeout=30)
-    res = pull("monitor", role="Promoted")
+    res = pull.monitor(role="Promoted")
     assert res.rc == Exit.DEGRADED_PROMOTED and "owned by uid 65534" in res.reason and "safe.directory" in res.reason
     assert "Git unreachable" not in res.reason and first[:12] in res.reason
     assert pull("stop").rc == Exit.SUCCESS
@@ -503,14 +482,14 @@ def test_file_remote_owned_by_another_user_gets_the_real_reason(tmp_path, repo):
 def test_held_unsigned_merge_of_signed_work_is_refused(tmp_path, repo, signer):
     from support.gitrepo import git
     base = repo.commit({"bacula-dir.conf": "base\n"}, ssh=signer["good"])
-    pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+    pull = PullRunner(tmp_path, repo, allowed_signers=signer["allowed"])
     assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS
     git("checkout", "-q", "-b", "side", cwd=repo.work)
     repo.commit({"side.conf": "signed side work\n"}, ssh=signer["good"], push=False)
     git("checkout", "-q", "main", cwd=repo.work)
     git("merge", "-q", "--no-ff", "-m", "unsigned merge", "side", cwd=repo.work)
     repo.push()
-    res = pull("monitor", role="Promoted")
+    res = pull.monitor(role="Promoted")
     assert res.rc == Exit.DEGRADED_PROMOTED and repo.head()[:12] in res.reason and "not signed" in res.reason
     assert pull.deployed() == base
 
@@ -518,14 +497,14 @@ def test_held_unsigned_merge_of_signed_work_is_refused(tmp_path, repo, signer):
 def test_held_remote_tags_never_shadow_the_branch(tmp_path, repo, signer):
     from support.gitrepo import git
     base = repo.commit({"bacula-dir.conf": "base\n"}, ssh=signer["good"])
-    pull = Pull(tmp_path, repo, allowed_signers=signer["allowed"])
+    pull = PullRunner(tmp_path, repo, allowed_signers=signer["allowed"])
     assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS
     evil = repo.commit({"bacula-dir.conf": "evil\n"}, push=False)
     for ref in ("refs/tags/main", "refs/tags/refs/bha/upstream", "refs/heads/refs/bha/upstream"):
         git("push", "-q", "origin", f"{evil}:{ref}", cwd=repo.work)
     git("reset", "-q", "--hard", base, cwd=repo.work)
     newer = repo.commit({"bacula-dir.conf": "newer\n"}, ssh=signer["good"])
-    assert pull("monitor", role="Promoted").rc == Exit.RUNNING_PROMOTED
+    assert pull.monitor(role="Promoted").rc == Exit.RUNNING_PROMOTED
     assert pull.deployed() == newer and pull.read() == "newer\n"
 
 
@@ -536,7 +515,7 @@ def test_held_symlinks_out_of_the_tree_are_deployed_as_links_never_followed(tmp_
     os.symlink(str(outside), os.path.join(repo.work, "leak.conf"))
     os.symlink("/", os.path.join(repo.work, "root"))
     commit = repo.commit({"bacula-dir.conf": "@leak.conf\n"})
-    pull = Pull(tmp_path, repo, mode="0644")
+    pull = PullRunner(tmp_path, repo, mode="0644")
     assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS and pull.deployed() == commit
     assert os.readlink(os.path.join(pull.live, "leak.conf")) == str(outside)
     assert os.readlink(os.path.join(pull.live, "root")) == "/"
@@ -550,12 +529,11 @@ def test_held_proxycommand_in_the_url_never_runs(tmp_path, repo, url):
     marker, bindir = tmp_path / "pwned", tmp_path / "bin"
     bindir.mkdir()
     script = bindir / "pwn"
-    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
-    script.chmod(0o755)
-    pull = Pull(tmp_path, repo, repository=url, fetch_timeout="5")
+    shell_script(script, f"touch {marker}\n")
+    pull = PullRunner(tmp_path, repo, repository=url, fetch_timeout="5")
     pull.extra_env = {"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin"}
     pull("start")
-    pull("monitor")
+    pull.monitor()
     assert not marker.exists()
 
 
@@ -564,16 +542,14 @@ def test_held_kill_9_at_random_points_leaves_one_whole_commit_live(tmp_path, rep
     import signal
     import subprocess
     import time
-    from support.agents import ocf_env
     from support.paths import agent_path
     rng = random.Random(12)
     contents = {}
     first = repo.commit({"bacula-dir.conf": "generation 0\n", "conf.d/a.conf": "a0\n"})
     contents[first] = "generation 0\n"
-    pull = Pull(tmp_path, repo)
+    pull = PullRunner(tmp_path, repo)
     assert pull("start").rc == Exit.SUCCESS and pull("promote").rc == Exit.SUCCESS
-    env = ocf_env(pull.params, instance="cfg:0", rsctmp=pull.rsctmp, interval_ms=29000, role="Promoted",
-                  timeout_ms=4000)
+    env = pull.env("monitor", interval_ms=29000, role="Promoted", timeout_ms=4000)
     for n in range(1, 26):
         commit = repo.commit({"bacula-dir.conf": f"generation {n}\n", "conf.d/a.conf": f"a{n}\n"})
         contents[commit] = f"generation {n}\n"
@@ -587,6 +563,6 @@ def test_held_kill_9_at_random_points_leaves_one_whole_commit_live(tmp_path, rep
         assert pull.read() == contents[live]
         assert pull.read("conf.d/a.conf") == f"a{contents[live].split()[1]}\n"
     deadline = time.monotonic() + 30
-    while pull("monitor", role="Promoted").rc != Exit.RUNNING_PROMOTED and time.monotonic() < deadline:
+    while pull.monitor(role="Promoted").rc != Exit.RUNNING_PROMOTED and time.monotonic() < deadline:
         time.sleep(0.5)                                    # orphans of the last kill may hold the lock
     assert pull.deployed() == repo.head() and pull.read() == "generation 25\n"

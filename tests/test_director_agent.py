@@ -14,12 +14,14 @@ import time
 
 import pytest
 
-from support.agents import last_exit_reason, run_agent
+from support.agents import last_exit_reason
 from support.director import DirectorLab
 from support.fake_pg import SilentPostgres
 from support.net import free_port
 from support.paths import agent_path
 from support.pg import PgCluster
+from support.procs import proc_files
+from support.runners import DirectorRunner
 from bacula_ha.ocf.codes import Exit
 
 pytestmark = [pytest.mark.daemons, pytest.mark.root]
@@ -41,29 +43,9 @@ def lab(pg, tmp_path):
     director.cleanup()
 
 
-class Runner:
-    """Runs the agent for one lab with its own HA_RSCTMP and instance name."""
-
-    def __init__(self, lab, rsctmp):
-        self.lab = lab
-        self.rsctmp = str(rsctmp)
-        self.instance = f"dir{lab.port}"
-
-    def __call__(self, action, check_level=None, interval_ms=0, timeout_ms=30000, **overrides):
-        return run_agent(AGENT, action, self.lab.params(**overrides), rsctmp=self.rsctmp,
-                         instance=self.instance, check_level=check_level, interval_ms=interval_ms,
-                         timeout_ms=timeout_ms, wall_timeout=timeout_ms / 1000 + 60)
-
-    def monitor(self, level=0, **kw):
-        return self("monitor", check_level=level, interval_ms=kw.pop("interval_ms", 10000), **kw)
-
-    def probe(self, **kw):
-        return self("monitor", interval_ms=0, **kw)
-
-
 @pytest.fixture
 def agent(lab, tmp_path):
-    return Runner(lab, tmp_path / "rsc")
+    return DirectorRunner(lab, tmp_path / "rsc")
 
 
 class ArgvSpy:
@@ -78,14 +60,7 @@ class ArgvSpy:
 
     def _run(self):
         while not self._stop.is_set():
-            for entry in os.listdir("/proc"):
-                if not entry.isdigit():
-                    continue
-                try:
-                    with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                        argv = fh.read()
-                except OSError:
-                    continue
+            for _pid, argv in proc_files("cmdline"):
                 if any(s in argv for s in self.secrets):
                     self.hits.append(argv.replace(b"\0", b" ")[:200])
             self.scans += 1
@@ -430,7 +405,6 @@ def test_hung_director_fails_level10_inside_its_timeout_and_stop_escalates_to_si
 def test_flooding_director_fails_level10_cleanly_with_bounded_memory(lab, agent):
     """issue 12.8: a peer that passes authentication and then streams 16 MiB packets once drove the
     monitor to 1 GB and a MemoryError. The console caps what one request may read."""
-    from support.agents import ocf_env
     fake = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "support",
                                                               "fake_director.py"), str(lab.port), lab.pidfile],
                             env={"FAKE_DIRECTOR_PASSWORD": lab.console_password, "PATH": "/usr/bin:/bin"})
@@ -439,8 +413,7 @@ def test_flooding_director_fails_level10_cleanly_with_bounded_memory(lab, agent)
             if os.path.exists(lab.pidfile) and os.path.getsize(lab.pidfile):
                 break
             time.sleep(0.05)
-        env = ocf_env(lab.params(), rsctmp=agent.rsctmp, instance=agent.instance, interval_ms=10000,
-                      check_level=10, timeout_ms=20000)
+        env = agent.env("monitor", check_level=10, timeout_ms=20000)
         monitor = subprocess.Popen([agent_path(AGENT), "monitor"], env=env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE)
         err = monitor.stderr.read().decode()

@@ -13,16 +13,16 @@ import time
 
 import pytest
 
-from support.agents import run_agent
 from support.director import DirectorLab
 from support.fdsd import BackupDaemons
 from support.jobs import daemon_jobs, daemon_terminated, jobs, records, run_job, wait_daemons_idle, wait_status
 from support.net import free_port
 from support.pg import PgCluster
+from support.runners import DirectorRunner
+from bacula_ha.ocf.codes import Exit
 
 pytestmark = [pytest.mark.daemons, pytest.mark.root]
 
-AGENT = "bacula-director"
 BANDWIDTH = "2 mb/s"
 BIG = 16_000_000          # ~8 s at 2 MB/s: still running when the Director is killed
 COMMENT = "bacula-ha: rerun of interrupted JobId {}"
@@ -39,23 +39,17 @@ class Rig:
         self.daemons.make_data("big.bin", BIG)
         self.daemons.start()
         self.lab = DirectorLab(tmp_path, self.pg, port=port, name=name, backup=self.daemons.backup_set())
-        self.rsctmp = str(tmp_path / "rsc")
-        self.mode = "rerun"
-
-    def agent(self, action, interval_ms=0, timeout_ms=30000):
-        return run_agent(AGENT, action, self.lab.params(interrupted_jobs=self.mode), rsctmp=self.rsctmp,
-                         instance="director", interval_ms=interval_ms, timeout_ms=timeout_ms,
-                         wall_timeout=timeout_ms / 1000 + 30)
+        self.agent = DirectorRunner(self.lab, tmp_path / "rsc", instance="director", interrupted_jobs="rerun")
 
     def start(self):
         result = self.agent("start")
-        assert result.rc == 0, result.stderr
+        assert result.rc == Exit.SUCCESS, result.stderr
         return result
 
     def monitor(self):
         """The recurring monitor Pacemaker runs right after a start (it queues the reruns)."""
-        result = self.agent("monitor", interval_ms=20000)
-        assert result.rc == 0, result.stderr
+        result = self.agent.monitor(interval_ms=20000)
+        assert result.rc == Exit.SUCCESS, result.stderr
         return result
 
     def crash_during(self, command):
@@ -120,8 +114,8 @@ def test_crash_mid_backup_is_rerun_once_and_the_orphan_is_canceled(rig):
         (original["name"], original["level"], "Default", original["client"])
 
     # a second start (in place, after a clean stop) and its monitors rerun nothing
-    assert rig.agent("start").rc == 0
-    assert rig.agent("stop").rc == 0
+    assert rig.agent("start").rc == Exit.SUCCESS
+    assert rig.agent("stop").rc == Exit.SUCCESS
     rig.start()
     rig.monitor()
     rig.monitor()
@@ -139,7 +133,7 @@ def test_a_rerun_whose_agent_died_after_queueing_it_is_not_run_twice(rig):
     # as if the node died between queueing the rerun and recording it: the row stays claimed
     rig.pg.psql(f"UPDATE bacula_ha_interrupted_jobs SET state = 'claimed', rerun_jobid = NULL "
                 f"WHERE jobid = {lost}", db="bacula")
-    assert rig.agent("stop").rc == 0
+    assert rig.agent("stop").rc == Exit.SUCCESS
     rig.start()
     result = rig.monitor()
     assert records(rig.pg)[lost] == {"state": "rerun", "rerun": new, "source": "start"}
@@ -183,7 +177,7 @@ def test_interrupted_restore_is_reported_never_rerun(rig):
 
 @pytest.mark.parametrize("mode", ["report", "ignore"])
 def test_report_and_ignore_leave_the_job_alone(rig, mode):
-    rig.mode = mode
+    rig.agent.base_params["interrupted_jobs"] = mode
     rig.lab.start_direct()
     lost = rig.crash_during("run job=LabBackup level=Full yes")
     result = rig.start()
@@ -205,7 +199,7 @@ def test_planned_stop_records_cancels_and_the_next_start_reruns(rig):
     running = run_job(rig.lab, "run job=LabBackup level=Full yes")
     wait_status(rig.pg, running, "R", timeout=30)
     result = rig.agent("stop")
-    assert result.rc == 0, result.stderr
+    assert result.rc == Exit.SUCCESS, result.stderr
     assert f"JobId {running}" in result.stderr
     assert records(rig.pg)[running]["source"] == "stop"
     assert jobs(rig.pg)[running]["status"] == "A"          # canceled, not left to SIGKILL

@@ -9,7 +9,7 @@ import pytest
 
 from bacula_ha.agents.director import proc, reach
 from bacula_ha.ocf.codes import Exit, OcfError
-from support.agents import run_agent
+from support.runners import DirectorRunner
 from support.net import free_port
 
 #: TEST-NET-2 / documentation prefixes: on no interface of this machine.
@@ -108,15 +108,14 @@ def test_free_wildcard_passes():
 
 @pytest.mark.parametrize("action", ["start", "validate-all"])
 def test_port_zero_is_refused(action, tmp_path):
-    result = run_agent("bacula-director", action, {"port": "0"}, rsctmp=str(tmp_path))
+    result = DirectorRunner(None, tmp_path, port="0")(action)
     assert result.rc == Exit.ERR_CONFIGURED
     assert result.reason == "parameter port: 0 is below the minimum 1"
 
 
 def test_every_invalid_parameter_is_listed(tmp_path):
-    result = run_agent("bacula-director", "validate-all",
-                       {"port": "0", "config": "bacula-dir.conf", "console_config": "bconsole.conf",
-                        "pidfile": "run/x.pid", "binary": "bacula-dir"}, rsctmp=str(tmp_path))
+    result = DirectorRunner(None, tmp_path, port="0", config="bacula-dir.conf", console_config="bconsole.conf",
+                            pidfile="run/x.pid", binary="bacula-dir")("validate-all")
     assert result.rc == Exit.ERR_CONFIGURED
     for name in ("port", "config", "console_config", "pidfile", "binary"):
         assert f"parameter {name}:" in result.reason, name

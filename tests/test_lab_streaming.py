@@ -3,7 +3,8 @@
 
 The lab runs the shipped streaming snippet (rendered with lab values, see test_lab_rendered.py).
 Each fault commits a catalog row through the primary's address before it and reads it after
-it; a DirectorWatch asserts that no two Directors ever run.
+it, restores a backup made before it and runs one after it (faults.measure); a DirectorWatch
+asserts that no two Directors ever run.
 """
 
 import pytest
@@ -87,6 +88,7 @@ def test_primary_postgres_kill9(healed):
     assert result.max_directors <= 1, result.violations
     assert result.answering_s is not None, result.summary()
     assert result.rows_ok, "the committed row is gone"
+    assert result.restore_ok and result.backup_after_ok, result.summary()   # backup before, restore after
     assert result.ok, result.summary()
 
 
@@ -96,6 +98,7 @@ def test_primary_node_crash_keeps_the_synchronously_committed_row(healed):
     assert result.fenced_s is not None, "the crashed node was never fenced"
     assert result.director_after not in (None, result.victim), result.summary()
     assert result.rows_ok, "the synchronously committed row did not survive the failover"
+    assert result.restore_ok and result.backup_after_ok, result.summary()   # backup before, restore after
     st = healed.status_from(result.director_after)
     assert st.roles["p_pgsql"][result.director_after] == "Promoted", crm_mon_text(healed.layout,
                                                                                   result.director_after)

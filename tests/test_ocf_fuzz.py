@@ -7,7 +7,6 @@ wrong types and odd characters. Generated values never contain ':' or '@', so no
 form a network address (git's scp-like syntax needs ':'): the fuzz stays on this machine.
 """
 
-import io
 import string
 
 import pytest
@@ -15,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bacula_ha.ocf.codes import VALID_CODES, Exit
-from support.agents import exit_reasons, load_agent
+from support.agents import dispatch_agent, exit_reasons, load_agent
 from support.paths import AGENTS
 
 SAFE_ACTIONS = ["meta-data", "usage", "validate-all", "monitor", "stop", "notify", "bogus-action", "status"]
@@ -45,28 +44,18 @@ def environments(draw, agent):
     return env
 
 
-_AGENTS = {}
-
-
-def agent_named(name):
-    if name not in _AGENTS:
-        _AGENTS[name] = load_agent(name)
-    return _AGENTS[name]
-
-
 @pytest.mark.parametrize("name", AGENTS)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_environment_gives_valid_code_and_one_line_reason(name, data, tmp_path_factory):
-    agent = agent_named(name)
+    agent = load_agent(name)                                  # loaded once per agent
     env = data.draw(environments(agent))
     env["HA_RSCTMP"] = str(tmp_path_factory.mktemp("rsctmp"))
     env["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
     action = data.draw(st.sampled_from(SAFE_ACTIONS))
-    out, err = io.StringIO(), io.StringIO()
-    rc = agent.dispatch([name, action], env, out, err)
+    result = dispatch_agent(name, action, env)
+    rc, text = result.rc, result.stderr
     assert rc in VALID_CODES
-    text = err.getvalue()
     assert "Traceback" not in text
     for reason in exit_reasons(text):
         assert reason.strip(), "empty exit reason"

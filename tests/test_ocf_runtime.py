@@ -2,7 +2,6 @@
 """The OCF runtime's dispatch rules, on a synthetic agent (no daemons)."""
 
 import io
-import os
 import time
 
 import pytest
@@ -12,6 +11,7 @@ from bacula_ha.ocf.codes import Exit
 from bacula_ha.ocf.deadline import Deadline
 from bacula_ha.ocf.environment import effective_check_level
 from support.agents import exit_reasons
+from support.procs import pids_whose
 
 H = "support.fake_handlers:"
 
@@ -156,15 +156,7 @@ def test_expired_command_kills_its_whole_process_group(tmp_path):
 
 
 def _processes_mentioning(text):
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                if text.encode() in fh.read():
-                    found.append(int(pid))
-        except OSError:
-            pass
-    return found
+    return pids_whose("cmdline", text.encode())
 
 
 @pytest.mark.parametrize("raw,level", [("", 0), ("0", 0), ("5", 0), ("10", 10), ("15", 10),
@@ -179,6 +171,16 @@ def test_deadline_sub_and_bound():
     assert deadline.bound(2) == 2
     child = deadline.sub(0.5)
     assert child.remaining() <= deadline.remaining() / 2 + 0.01
+
+
+def test_deadline_window_is_the_shorter_of_its_seconds_and_what_is_left():
+    now = [100.0]
+    deadline = Deadline(10, clock=lambda: now[0])          # 9.5 s usable (a 0.5 s reserve)
+    assert deadline.window(2).remaining() == 2
+    late = deadline.window(60)
+    assert late.remaining() == deadline.remaining() == 9.5
+    now[0] += 9.6
+    assert late.expired() and deadline.window(5).remaining() == 0
 
 
 def test_metadata_actions_and_defaults():

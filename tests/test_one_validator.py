@@ -12,7 +12,8 @@ from hypothesis import given, settings, strategies as st
 from bacula_ha.admin.render import RenderError, render
 from bacula_ha.ocf.codes import Exit
 from bacula_ha.ocf.params import parse_params
-from support.agents import load_agent, run_agent
+from support.agents import load_agent
+from support.runners import PullRunner
 from test_check import GIT, GOOD, check, load
 
 GIT_SITE = {"nodes": "alpha,beta", "vip": "203.0.113.5", "vip_cidr": "24",
@@ -73,8 +74,7 @@ def test_render_names_the_agent_and_its_reason():
 @pytest.mark.parametrize("key,value", [("config_dir", "/"), ("repository", "not a url"),
                                        ("repository", "notaurl")])
 def test_the_agent_refuses_them_as_err_configured(tmp_path, key, value):
-    params = {"repository": "/srv/git/c.git", key: value}
-    result = run_agent("bacula-config-pull", "validate-all", params, rsctmp=str(tmp_path))
+    result = PullRunner(tmp_path, "/srv/git/c.git", in_process=False, **{key: value})("validate-all")
     assert result.rc == Exit.ERR_CONFIGURED and f"parameter {key}:" in result.reason
 
 

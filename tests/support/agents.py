@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-import os
+import functools
+import io
 import subprocess
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional
@@ -73,10 +74,11 @@ def run_agent(name: str, action: str, params: Optional[Mapping[str, object]] = N
     return AgentResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+@functools.lru_cache(maxsize=None)
 def load_agent(name: str):
-    """The agent's declaration (its AGENT object), loaded in-process from agents/<name>.
+    """The agent's declaration (its AGENT object), loaded in-process from agents/<name> (once).
 
-    For fast property tests: `load_agent(n).dispatch(["x", action], env, out, err)`.
+    For fast property tests: `dispatch_agent(name, action, env)`.
     """
     import importlib.machinery
     import importlib.util
@@ -85,3 +87,10 @@ def load_agent(name: str):
     module = importlib.util.module_from_spec(spec)
     loader.exec_module(module)
     return module.AGENT
+
+
+def dispatch_agent(name: str, action: str, env: Mapping[str, str]) -> AgentResult:
+    """Run one action in this process (no fork, no fresh interpreter): for many fast runs."""
+    out, err = io.StringIO(), io.StringIO()
+    rc = load_agent(name).dispatch([name, action], dict(env), out, err)
+    return AgentResult(rc, out.getvalue(), err.getvalue())

@@ -16,29 +16,19 @@ import os
 import socket
 import struct
 import sys
-import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "lib"))
+sys.path[:0] = [os.path.join(os.path.dirname(os.path.dirname(HERE)), "lib"), os.path.dirname(HERE)]
 
 from bacula_ha.agents.director.console import cram_response, password_key  # noqa: E402  (the peer's side)
+from support.fake_server import LoopbackServer, recv_exact  # noqa: E402
 
 PACKET = 16 << 20
 
 
-def _recv_exact(conn: socket.socket, n: int) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        chunk = conn.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("peer closed")
-        buf += chunk
-    return buf
-
-
 def _recv_packet(conn: socket.socket) -> str:
-    (length,) = struct.unpack(">i", _recv_exact(conn, 4))
-    return _recv_exact(conn, length).decode() if length > 0 else ""
+    (length,) = struct.unpack(">i", recv_exact(conn, 4))
+    return recv_exact(conn, length).decode() if length > 0 else ""
 
 
 def _send(conn: socket.socket, text: str) -> None:
@@ -72,37 +62,16 @@ def serve(conn: socket.socket, password: str, packet_size: int = PACKET) -> None
             return
 
 
-class FloodingDirector:
-    """A listening fake on 127.0.0.1; each connection gets `serve()` in a thread."""
+class FloodingDirector(LoopbackServer):
+    """A listening fake on 127.0.0.1; each connection gets `serve()`."""
 
     def __init__(self, password: str, port: int = 0, packet_size: int = PACKET) -> None:
-        self.server = socket.socket()
-        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.server.bind(("127.0.0.1", port))
-        self.server.listen(16)
-        self.port = self.server.getsockname()[1]
         self.password = password
         self.packet_size = packet_size
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
+        super().__init__(port=port)
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn, self.password, self.packet_size), daemon=True).start()
-
-    def close(self) -> None:
-        self.server.close()
-        self._thread.join(5)
-
-    def __enter__(self) -> "FloodingDirector":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def serve(self, conn: socket.socket) -> None:
+        serve(conn, self.password, self.packet_size)
 
 
 def main() -> None:
@@ -112,7 +81,7 @@ def main() -> None:
     fake = FloodingDirector(os.environ["FAKE_DIRECTOR_PASSWORD"], port)
     with open(pidfile, "w") as fh:
         fh.write(f"{os.getpid()}\n")
-    fake._thread.join()
+    fake.wait()
 
 
 if __name__ == "__main__":

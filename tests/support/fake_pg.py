@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import socket
 import struct
-import threading
-from typing import List
+
+from .fake_server import LoopbackServer, recv_exact
 
 SSL_REQUEST, GSS_REQUEST, CANCEL_REQUEST = 80877103, 80877104, 80877102
 
@@ -38,46 +38,19 @@ def _login_reply() -> bytes:
     return out
 
 
-def _recv_exact(conn: socket.socket, n: int) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        chunk = conn.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("peer closed")
-        buf += chunk
-    return buf
-
-
-class SilentPostgres:
+class SilentPostgres(LoopbackServer):
     """Accepts logins, then swallows every query without a word; `close()` stops it."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
-        self.server = socket.socket()
-        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.server.bind((host, 0))
-        self.server.listen(16)
-        self.host, self.port = self.server.getsockname()[:2]
         self.logins = 0
         self.queries = 0
-        self._conns: List[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
+        super().__init__(host)
 
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            self._conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
+    def serve(self, conn: socket.socket) -> None:
         try:
             while True:
-                (length,) = struct.unpack(">i", _recv_exact(conn, 4))
-                body = _recv_exact(conn, length - 4)
+                (length,) = struct.unpack(">i", recv_exact(conn, 4))
+                body = recv_exact(conn, length - 4)
                 (code,) = struct.unpack(">i", body[:4])
                 if code in (SSL_REQUEST, GSS_REQUEST):
                     conn.sendall(b"N")                               # no encryption: go on in clear
@@ -88,28 +61,12 @@ class SilentPostgres:
             self.logins += 1
             conn.sendall(_login_reply())
             while True:                                              # swallow, never answer
-                kind = _recv_exact(conn, 1)
-                (length,) = struct.unpack(">i", _recv_exact(conn, 4))
-                _recv_exact(conn, length - 4)
+                kind = recv_exact(conn, 1)
+                (length,) = struct.unpack(">i", recv_exact(conn, 4))
+                recv_exact(conn, length - 4)
                 if kind == b"X":                                     # Terminate
                     return
                 if kind in (b"Q", b"P"):
                     self.queries += 1
         except (OSError, ConnectionError, struct.error):
             return
-
-    def close(self) -> None:
-        self._stop.set()
-        self.server.close()
-        for conn in self._conns:
-            try:
-                conn.close()
-            except OSError:
-                pass
-        self._thread.join(5)
-
-    def __enter__(self) -> "SilentPostgres":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -11,6 +11,8 @@ import os
 import subprocess
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from .procs import proc_files
+
 GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_CONFIG_GLOBAL": os.devnull,
@@ -290,15 +292,5 @@ class HttpsGitServer:
 
 def cmdlines_holding(secret: bytes) -> List[str]:
     """The command lines of every process showing `secret` (what any local user can read)."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                cmdline = fh.read()
-        except OSError:
-            continue
-        if secret in cmdline:
-            found.append(cmdline.replace(b"\0", b" ").decode("utf-8", "replace"))
-    return found
+    return [cmdline.replace(b"\0", b" ").decode("utf-8", "replace")
+            for _pid, cmdline in proc_files("cmdline") if secret in cmdline]

@@ -188,14 +188,23 @@ def _promotable(root) -> bool:
     return root.find("actions/action[@name='promote']") is not None
 
 
-def _crm_example(name: str, root) -> List[str]:
-    lines = [f"primitive p_{name} ocf:{PROVIDER}:{name} \\"]
+def _example(first: str, params: str, depth_key: str, root) -> List[str]:
+    """The primitive with its required parameters and monitor ops, each line continued with `\\`;
+    crm and pcs differ in the head, the parameters' prefix and how they name the check depth."""
+    lines = [first + " \\"]
     required = _required(root)
     if required:
-        lines.append("  params " + " ".join(f'{p}="string"' for p in required) + " \\")
+        lines.append(params + " ".join(f'{p}="string"' for p in required) + " \\")
     for op in _monitors(root):
-        extra = "".join(f' {key}="{op[key]}"' for key in ("role", "depth") if key in op)
+        extra = f' role="{op["role"]}"' if "role" in op else ""
+        if "depth" in op:
+            extra += f' {depth_key}="{op["depth"]}"'
         lines.append(f'  op monitor timeout="{op.get("timeout", "")}" interval="{op.get("interval", "")}"{extra} \\')
+    return lines
+
+
+def _crm_example(name: str, root) -> List[str]:
+    lines = _example(f"primitive p_{name} ocf:{PROVIDER}:{name}", "  params ", "depth", root)
     lines[-1] = lines[-1].rstrip(" \\")
     if _promotable(root):
         lines.append(f'clone c_{name} p_{name} meta promotable="true"')
@@ -203,15 +212,7 @@ def _crm_example(name: str, root) -> List[str]:
 
 
 def _pcs_example(name: str, root) -> List[str]:
-    lines = [f"pcs resource create p_{name} ocf:{PROVIDER}:{name} \\"]
-    required = _required(root)
-    if required:
-        lines.append("  " + " ".join(f'{p}="string"' for p in required) + " \\")
-    for op in _monitors(root):
-        extra = "".join(f' {key}="{op[key]}"' for key in ("role",) if key in op)
-        if "depth" in op:
-            extra += f' OCF_CHECK_LEVEL="{op["depth"]}"'
-        lines.append(f'  op monitor timeout="{op.get("timeout", "")}" interval="{op.get("interval", "")}"{extra} \\')
+    lines = _example(f"pcs resource create p_{name} ocf:{PROVIDER}:{name}", "  ", "OCF_CHECK_LEVEL", root)
     if _promotable(root):
         lines.append("  promotable")
     lines[-1] = lines[-1].rstrip(" \\")

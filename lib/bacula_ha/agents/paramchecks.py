@@ -17,7 +17,8 @@ every action, probes included.
 
 from __future__ import annotations
 
-if False:  # annotations only (never evaluated): keeps `typing` off the probe's import path
+TYPE_CHECKING = False   # the one convention: `typing` stays off the probe's import path
+if TYPE_CHECKING:  # pragma: no cover
     from typing import Optional
 
 #: The only transports git may use for the configuration (issue 12): git's remote helpers

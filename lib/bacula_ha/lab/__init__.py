@@ -18,7 +18,10 @@ Modules, one job each:
   fence     the fence agent (fence_bhlab) the nodes' fencers run
   cluster   corosync.conf, the seeded CIB, the Pacemaker configuration
   dirconf   the lab's Bacula Director configuration
-  stacks    the drbd and git architectures (data, hosts, resources)
+  stacks    the drbd architecture (data, resources) and what all stacks share
+  gitstack  the git architecture (catalog host, Git server)
+  streamstack the streaming architecture (a PostgreSQL per node, PAF)
+  rendered  the resources: the shipped snippets with lab values and documented overrides
   checks    console requests, catalog rows, "who runs the Director"
   faults    fault injection with measured recovery times
   lab       the Lab object behind the CLI

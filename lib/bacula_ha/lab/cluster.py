@@ -38,12 +38,12 @@ SEED_CIB = """<cib validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin
 """
 
 
-def corosync_conf(name: str, nodes: List[str]) -> str:
+def corosync_conf(name: str, nodes: List[str], token_ms: int = TOKEN_MS) -> str:
     entries = "".join(f"    node {{\n        ring0_addr: {node_ip(n)}\n        name: {n}\n"
                       f"        nodeid: {i}\n    }}\n" for i, n in enumerate(nodes, 1))
     two_node = "    two_node: 1\n" if len(nodes) == 2 else ""
     return (f"totem {{\n    version: 2\n    cluster_name: {name}\n    transport: knet\n"
-            f"    crypto_cipher: none\n    crypto_hash: none\n    token: {TOKEN_MS}\n}}\n"
+            f"    crypto_cipher: none\n    crypto_hash: none\n    token: {token_ms}\n}}\n"
             f"nodelist {{\n{entries}}}\n"
             f"quorum {{\n    provider: corosync_votequorum\n{two_node}}}\n"
             "logging {\n    to_logfile: yes\n    logfile: /var/log/corosync/corosync.log\n"

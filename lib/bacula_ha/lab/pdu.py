@@ -34,15 +34,53 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Dict, List, Optional
+from pathlib import Path
+from typing import Dict, List, Optional, Protocol, Tuple
 
 from .layout import PDU_PORT, SWITCH_IP, Layout
 from . import netns, node
 
 
-class Pdu:
-    def __init__(self, layout: Layout, boot_delay: float):
+class Power(Protocol):
+    """The machines behind the PDU's outlets: namespace nodes here, QEMU VMs in the VM lab."""
+
+    def machines(self) -> List[str]: ...
+    def is_on(self, machine: str) -> bool: ...
+    def power_off(self, machine: str) -> None: ...
+    def boot(self, machine: str) -> Optional[subprocess.Popen]: ...
+    def set_cable(self, machine: str, plugged: bool) -> None: ...
+
+
+class NamespacePower:
+    """Outlets of the namespace lab: a node is its PID namespace plus its switch-side veth."""
+
+    def __init__(self, layout: Layout):
         self.layout = layout
+
+    def machines(self) -> List[str]:
+        base = self.layout.workdir / "nodes"
+        return sorted(p.name for p in base.iterdir() if (p / "spec.json").exists())
+
+    def is_on(self, machine: str) -> bool:
+        return node.init_pid(self.layout, machine) is not None
+
+    def power_off(self, machine: str) -> None:
+        node.power_off(self.layout, machine)
+        netns.set_cable(self.layout, machine, False)
+
+    def boot(self, machine: str) -> Optional[subprocess.Popen]:
+        return node.boot(self.layout, machine)
+
+    def set_cable(self, machine: str, plugged: bool) -> None:
+        netns.set_cable(self.layout, machine, plugged)
+
+
+class Pdu:
+    def __init__(self, layout: Layout, boot_delay: float, power: Optional[Power] = None,
+                 events: Optional[Path] = None):
+        self.layout = layout
+        self.power: Power = power or NamespacePower(layout)
+        self.events = events or layout.pdu_events
         self.boot_delay = boot_delay
         self.lock = threading.RLock()
         self.pending: Dict[str, threading.Timer] = {}
@@ -50,24 +88,22 @@ class Pdu:
         self.unplugged = set()
 
     def machines(self) -> List[str]:
-        base = self.layout.workdir / "nodes"
-        return sorted(p.name for p in base.iterdir() if (p / "spec.json").exists())
+        return self.power.machines()
 
     def event(self, event: str, machine: str, via: str) -> None:
         line = json.dumps({"t": time.time(), "event": event, "machine": machine, "via": via})
-        with open(self.layout.pdu_events, "a") as f:
+        with open(self.events, "a") as f:
             f.write(line + "\n")
 
     def is_on(self, machine: str) -> bool:
-        return node.init_pid(self.layout, machine) is not None
+        return self.power.is_on(machine)
 
     def off(self, machine: str, via: str) -> None:
         with self.lock:
             timer = self.pending.pop(machine, None)
             if timer:
                 timer.cancel()
-            node.power_off(self.layout, machine)
-            netns.set_cable(self.layout, machine, False)
+            self.power.power_off(machine)
             self.event("off", machine, via)
 
     def boot(self, machine: str, via: str) -> None:
@@ -77,9 +113,11 @@ class Pdu:
                 timer.cancel()   # booted now: a pending delayed power-on must not fire later
             if self.is_on(machine):
                 return
-            self.children.append(node.boot(self.layout, machine))
+            child = self.power.boot(machine)
+            if child is not None:
+                self.children.append(child)
             if machine not in self.unplugged:
-                netns.set_cable(self.layout, machine, True)
+                self.power.set_cable(machine, True)
             self.event("boot", machine, via)
 
     def on(self, machine: str, via: str) -> None:
@@ -106,7 +144,7 @@ class Pdu:
                 self.unplugged.add(machine)
             if plugged and not self.is_on(machine):
                 return   # a powered-off machine's link stays down until it boots
-            netns.set_cable(self.layout, machine, plugged)
+            self.power.set_cable(machine, plugged)
             self.event("plug" if plugged else "unplug", machine, "lab")
 
     def cancel(self) -> None:
@@ -180,17 +218,20 @@ class _Unix(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
 
-def serve(layout: Layout, boot_delay: float) -> None:
-    pdu = Pdu(layout, boot_delay)
-    tcp = _Tcp((SWITCH_IP, PDU_PORT), _handler(pdu, "net"))
+def serve(layout: Layout, boot_delay: float, pdu: Optional[Pdu] = None,
+          address: Tuple[str, int] = (SWITCH_IP, PDU_PORT), socket_path: Optional[Path] = None) -> None:
+    """Serve the fence agents on `address` (TCP) and the lab on `socket_path` (Unix), forever."""
+    pdu = pdu or Pdu(layout, boot_delay)
+    socket_path = socket_path or layout.pdu_socket
+    tcp = _Tcp(address, _handler(pdu, "net"))
     try:
-        os.unlink(layout.pdu_socket)
+        os.unlink(socket_path)
     except FileNotFoundError:
         pass
-    unix = _Unix(str(layout.pdu_socket), _handler(pdu, "lab"))
+    unix = _Unix(str(socket_path), _handler(pdu, "lab"))
     for server in (tcp, unix):
         threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(f"pdu: serving {SWITCH_IP}:{PDU_PORT} and {layout.pdu_socket}", flush=True)
+    print(f"pdu: serving {address[0]}:{address[1]} and {socket_path}", flush=True)
     while True:
         time.sleep(1)
         pdu.reap()
@@ -208,11 +249,11 @@ def exchange(sock: socket.socket, line: str) -> str:
     return answer.decode().strip()
 
 
-def request(layout: Layout, line: str, timeout: float = 30) -> str:
+def request(layout: Layout, line: str, timeout: float = 30, socket_path: Optional[Path] = None) -> str:
     """Send one request to the PDU over its Unix socket; returns the answer without "OK "."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
-        sock.connect(str(layout.pdu_socket))
+        sock.connect(str(socket_path or layout.pdu_socket))
         text = exchange(sock, line)
     if not text.startswith("OK"):
         from .sh import LabError

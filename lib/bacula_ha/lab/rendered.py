@@ -75,7 +75,7 @@ def _monitor_key(op: Op) -> str:
     return ""
 
 
-def _override_primitive(p: Primitive, site: LabSite, nodes: int) -> Primitive:
+def _override_primitive(p: Primitive, site: LabSite) -> Primitive:
     ops = []
     for op in p.ops:
         if op.name == "monitor":
@@ -106,13 +106,13 @@ def lab_config(arch: str, site: LabSite) -> Config:
         if isinstance(res, Primitive) and res.is_stonith:
             continue
         if isinstance(res, Primitive):
-            res = _override_primitive(res, site, n)
+            res = _override_primitive(res, site)
         elif isinstance(res, Clone):
             meta = tuple((k, str(n) if k == "clone-max" else v) for k, v in res.meta
                          if not (res.child.agent == "ocf:linbit:drbd" and k == "notify"))
-            res = replace(res, child=_override_primitive(res.child, site, n), meta=meta)
+            res = replace(res, child=_override_primitive(res.child, site), meta=meta)
         elif isinstance(res, Group):
-            res = replace(res, members=[_override_primitive(m, site, n) for m in res.members])
+            res = replace(res, members=[_override_primitive(m, site) for m in res.members])
         resources.append(res)
     constraints = [c for c in config.constraints
                    if not (isinstance(c, Location) and c.rsc.startswith("fence_"))]

@@ -61,6 +61,14 @@ class Deadline:
             time.sleep(pause)
         return not self.expired()
 
+    def window(self, seconds: float) -> "Deadline":
+        """A child deadline of at most `seconds`, never past this one (one attempt of a retried step)."""
+        child = Deadline(0)
+        child._clock = self._clock
+        child.budget = self.bound(seconds)
+        child._end = self._clock() + child.budget
+        return child
+
     def sub(self, fraction: float) -> "Deadline":
         """A child deadline holding `fraction` of what is left (for a step that must leave room)."""
         child = Deadline(0)

@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 import time
 
-if False:  # annotations only (never evaluated): keeps `typing` off the probe's import path
+TYPE_CHECKING = False   # the one convention: `typing` stays off the probe's import path
+if TYPE_CHECKING:  # pragma: no cover
     from typing import Optional, Tuple
 
 from ...ocf.codes import Exit, OcfError
@@ -278,7 +279,7 @@ def start(ctx) -> int:
             _remove_stale(settings.pidfile)
             raise OcfError(Exit.ERR_GENERIC, f"bacula-dir exited during start-up: {reason}")
         try:
-            console_round_trip(ctx, settings, deadline=_Window(CONSOLE_ATTEMPT_S, ctx.deadline))
+            console_round_trip(ctx, settings, deadline=ctx.deadline.window(CONSOLE_ATTEMPT_S))
             ctx.log.info(f"bacula-dir pid {child.pid} answers the console")
             return Exit.SUCCESS
         except ConsoleFailed as exc:
@@ -302,17 +303,6 @@ def _permanent(failure: ConsoleFailed) -> bool:
     peer failed our challenge (not our Director). Anything else may be a Director still starting."""
     from .console import ConsoleRefused, WrongDirector
     return isinstance(failure.cause, (ConsoleRefused, WrongDirector))
-
-
-class _Window:
-    """At most `seconds` of the action's deadline (one console attempt)."""
-
-    def __init__(self, seconds: float, outer) -> None:
-        self.end = time.monotonic() + seconds
-        self.outer = outer
-
-    def remaining(self) -> float:
-        return max(0.0, min(self.end - time.monotonic(), self.outer.remaining()))
 
 
 # -- stop -------------------------------------------------------------------------
@@ -389,7 +379,7 @@ def reload(ctx) -> int:
         os.kill(info.pid, signal.SIGHUP)
     for attempt in range(3):      # still answering (with the new credentials) after the reload
         try:
-            console_round_trip(ctx, settings, deadline=_Window(CONSOLE_ATTEMPT_S, ctx.deadline))
+            console_round_trip(ctx, settings, deadline=ctx.deadline.window(CONSOLE_ATTEMPT_S))
             break
         except OcfError:
             if attempt == 2 or ctx.deadline.remaining() < 1.0:

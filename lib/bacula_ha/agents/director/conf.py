@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import os
 
-if False:  # annotations only (never evaluated): keeps `typing` off the probe's import path
+TYPE_CHECKING = False   # the one convention: `typing` stays off the probe's import path
+if TYPE_CHECKING:  # pragma: no cover
     from typing import Iterator, List, Optional, Tuple
 
 MAX_INCLUDES = 1000

@@ -37,7 +37,8 @@ import os
 import _struct as struct  # the builtin behind `struct`: one import less on the monitor path
 import time
 
-if False:  # annotations only (never evaluated): keeps `typing` off the monitor's import path
+TYPE_CHECKING = False   # the one convention: `typing` stays off the probe's import path
+if TYPE_CHECKING:  # pragma: no cover
     from typing import List, Optional
 
 EOD = -1                 # BNET_EOD: end of a command's output

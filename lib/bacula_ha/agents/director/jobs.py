@@ -41,7 +41,8 @@ import os
 import re
 import time
 
-if False:  # annotations only
+TYPE_CHECKING = False   # the one convention: `typing` stays off the probe's import path
+if TYPE_CHECKING:  # pragma: no cover
     from typing import Dict, List, Optional
 
 from ...ocf.codes import OcfError
@@ -252,7 +253,7 @@ class Session:
 
     def packets(self, command: str, seconds: float = 10.0) -> "List[str]":
         from .console import ConsoleError, DirectorConsole
-        window = _Window(seconds, self.deadline)
+        window = self.deadline.window(seconds)
         try:
             with DirectorConsole(self.settings.address, self.settings.port, self.settings.console_name,
                                  self.settings.console_password, window) as console:
@@ -269,18 +270,6 @@ class Session:
                 if sep:
                     out[key.strip()] = value.strip()
         return out
-
-
-class _Window:
-    def __init__(self, seconds: float, outer) -> None:
-        self.end = time.monotonic() + seconds
-        self.outer = outer
-
-    def remaining(self) -> float:
-        return max(0.0, min(self.end - time.monotonic(), self.outer.remaining()))
-
-    def expired(self) -> bool:
-        return self.remaining() <= 0.0
 
 
 def cancel_leftovers(session: Session, job: Job, storage: "Optional[str]") -> str:
@@ -362,7 +351,7 @@ def follow_up(ctx) -> None:
         return
     try:
         # Two monitors (depths 0 and 10) may run at once: one settles, the other waits briefly.
-        with instance_lock(state.path(MARKER + ".lock"), _Window(1.0, ctx.deadline)):
+        with instance_lock(state.path(MARKER + ".lock"), ctx.deadline.window(1.0)):
             settings = resolve(ctx.params, with_console=True, with_catalog=True)
             ctx.secrets.add(settings.console_password)
             if settings.catalog is None:
@@ -447,7 +436,7 @@ def before_stop(ctx, settings) -> None:
     if _mode(ctx) != "rerun" or settings.catalog is None:
         return
     budget = min(15.0, ctx.deadline.remaining() * 0.3)
-    deadline = _Window(budget, ctx.deadline)
+    deadline = ctx.deadline.window(budget)
     try:
         new, _pending = record(settings.catalog, node_name(ctx), "stop", "pending", deadline.remaining())
     except Exception as exc:     # never a failed stop for this

@@ -19,7 +19,8 @@ import fcntl
 import os
 import _struct as struct  # the builtin: `struct` (a Python re-export) costs the probe an import
 
-if False:  # annotations only (never evaluated): keeps `typing` off the probe's import path
+TYPE_CHECKING = False   # the one convention: `typing` stays off the probe's import path
+if TYPE_CHECKING:  # pragma: no cover
     from typing import List, Optional, Sequence
 
 COMM = "bacula-dir"

@@ -25,7 +25,8 @@ from __future__ import annotations
 from ...ocf.codes import Exit, OcfError
 from . import proc
 
-if False:  # annotations only (never evaluated): keeps `typing` off the probe's import path
+TYPE_CHECKING = False   # the one convention: `typing` stays off the probe's import path
+if TYPE_CHECKING:  # pragma: no cover
     from typing import List, Optional, Tuple
 
 WILDCARDS = ("", "0.0.0.0", "::", "*")

@@ -14,7 +14,8 @@ import os
 
 from .conf import Block, Config, ConfError, parse_file
 
-if False:  # annotations only (never evaluated): keeps `typing` off the probe's import path
+TYPE_CHECKING = False   # the one convention: `typing` stays off the probe's import path
+if TYPE_CHECKING:  # pragma: no cover
     from typing import List, Optional, Tuple
 
 DEFAULT_PORT = 9101
