@@ -150,7 +150,12 @@ def test_statement_failures_are_classified():
     assert errors.classify_statement("25006", "read-only", "write check", T).kind == errors.READ_ONLY
     denied = errors.classify_statement("42501", "permission denied", "write check", T)
     assert denied.kind == errors.PERMISSION and denied.permanent
-    assert errors.classify_statement("53100", "could not extend file", "write check", T).kind == errors.WRITE
+    assert errors.classify_statement("53100", "could not extend file", "write check", T,
+                                     writing=True).kind == errors.WRITE
+    # the kind follows what the step does, never its name
+    assert errors.classify_statement("53100", "could not extend file", "write check", T).kind == errors.OTHER
+    assert errors.classify_statement("53100", "could not extend file", "renamed step", T,
+                                     writing=True).kind == errors.WRITE
     assert errors.libpq_detail('x failed: FATAL:  password authentication failed for user "b"') == \
         'password authentication failed for user "b"'
 

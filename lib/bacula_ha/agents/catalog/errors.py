@@ -135,8 +135,10 @@ def classify_connect(message: str, target: Target) -> CheckFailure:
 _TIMEOUT_STATES = {"57014": "statement timeout", "55P03": "lock timeout"}
 
 
-def classify_statement(sqlstate: Optional[str], message: str, step: str, target: Target) -> CheckFailure:
-    """A failed statement during `step` (e.g. "version check")."""
+def classify_statement(sqlstate: Optional[str], message: str, step: str, target: Target,
+                       writing: bool = False) -> CheckFailure:
+    """A failed statement during `step` (e.g. "version check", output only); `writing` says
+    whether that step writes (the write check), which decides the kind."""
     detail = _short(" ".join(str(message).split()), 200)
     if sqlstate in _TIMEOUT_STATES:
         return CheckFailure(TIMEOUT, f"catalog timeout: {_TIMEOUT_STATES[sqlstate]} during {step} ({where(target)})")
@@ -144,7 +146,7 @@ def classify_statement(sqlstate: Optional[str], message: str, step: str, target:
         return CheckFailure(READ_ONLY, f"catalog is read-only ({where(target)}): {step}: {detail}")
     if sqlstate in ("57P01", "57P02", "57P03"):
         return lost(step, detail, target)
-    kind = PERMISSION if sqlstate == "42501" else WRITE if step.startswith("write check") else OTHER
+    kind = PERMISSION if sqlstate == "42501" else WRITE if writing else OTHER
     state = f" [{sqlstate}]" if sqlstate else ""
     return CheckFailure(kind, f"catalog {step} failed ({where(target)}){state}: {detail}")
 
@@ -159,13 +161,13 @@ def where(target: Target) -> str:
     return f"{_short(target.host)}:{target.port}/{_short(target.dbname)}"
 
 
-def timeout(step: str, seconds: float, target: Target) -> CheckFailure:
+def timeout(step: str, seconds: float, target: Target, writing: bool = False) -> CheckFailure:
     """The client-side guard fired: the server did not answer at all (hung, stopped, partitioned).
 
     A commit waiting for a synchronous standby looks the same from here, and no server
     timeout ends that wait (PostgreSQL disables statement_timeout before the commit).
     """
     why = ("the commit did not complete: server hung, or waiting for a synchronous standby"
-           if step.startswith("write check") else "server hung or unreachable")
+           if writing else "server hung or unreachable")
     return CheckFailure(TIMEOUT, f"catalog timeout: no answer within {seconds:.1f} s during {step} "
                                  f"({where(target)}): {why}")

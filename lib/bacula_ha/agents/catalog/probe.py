@@ -83,7 +83,7 @@ def check(settings: ProbeSettings, budget: float) -> Report:
     began = time.monotonic()
     end = began + max(0.0, budget)
     s, target = settings, settings.target
-    step = "connect"
+    step, writing = "connect", False
     session = None
     try:
         params = conninfo_params(target, s.passfile, s.sslmode, min(s.connect_timeout, budget),
@@ -95,12 +95,12 @@ def check(settings: ProbeSettings, budget: float) -> Report:
         version = _role_and_version(session, s, end, step)
         wrote = False
         if s.write_check:
-            step = "write check"
+            step, writing = "write check", True
             _write(session, s, end, step)
             wrote = True
         return Report(version=version, wrote=wrote, seconds=time.monotonic() - began)
     except libpq.NoAnswer as late:
-        raise errors.timeout(late.step, time.monotonic() - began, target) from None
+        raise errors.timeout(late.step, time.monotonic() - began, target, writing=writing) from None
     except libpq.ConnectFailed as exc:
         raise errors.classify_connect(str(exc), target) from None
     except libpq.Unresolved as exc:
@@ -108,7 +108,7 @@ def check(settings: ProbeSettings, budget: float) -> Report:
     except libpq.ConnectionLost as exc:
         raise errors.lost(step, str(exc), target) from None
     except libpq.QueryFailed as exc:
-        raise errors.classify_statement(exc.sqlstate, exc.message, step, target) from None
+        raise errors.classify_statement(exc.sqlstate, exc.message, step, target, writing=writing) from None
     except libpq.Missing as exc:
         raise CheckFailure(errors.CLIENT, f"cannot check the catalog: {exc}") from None
     finally:
@@ -176,4 +176,4 @@ def _create(session: libpq.Connection, s: ProbeSettings, end: float) -> None:
         session.query(SQL_CREATE, end=end, step=step)
     except libpq.QueryFailed as exc:
         if exc.sqlstate not in ALREADY_EXISTS:
-            raise errors.classify_statement(exc.sqlstate, exc.message, step, s.target) from None
+            raise errors.classify_statement(exc.sqlstate, exc.message, step, s.target, writing=True) from None
