@@ -160,6 +160,20 @@ class Backups:
             time.sleep(0.5)
         return None
 
+    def wait_idle(self, timeout: float = 240.0) -> bool:
+        """Wait until the catalog shows no job that has not ended (a previous fault's rerun may
+        still hold the Storage daemon's one device); False when still busy at the timeout."""
+        from ..agents.director.jobs import RUNNING_STATES
+        states = ",".join(f"'{s}'" for s in RUNNING_STATES)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ok, out = psql(self.layout, self.host, self.db_password,
+                           f"SELECT count(*) FROM Job WHERE JobStatus IN ({states})")
+            if ok and out.strip() == "0":
+                return True
+            time.sleep(1.0)
+        return False
+
     def times(self, jobid: int) -> Optional[Tuple[Optional[float], Optional[float]]]:
         """(StartTime, EndTime) of a job as epoch seconds (the Director writes local time)."""
         ok, out = psql(self.layout, self.host, self.db_password,

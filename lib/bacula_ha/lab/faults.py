@@ -210,9 +210,13 @@ def measure(lab: Lab, fault: str, inject: Callable[[], None], victim: str, *, fe
     long backup, which the agent must run again, once, on the survivor."""
     cfg = lab.config
     bk = lab.backups()
+    if not bk.wait_idle():
+        _tell(progress, "jobs of an earlier fault still running: " + bk.daemons_now())
     pre = bk.run()
-    pre_status = bk.wait(pre, timeout=120)
+    pre_status = bk.wait(pre, timeout=180)
     _tell(progress, f"backup JobId {pre} before the fault: {pre_status}")
+    pre_note = "" if pre_status == "T" else f"backup JobId {pre} before the fault ended {pre_status!r}: " \
+        + bk.daemons_now()
     interrupted = None
     if during_backup:
         interrupted = bk.run(backups.BIG_JOB)
@@ -294,6 +298,8 @@ def measure(lab: Lab, fault: str, inject: Callable[[], None], victim: str, *, fe
     got = wait_catalog(lab, timeout=60)
     result.rows_ok = bool(got and label in got)
     result.backup_before = pre if pre_status == "T" else None
+    if pre_note:
+        result.note = (result.note + "; " if result.note else "") + pre_note
     if interrupted is not None:
         follow_rerun(lab, bk, result, interrupted, progress)
     if result.backup_before:
