@@ -61,8 +61,9 @@ def assert_fault_kept_its_promises(result) -> None:
     assert result.max_directors <= 1, result.violations
     assert result.rows_ok, "a catalog row committed before the fault is missing after it"
     assert result.answering_s is not None, f"Director never answered again: {result.summary()}"
-    assert result.restore_ok, f"the backup made before the fault was not restored identical: {result.summary()}"
-    assert result.backup_after_ok, f"a backup after the fault failed: {result.summary()}"
+    assert result.restore_ok, \
+        f"the backup made before the fault was not restored identical: {result.summary()}; {result.note}"
+    assert result.backup_after_ok, f"a backup after the fault failed: {result.summary()}; {result.note}"
     assert result.ok, result.summary()
 
 
