@@ -38,9 +38,9 @@ ROWS = (("director/monitor-10-vs-bconsole", "bacula-director monitor, OCF_CHECK_
          "ocf:heartbeat:anything monitor (the same bacula-dir)", None))
 
 #: Shipped recurring monitors (admin/render/architectures.py): seconds between runs.
-OURS = (("bacula-director depth 0", "dir0", 20), ("bacula-director depth 10", "dir10", 60),
-        ("bacula-catalog-check", "catalog", 10), ("pgsql (the catalog's own resource)", "pgsql", 30))
-STOCK = (("anything (bacula-dir), at our depth-0 interval", "anything", 20),
+OURS = (("bacula-director depth 0", "dir0", 10), ("bacula-director depth 10", "dir10", 60),
+        ("bacula-catalog-check", "catalog", 20), ("pgsql (the catalog's own resource)", "pgsql", 30))
+STOCK = (("anything (bacula-dir), at our depth-0 interval", "anything", 10),
          ("pgsql (the catalog's own resource)", "pgsql", 30))
 DEPTH0_CHOICES = (5, 10, 20)
 
@@ -64,19 +64,19 @@ def run(bench: Bench) -> List[dict]:
     catalog = Instance(bench, "catalog-dir", bench.agent("bacula-catalog-check"),
                        {"host": "127.0.0.1", "port": lab.pg.port, "passfile": passfile}, "cat-dir")
     subjects = {
-        "dir0": agent.action("monitor", interval_ms=20000, check_level=0),
+        "dir0": agent.action("monitor", interval_ms=10000, check_level=0),
         "dir10": agent.action("monitor", interval_ms=60000, check_level=10),
         "dir20": agent.action("monitor", interval_ms=60000, check_level=20),
         "bconsole": command([BCONSOLE, "-c", lab.console_config], stdin="status dir\nquit\n"),
     }
     if catalog.action("start")() == 0:
-        subjects["catalog"] = catalog.action("monitor", interval_ms=10000)
+        subjects["catalog"] = catalog.action("monitor", interval_ms=20000)
     if os.access(PGSQL_RA, os.X_OK):
         subjects["pgsql"] = stock_pgsql(bench, lab.pg, "pgsql-dir").action("monitor", interval_ms=30000)
     if os.access(ANYTHING_RA, os.X_OK):
         anything = Instance(bench, "anything", ANYTHING_RA, {"binfile": BACULA_DIR, "pidfile": lab.pidfile},
                             "bench-anything")
-        subjects["anything"] = anything.action("monitor", interval_ms=20000)
+        subjects["anything"] = anything.action("monitor", interval_ms=10000)
     try:
         bench.log(f"director: monitors 0/10/20 vs {', '.join(n for n in subjects if not n.startswith('dir'))}")
         samples = interleaved(subjects, bench.runs(30, 5), bench.warmup)

@@ -26,10 +26,11 @@ def _director(v: SiteValues, config: str) -> Primitive:
         "p_director", "ocf:bacula:bacula-director",
         params=_opt(("config", config), ("console_config", v.console_config)),
         ops=(Op("start", "0s", "60s"), Op("stop", "0s", "60s"),
-             Op("monitor", "20s", "30s"),
+             Op("monitor", "10s", "30s"),
              Op("monitor", "60s", "30s", check_level=10)),
-        comment="The Director. depth 0 every 20s (process + port), depth 10 every 60s\n"
-                "(authenticated console request through console_config).")
+        comment="The Director. depth 0 every 10s (process + port: cheap, so a dead or hung\n"
+                "bacula-dir is found fast), depth 10 every 60s (authenticated console request\n"
+                "through console_config). Intervals chosen from bench/results.md (CPU s per hour).")
 
 
 def _catalog_check(v: SiteValues, mode: str) -> Primitive:
@@ -48,7 +49,7 @@ def _catalog_check(v: SiteValues, mode: str) -> Primitive:
         comment = "Gate on the external catalog: an outage there is reported as degraded (190),\n" \
                   "because moving the Director cannot fix it."
     return Primitive("p_catalog_check", "ocf:bacula:bacula-catalog-check", params=params,
-                     ops=(Op("start", "0s", "60s"), Op("stop", "0s", "20s"), Op("monitor", "10s", "30s")),
+                     ops=(Op("start", "0s", "60s"), Op("stop", "0s", "20s"), Op("monitor", "20s", "30s")),
                      comment=comment)
 
 
