@@ -125,3 +125,14 @@ def test_every_render_key_names_a_declared_agent_parameter():
     for field in mapped:
         agent, name = field.param
         assert name in {p.name for p in load_agent(agent).params}, field.key
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["", ".", "..", "a", "b", "..."]), max_size=8), st.booleans())
+def test_normal_parts_is_what_normpath_keeps(parts, absolute):
+    """The probe path's own normpath (no `os` import) agrees with posixpath on every shape."""
+    import posixpath
+    from bacula_ha.agents.paramchecks import normal_parts
+    path = ("/" if absolute else "") + "/".join(parts)
+    expected = [p for p in posixpath.normpath(path).split("/") if p not in ("", ".")]
+    assert normal_parts(path) == expected

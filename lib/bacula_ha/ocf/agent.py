@@ -16,13 +16,12 @@ An agent executable declares its parameters and actions (handlers named as
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 from .codes import HARD_ERRORS, VALID_CODES, Exit, OcfError
 from .deadline import Deadline
-from .environment import OcfEnv
+from .environment import OcfEnv, process_environ
 from .log import Log, Secrets, one_line
 from .params import Param, ParamValues, parse_params
 
@@ -140,7 +139,7 @@ class Agent:
 
     # -- running ------------------------------------------------------
     def main(self, argv: Optional[Sequence[str]] = None) -> None:
-        sys.exit(self.dispatch(sys.argv if argv is None else argv, os.environ))
+        sys.exit(self.dispatch(sys.argv if argv is None else argv, process_environ()))
 
     def dispatch(self, argv: Sequence[str], environ: Mapping[str, str],
                  stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None) -> int:

@@ -5,9 +5,20 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing itself costs ~2 ms at start-up; type checkers still see the import
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Mapping
+    from typing import Dict, Mapping
 
 CHECK_LEVELS = (0, 10, 20)
+
+
+def process_environ() -> Dict[str, str]:
+    """This process's environment as text, the way `os.environ` decodes it.
+
+    Read from `posix`: importing `os` costs a probe about a quarter of the
+    interpreter's own start (its `_collections_abc`), and no probe needs it.
+    """
+    from posix import environ
+    return {key.decode("utf-8", "surrogateescape"): value.decode("utf-8", "surrogateescape")
+            for key, value in environ.items()}
 
 
 def _int(raw: str, default: int = 0) -> int:

@@ -22,9 +22,10 @@ which drops what it cannot deliver without telling. The syslog tag is
 
 from __future__ import annotations
 
-import os
 import sys
 import time
+from posix import getpid   # not `os`: the probe path never imports it (ocf/environment.py says why)
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Iterable, List, Mapping, Optional, TextIO
@@ -119,7 +120,7 @@ class Log:
     # -- destinations -------------------------------------------------
     def _emit(self, level: str, msg: str, shown_on_tty: bool = False) -> None:
         body = f"{level.upper()}: {self.secrets.mask(one_line(msg, 2000))}"
-        line = f"{self.tag}[{os.getpid()}]: {body}"
+        line = f"{self.tag}[{getpid()}]: {body}"
         if self._tty:
             # ocf-shellfuncs: on a terminal, the terminal only (and not twice what is already there)
             if not shown_on_tty:
@@ -142,7 +143,7 @@ class Log:
             for where in failed:
                 if where not in self._noted:
                     self._noted.add(where)
-                    self._write_stderr(f"{self.tag}[{os.getpid()}]: WARNING: cannot write to {where}: "
+                    self._write_stderr(f"{self.tag}[{getpid()}]: WARNING: cannot write to {where}: "
                                        "logging to stderr")
             self._write_stderr(line)
 
@@ -150,7 +151,7 @@ class Log:
         """`<PRI>Mmm dd hh:mm:ss agent(instance)[pid]: LEVEL: msg`, what logger -t sends."""
         pri = _FACILITIES.get(self._facility, _FACILITIES["daemon"]) * 8 + _SYSLOG_PRIORITY[level]
         stamp = time.strftime("%b %e %H:%M:%S")
-        payload = f"<{pri}>{stamp} {self.tag}[{os.getpid()}]: {body}".encode("utf-8", "replace")
+        payload = f"<{pri}>{stamp} {self.tag}[{getpid()}]: {body}".encode("utf-8", "replace")
         try:
             _send_datagram(self._syslog_socket, payload)
             return True

@@ -11,7 +11,6 @@ a catalog it does not own).
 
 from __future__ import annotations
 
-import os
 import time
 
 from ...ocf.codes import Exit, OcfError
@@ -38,6 +37,11 @@ LOCAL_UNREACHABLE_GRACE_S = 5.0
 
 
 # -- shared pieces -------------------------------------------------------------
+def _nodename() -> str:
+    from posix import uname   # not `os`: off the monitor's import path (ocf/environment.py)
+    return uname().nodename
+
+
 def _target(ctx: Context) -> Target:
     from .errors import Target
     p = ctx.params
@@ -105,7 +109,7 @@ def _settings(ctx: Context, expected: int):
     p = ctx.params
     return ProbeSettings(target=_target(ctx), passfile=p.passfile, sslmode=p.sslmode,
                     connect_timeout=float(p.connect_timeout), expected_version=expected,
-                    write_check=bool(p.write_check), node=ctx.env.node or os.uname().nodename)
+                    write_check=bool(p.write_check), node=ctx.env.node or _nodename())
 
 
 # -- actions ---------------------------------------------------------------------

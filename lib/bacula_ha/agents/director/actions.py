@@ -12,23 +12,23 @@ Exit code decisions (see docs/agents/bacula-director.md):
   is good. ERR_GENERIC lets Pacemaker try another node.
 * a running Director whose catalog is down -> DEGRADED (190), not a failure.
 
-Imports beyond proc/settings happen inside the actions that need them: the
-level-0 monitor and the probe must stay cheap.
+Imports beyond proc happen inside the functions that need them, `os` and the
+configuration reader included: the probe of a node without any bacula-dir
+imports nothing else (tests/test_lazy_imports.py).
 """
 
 from __future__ import annotations
 
-import os
 import time
 
 TYPE_CHECKING = False   # the one convention: `typing` stays off the probe's import path
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Optional, Tuple
 
+    from .settings import DirectorSettings
+
 from ...ocf.codes import Exit, OcfError
 from . import proc
-from .conf import ConfError
-from .settings import JOBS_MARKER, DirectorSettings, for_checks, locate, resolve
 
 START_OUTPUT = "start.out"
 CONSOLE_ATTEMPT_S = 5.0      # one console try during start (the Director may take ~1 s to pick it up)
@@ -43,6 +43,7 @@ def _find(ctx) -> Tuple[Optional[proc.ProcInfo], Optional[str], object]:
         # configuration, which for a 10,000-client tree takes seconds.
         ctx.log.debug("probe: no bacula-dir process on this node; configuration not read")
         return None, None, None
+    from .settings import locate
     loc = locate(ctx.params, ctx.state())
     info = None
     if loc.pidfile:
@@ -65,13 +66,17 @@ def _find(ctx) -> Tuple[Optional[proc.ProcInfo], Optional[str], object]:
 
 
 def _stale(pidfile: Optional[str]) -> bool:
-    return bool(pidfile) and os.path.exists(pidfile) and proc.lock_holder(pidfile) is None
+    if not pidfile:
+        return False
+    import os
+    return os.path.exists(pidfile) and proc.lock_holder(pidfile) is None
 
 
 def _remove_stale(pidfile: Optional[str]) -> bool:
     """Remove a pid file no live daemon holds (bacula-dir leaves it after a crash)."""
     if not _stale(pidfile):
         return False
+    import os
     try:
         os.unlink(pidfile)
         return True
@@ -101,6 +106,8 @@ def _level0(ctx, info: proc.ProcInfo, loc) -> None:
 
 def _settings(ctx, with_catalog: bool = False, fresh: bool = True) -> DirectorSettings:
     """Resolved settings, secrets registered; `fresh=False` may use the last start's record."""
+    from .conf import ConfError
+    from .settings import for_checks, resolve
     for attempt in (1, 2):
         try:
             if fresh or with_catalog:
@@ -178,6 +185,7 @@ def monitor(ctx) -> int:
 
 # -- start ------------------------------------------------------------------------
 def _require_binary(binary: str) -> None:
+    import os
     if not os.path.isfile(binary):
         raise OcfError(Exit.ERR_INSTALLED, f"{binary} is not installed")
     if not os.access(binary, os.X_OK):
@@ -201,6 +209,7 @@ def _ids(user: str, group: str) -> Tuple[int, int, set]:
 
 def _writable_by(path: str, uid: int, groups: set) -> bool:
     """Could uid (with groups) create files in directory `path`? (root's os.access cannot tell)"""
+    import os
     try:
         st = os.stat(path)
     except OSError:
@@ -215,6 +224,7 @@ def _writable_by(path: str, uid: int, groups: set) -> bool:
 
 
 def _read_settings_for_start(ctx) -> DirectorSettings:
+    import os
     p = ctx.params
     for path, what in ((p.config, "configuration"), (p.console_config, "console configuration")):
         if not os.path.exists(path):
@@ -225,6 +235,7 @@ def _read_settings_for_start(ctx) -> DirectorSettings:
 
 
 def start(ctx) -> int:
+    import os
     p = ctx.params
     _require_binary(p.binary)
     settings = _read_settings_for_start(ctx)
@@ -308,6 +319,7 @@ def _permanent(failure: ConsoleFailed) -> bool:
 # -- stop -------------------------------------------------------------------------
 def stop(ctx) -> int:
     from . import daemon
+    from .settings import locate
     loc = locate(ctx.params, ctx.state())
     pids = set()
     if loc.pidfile:
@@ -341,7 +353,10 @@ def _record_running_jobs(ctx) -> None:
 def monitor_jobs(ctx) -> int:
     """monitor, then (not on probes) the interrupted-job work a start left (jobs.py)."""
     rc = monitor(ctx)
-    if rc == Exit.SUCCESS and not ctx.env.is_probe and ctx.state().exists(JOBS_MARKER):
+    if rc != Exit.SUCCESS or ctx.env.is_probe:
+        return rc
+    from .settings import JOBS_MARKER
+    if ctx.state().exists(JOBS_MARKER):
         from .jobs import follow_up
         follow_up(ctx)
     return rc
@@ -349,6 +364,7 @@ def monitor_jobs(ctx) -> int:
 
 # -- reload -----------------------------------------------------------------------
 def reload(ctx) -> int:
+    import os
     from . import daemon
     p = ctx.params
     info, _pidfile, loc = _find(ctx)
