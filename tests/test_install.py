@@ -152,3 +152,17 @@ def test_pip_install_then_bacula_ha_install_gives_working_agents(tmp_path):
                               capture_output=True, text=True, timeout=60)
         assert meta.returncode == 0 and f'name="{name}"' in meta.stdout
     assert not (stage / "usr/lib/ocf/lib/bacula/bacula_ha/lab").exists()
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_an_agent_symlinked_elsewhere_finds_its_library(name, tmp_path):
+    """The bootstrap looks beside the agent's path first (no `os` import), then beside its
+    target: an operator's symlink into resource.d keeps working."""
+    from support.paths import agent_path
+    link = tmp_path / "resource.d" / "site" / name
+    link.parent.mkdir(parents=True)
+    link.symlink_to(agent_path(name))
+    proc = subprocess.run(["/usr/bin/python3", "-IS", str(link), "meta-data"], capture_output=True,
+                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert f'<resource-agent name="{name}"' in proc.stdout
