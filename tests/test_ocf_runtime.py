@@ -183,6 +183,16 @@ def test_deadline_window_is_the_shorter_of_its_seconds_and_what_is_left():
     assert late.expired() and deadline.window(5).remaining() == 0
 
 
+def test_deadline_part_is_a_share_of_the_whole_timeout_capped_to_what_is_left():
+    now = [100.0]
+    short, long = Deadline(60, clock=lambda: now[0]), Deadline(300, clock=lambda: now[0])
+    assert short.part(0.1) == 6.0 and long.part(0.1) == 30.0   # a longer op timeout, a longer step
+    now[0] += 50.0
+    assert short.part(0.5) == short.remaining() == 7.0          # 57 s usable (a 3 s reserve), 50 gone
+    now[0] += 10.0
+    assert short.part(0.5) == 0.0
+
+
 def test_metadata_actions_and_defaults():
     xml = make_agent().metadata()
     assert '<action name="monitor" timeout="20s" interval="10s"/>' in xml

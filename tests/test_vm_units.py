@@ -159,4 +159,5 @@ def test_operation_timeouts_scale_for_emulated_cpus():
     assert "op monitor interval=29s timeout=20s role=Promoted" in plain
     assert "op monitor interval=29s timeout=100s role=Promoted" in scaled
     assert "op start interval=0s timeout=1200s" in scaled and "op start interval=0s timeout=240s" in plain
-    assert plain.count("timeout=") == scaled.count("timeout=")
+    assert plain.count(" timeout=") == scaled.count(" timeout=")
+    assert "connect_timeout" not in plain and "connect_timeout=25" in scaled   # one login, scaled too

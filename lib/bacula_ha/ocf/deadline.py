@@ -54,6 +54,15 @@ class Deadline:
         left = self.remaining()
         return left if seconds is None else max(0.0, min(float(seconds), left))
 
+    def part(self, fraction: float) -> float:
+        """`fraction` of the whole operation timeout, capped to what is left.
+
+        For a step's own wait (one login, one query): it grows with the timeout Pacemaker
+        gives, so a slow node (emulated CPUs, a loaded host) that is given longer timeouts
+        gets longer steps too, where a fixed cap would fail the step whatever the timeout.
+        """
+        return self.bound(self.budget * max(0.0, float(fraction)))
+
     def sleep(self, seconds: float) -> bool:
         """Sleep at most `seconds` within the budget; False when the budget is gone."""
         pause = self.bound(seconds)

@@ -31,8 +31,12 @@ from ...ocf.codes import Exit, OcfError
 from . import proc
 
 START_OUTPUT = "start.out"
-CONSOLE_ATTEMPT_S = 5.0      # one console try during start (the Director may take ~1 s to pick it up)
-PORT_CHECK_S = 2.0
+# Each step's wait is a share of the operation timeout (Deadline.part), never a fixed cap: a slow
+# node (emulated CPUs, a loaded host) is given longer timeouts, and its steps must grow with them.
+CONSOLE_ATTEMPT_SHARE = 1 / 12   # one console try during start: 5 s of the default 60 s
+PORT_CHECK_SHARE = 1 / 15        # depth 0's port check: 2 s of the default 30 s
+CATALOG_PRECHECK_SHARE = 0.25    # start's catalog login: 15 s of 60 s; -t and the start keep the rest
+CATALOG_MONITOR_SHARE = 1 / 3    # depth 20's catalog check: 10 s of 30 s; the jobs follow-up keeps room
 
 
 # -- finding the process ---------------------------------------------------------
@@ -98,7 +102,7 @@ def _level0(ctx, info: proc.ProcInfo, loc) -> None:
     if listening is False:
         raise OcfError(Exit.ERR_GENERIC, f"bacula-dir pid {info.pid} runs but does not listen on port {port}")
     # /proc/PID/fd not readable (not root): fall back to a TCP connect
-    problem = proc.port_accepts(host, port, ctx.deadline.bound(PORT_CHECK_S))
+    problem = proc.port_accepts(host, port, ctx.deadline.part(PORT_CHECK_SHARE))
     if problem:
         raise OcfError(Exit.ERR_GENERIC, f"bacula-dir pid {info.pid} runs but {host}:{port} "
                                          f"does not accept connections: {problem}")
@@ -177,7 +181,7 @@ def monitor(ctx) -> int:
     from ..catalog.errors import CheckFailure
     from .catalog import check
     try:
-        check(settings.catalog, ctx.deadline.bound(10.0))
+        check(settings.catalog, ctx.deadline.part(CATALOG_MONITOR_SHARE))
     except CheckFailure as failure:     # the Director runs; what it depends on does not
         raise OcfError(Exit.DEGRADED, failure.reason) from None
     return Exit.SUCCESS
@@ -263,7 +267,7 @@ def start(ctx) -> int:
         from ..catalog.errors import CLIENT, CheckFailure
         from .catalog import check
         try:
-            check(settings.catalog, ctx.deadline.bound(5.0), full=False)
+            check(settings.catalog, ctx.deadline.part(CATALOG_PRECHECK_SHARE), full=False)
         except CheckFailure as failure:
             if failure.kind != CLIENT:
                 raise OcfError(Exit.ERR_GENERIC, failure.reason) from None
@@ -290,7 +294,7 @@ def start(ctx) -> int:
             _remove_stale(settings.pidfile)
             raise OcfError(Exit.ERR_GENERIC, f"bacula-dir exited during start-up: {reason}")
         try:
-            console_round_trip(ctx, settings, deadline=ctx.deadline.window(CONSOLE_ATTEMPT_S))
+            console_round_trip(ctx, settings, deadline=ctx.deadline.window(ctx.deadline.part(CONSOLE_ATTEMPT_SHARE)))
             ctx.log.info(f"bacula-dir pid {child.pid} answers the console")
             return Exit.SUCCESS
         except ConsoleFailed as exc:
@@ -395,7 +399,7 @@ def reload(ctx) -> int:
         os.kill(info.pid, signal.SIGHUP)
     for attempt in range(3):      # still answering (with the new credentials) after the reload
         try:
-            console_round_trip(ctx, settings, deadline=ctx.deadline.window(CONSOLE_ATTEMPT_S))
+            console_round_trip(ctx, settings, deadline=ctx.deadline.window(ctx.deadline.part(CONSOLE_ATTEMPT_SHARE)))
             break
         except OcfError:
             if attempt == 2 or ctx.deadline.remaining() < 1.0:

@@ -61,6 +61,9 @@ TYPE_NAMES = {"B": "Backup", "R": "Restore", "V": "Verify", "D": "Admin", "c": "
               "C": "Copy", "M": "Migrated", "A": "Archive", "S": "Scan", "U": "Console", "I": "System"}
 LEVELS = {"F": "Full", "I": "Incremental", "D": "Differential", "f": "VirtualFull", "B": "Base"}
 RERUN_COMMENT = "bacula-ha: rerun of interrupted JobId {}"
+#: one catalog step (a login and a statement) gets this share of the operation timeout
+#: (Deadline.part): 10 s of the start's default 60 s, 5 s of a monitor's 30 s
+CATALOG_STEP_SHARE = 1 / 6
 _QUEUED = re.compile(r"Job queued\. JobId=(\d+)")
 
 SQL_CREATE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -325,7 +328,7 @@ def before_start(ctx, settings) -> None:
         return
     try:
         new, pending = record(settings.catalog, node_name(ctx), "start",
-                              "pending" if mode == "rerun" else "reported", ctx.deadline.bound(8.0))
+                              "pending" if mode == "rerun" else "reported", ctx.deadline.part(CATALOG_STEP_SHARE))
     except Exception as exc:     # never a failed start for this (JobsError, OcfError, a bug)
         ctx.log.warning(f"interrupted jobs: cannot read the catalog before the start, jobs a previous "
                         f"Director left running will not be run again: {_reason(exc)}")
@@ -371,18 +374,18 @@ def _settle_all(ctx, settings) -> bool:
     cat = settings.catalog
     node = node_name(ctx)
     session = Session(settings, ctx.deadline)
-    for job in outstanding(cat, ctx.deadline.bound(5.0)):
+    for job in outstanding(cat, ctx.deadline.part(CATALOG_STEP_SHARE)):
         if ctx.deadline.remaining() < 3.0:
             return False
         if job.state == "claimed":
             # claimed by an agent that is gone (we hold the node's lock; only one node runs
             # the Director): did its `run` get through? The comment tells.
-            done = find_rerun(cat, job, ctx.deadline.bound(5.0))
+            done = find_rerun(cat, job, ctx.deadline.part(CATALOG_STEP_SHARE))
             if done is not None:
-                settle(cat, job, "rerun", ctx.deadline.bound(5.0), rerun=done, note="found by its comment")
+                settle(cat, job, "rerun", ctx.deadline.part(CATALOG_STEP_SHARE), rerun=done, note="found by its comment")
                 ctx.log.info(f"interrupted JobId {job.jobid}: rerun JobId {done} was queued before")
                 continue
-        elif not claim(cat, job, node, ctx.deadline.bound(5.0)):
+        elif not claim(cat, job, node, ctx.deadline.part(CATALOG_STEP_SHARE)):
             continue
         _settle_one(ctx, session, cat, job)
     return True
@@ -407,13 +410,13 @@ def _settle_one(ctx, session: Session, cat, job: Job) -> None:
         gone = False
         ctx.log.warning(f"interrupted JobId {job.jobid}: cannot ask its File daemon: {exc}")
     if not gone and job.rerunnable:
-        unclaim(cat, job, "orphan still running on its File daemon", ctx.deadline.bound(5.0))
+        unclaim(cat, job, "orphan still running on its File daemon", ctx.deadline.part(CATALOG_STEP_SHARE))
         ctx.log.info(f"interrupted JobId {job.jobid}: its orphan still runs on the File daemon; "
                      "rerun at the next monitor")
         raise JobsError("orphan still running")
     if not job.rerunnable:
         why = "target of a copy/migration" if job.prior else "never rerun"
-        settle(cat, job, "reported", ctx.deadline.bound(5.0), note=why)
+        settle(cat, job, "reported", ctx.deadline.part(CATALOG_STEP_SHARE), note=why)
         ctx.log.warning(f"interrupted job not rerun ({why}): {job.describe()}; run it again by hand if needed")
         return
     try:
@@ -424,10 +427,10 @@ def _settle_one(ctx, session: Session, cat, job: Job) -> None:
         ctx.log.warning(f"interrupted JobId {job.jobid}: rerun not confirmed ({exc}); checked again later")
         raise
     if new_jobid is None:
-        settle(cat, job, "failed", ctx.deadline.bound(5.0), note=answer)
+        settle(cat, job, "failed", ctx.deadline.part(CATALOG_STEP_SHARE), note=answer)
         ctx.log.warning(f"interrupted JobId {job.jobid}: the Director did not queue its rerun: {answer}")
         return
-    settle(cat, job, "rerun", ctx.deadline.bound(5.0), rerun=new_jobid)
+    settle(cat, job, "rerun", ctx.deadline.part(CATALOG_STEP_SHARE), rerun=new_jobid)
     ctx.log.info(f"interrupted JobId {job.jobid} ({job.name}) run again as JobId {new_jobid}")
 
 

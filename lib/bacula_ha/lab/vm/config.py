@@ -114,13 +114,24 @@ def render_values(nodes: List[str]) -> Dict[str, str]:
 TIMEOUT_FACTOR_TCG = 5
 
 
+#: bacula-catalog-check's connect_timeout default (its metadata): one login may take that long;
+#: scaled like the timeouts, because a scram login to PostgreSQL in an emulated guest on a busy
+#: host took longer than 5 s, and each attempt then failed whatever the start timeout
+CATALOG_CONNECT_TIMEOUT_S = 5
+CATALOG_CHECK_AGENT = "ocf:bacula:bacula-catalog-check"
+
+
 def _scaled(primitive, factor: int):
-    """The primitive with every operation timeout multiplied by factor."""
+    """The primitive with every operation timeout (and the catalog check's connect_timeout)
+    multiplied by factor."""
     from dataclasses import replace
     if factor == 1:
         return primitive
     ops = tuple(replace(op, timeout=f"{int(op.timeout.rstrip('s')) * factor}s") for op in primitive.ops)
-    return replace(primitive, ops=ops)
+    params = primitive.params
+    if primitive.agent == CATALOG_CHECK_AGENT and "connect_timeout" not in dict(params):
+        params = tuple(params) + (("connect_timeout", str(CATALOG_CONNECT_TIMEOUT_S * factor)),)
+    return replace(primitive, ops=ops, params=params)
 
 
 def crm_config(nodes: List[str], pdu_port: int, timeout_factor: int = 1) -> str:
