@@ -29,14 +29,10 @@ def _ancestors() -> set:
     return pids
 
 
-def leftovers(lab: Lab) -> List[str]:
-    """What of this lab still exists: processes, namespaces, loop devices, mounts, files."""
+def lab_processes(workdir, name: str) -> List[str]:
+    """Live processes whose command line names the lab (`--name NAME`, or its directory), never
+    this process or its parents (their command lines name the lab too)."""
     found = []
-    namespaces = registry.lab_namespaces(lab.layout)
-    found += [f"netns {ns}" for ns in namespaces]
-    listing = run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False).stdout
-    found += [f"loop {line.split()[0]}" for line in listing.splitlines()
-              if str(lab.layout.workdir) in line]
     mine = _ancestors()
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) in mine:
@@ -48,14 +44,35 @@ def leftovers(lab: Lab) -> List[str]:
                 state = f.read().rpartition(")")[2].split()[0]
         except OSError:
             continue
-        if state != "Z" and (f"--name {lab.layout.name} " in cmd + " " or
-                             str(lab.layout.workdir) + "/" in cmd):
+        text = cmd + " "
+        if state != "Z" and (f"--name {name} " in text or f"{workdir}/" in text or f"{workdir} " in text):
             found.append(f"process {entry}: {cmd[:80]}")
+    return found
+
+
+def leftovers(lab: Lab) -> List[str]:
+    """What of this lab still exists: processes, namespaces, loop devices, mounts, files."""
+    found = []
+    namespaces = registry.lab_namespaces(lab.layout)
+    found += [f"netns {ns}" for ns in namespaces]
+    listing = run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False).stdout
+    found += [f"loop {line.split()[0]}" for line in listing.splitlines()
+              if str(lab.layout.workdir) in line]
+    found += lab_processes(lab.layout.workdir, lab.layout.name)
     with open("/proc/self/mounts") as f:
         found += [f"mount {line.split()[1]}" for line in f if str(lab.layout.workdir) in line]
     if lab.layout.workdir.exists():
         found.append(f"dir {lab.layout.workdir}")
     return found
+
+
+def tear_down(say: Callable[[str], None], down: Callable[[], object], left: Callable[[], List[str]],
+              nothing: str) -> bool:
+    """Take the lab down, then look for what is left of it; True when nothing is."""
+    down()
+    rest = left()
+    say(("   LEFT BEHIND: " + "; ".join(rest)) if rest else "   nothing left: " + nothing)
+    return not rest
 
 
 def run_demo(lab: Lab, say: Callable[[str], None], nodes: int = 2, agents: str = "ours",
@@ -106,12 +123,7 @@ def run_demo(lab: Lab, say: Callable[[str], None], nodes: int = 2, agents: str =
             raise
     finally:
         say("== 6. tear down")
-        lab.down()
-        rest = leftovers(lab)
-        if rest:
-            ok = False
-            say("   LEFT BEHIND: " + "; ".join(rest))
-        else:
-            say("   nothing left: no lab processes, namespaces, loop devices, mounts or files")
+        ok &= tear_down(say, lab.down, lambda: leftovers(lab),
+                        "no lab processes, namespaces, loop devices, mounts or files")
     say(f"== demo {'succeeded' if ok else 'FAILED'} in {time.monotonic() - t_start:.0f} s")
     return ok

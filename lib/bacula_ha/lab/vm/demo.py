@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable, List
 
+from ..demo import lab_processes, tear_down
 from ..sh import run
 from . import faults
 from .lab import REAL, VmLab
@@ -16,18 +17,7 @@ from .lab import REAL, VmLab
 
 def leftovers(lab: VmLab) -> List[str]:
     """What of this VM lab still exists: QEMU or PDU processes, the overlays and disks, network devices."""
-    found = [f"QEMU process {pid}" for pid in lab.stray_qemu()]
-    marker = str(lab.workdir)
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "bacula_ha.lab.vm.power" in cmd and marker in cmd:
-            found.append(f"PDU process {entry}")
+    found = lab_processes(lab.workdir, lab.layout.name)
     if lab.workdir.exists():
         found.append(f"dir {lab.workdir} (overlays, DRBD disks)")
     links = run(["ip", "-o", "link", "show"], check=False).stdout
@@ -72,12 +62,7 @@ def run_demo(lab: VmLab, say: Callable[[str], None], boot_delay: float = 10.0) -
         say("== 5. tear down")
         if os.environ.get("BACULA_HA_LAB_LOGS") and lab.workdir.exists():
             lab.collect_logs(Path(os.environ["BACULA_HA_LAB_LOGS"]))
-        lab.down()
-        rest = leftovers(lab)
-        if rest:
-            ok = False
-            say("   LEFT BEHIND: " + "; ".join(rest))
-        else:
-            say("   nothing left: no QEMU or PDU process, no overlay or DRBD disk, no network device")
+        ok &= tear_down(say, lab.down, lambda: leftovers(lab),
+                        "no QEMU or PDU process, no overlay or DRBD disk, no network device")
     say(f"== VM demo {'succeeded' if ok else 'FAILED'} in {time.monotonic() - t_start:.0f} s")
     return ok
