@@ -56,6 +56,14 @@ def _fences_since(lab: VmLab, t0: float) -> List[dict]:
     return [e for e in lab.pdu_events() if e["event"] == "off" and e["via"] == "net" and e["t"] >= t0]
 
 
+def _note_fencing(lab: VmLab, result: "VmFaultResult", t0: float, progress: Callable[[str], None]) -> None:
+    """Record (once) when the PDU first powered a machine off for a fence agent since t0."""
+    fences = _fences_since(lab, t0)
+    if result.fenced_s is None and fences:
+        result.fenced_s = fences[0]["t"] - t0
+        progress(f"+{result.fenced_s:.1f}s PDU: {fences[0]['machine']} off, asked by a fence agent")
+
+
 def _constraint(lab: VmLab, node: str) -> bool:
     return guest.ok(lab.spec(node), f"cibadmin -Q -o constraints | grep -q {CONSTRAINT}", timeout=30)
 
@@ -71,7 +79,7 @@ def wait_back(lab: VmLab, node: str, t0: float, timeout: float = 720,
             raise LabError(f"{node} was not powered on again")
         time.sleep(1)
     progress(f"{node} powered on again at +{time.time() - t0:.1f}s; booting")
-    guest.wait_ready(spec, max(10.0, deadline - time.monotonic()), alive=lambda: machine.pid(spec) is not None)
+    guest.wait_ready(spec, max(10.0, deadline - time.monotonic()))
     progress(f"{node} booted at +{time.time() - t0:.1f}s; waiting for the cluster and DRBD resync")
     last: DrbdState = DrbdState()
     while time.monotonic() < deadline:
@@ -115,10 +123,7 @@ def crash(lab: VmLab, progress: Callable[[str], None] = lambda m: None, timeout:
             if result.detected_s is None and victim not in st.online:
                 result.detected_s = now
                 progress(f"+{now:.1f}s {survivor} sees {victim} gone")
-            fences = _fences_since(lab, t0)
-            if result.fenced_s is None and fences:
-                result.fenced_s = fences[0]["t"] - t0
-                progress(f"+{result.fenced_s:.1f}s PDU: {fences[0]['machine']} off, asked by a fence agent")
+            _note_fencing(lab, result, t0, progress)
             if result.promoted_s is None and st.roles.get("p_drbd", {}).get(survivor) == "Promoted":
                 result.promoted_s = now
                 progress(f"+{now:.1f}s DRBD Primary on {survivor}")
@@ -165,10 +170,7 @@ def partition(lab: VmLab, progress: Callable[[str], None] = lambda m: None,
         if st and result.detected_s is None and peer not in st.online:
             result.detected_s = now
             progress(f"+{now:.1f}s {primary} sees {peer} gone")
-        fences = _fences_since(lab, t0)
-        if result.fenced_s is None and fences:
-            result.fenced_s = fences[0]["t"] - t0
-            progress(f"+{result.fenced_s:.1f}s PDU: {fences[0]['machine']} off, asked by a fence agent")
+        _note_fencing(lab, result, t0, progress)
         if result.fenced_s is not None and st and st.running_on("p_director") == [primary]:
             break
         time.sleep(1)

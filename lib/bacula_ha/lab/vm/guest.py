@@ -14,7 +14,7 @@ from typing import Optional
 
 from ..sh import LabError
 from .image import CACHE
-from .machine import MachineSpec
+from .machine import MachineSpec, pid
 
 PRE_AUTH_FAILURES = ("banner exchange", "kex_exchange_identification", "Connection refused",
                      "Connection reset", "Connection closed by remote host")
@@ -84,11 +84,12 @@ def write_many(spec: MachineSpec, files) -> None:
     run(spec, "sh -e -s", input="\n".join(lines) + "\n", timeout=300)
 
 
-def wait_ready(spec: MachineSpec, timeout: float, alive=lambda: True) -> float:
-    """Wait until sshd answers and systemd finished booting; seconds waited."""
+def wait_ready(spec: MachineSpec, timeout: float) -> float:
+    """Wait until sshd answers and systemd finished booting; seconds waited (LabError at once
+    when the VM's QEMU is gone: a powered-off machine never boots)."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if not alive():
+        if pid(spec) is None:
             raise LabError(f"{spec.name}: QEMU exited while booting (see {spec.console})")
         if ok(spec, "systemctl is-system-running --wait >/dev/null 2>&1; true", timeout=60):
             return time.monotonic() - started

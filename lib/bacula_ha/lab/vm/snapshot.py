@@ -67,8 +67,7 @@ def ensure(image: Image, names: List[str], drbd_mb: int, accel: str, say: Callab
             machine.start(spec, image)
         deadline = time.monotonic() + timeout
         for spec in specs:
-            guest.wait_ready(spec, max(10.0, deadline - time.monotonic()),
-                             alive=lambda s=spec: machine.pid(s) is not None)
+            guest.wait_ready(spec, max(10.0, deadline - time.monotonic()))
         boot_s = time.monotonic() - started
         for spec in specs:
             guest.run(spec, "sync", timeout=60)
