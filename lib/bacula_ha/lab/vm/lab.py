@@ -35,6 +35,11 @@ from . import config, guest, image, machine, snapshot
 from .power import MACHINES, STATE, events_path, socket_path
 
 DEFAULT_NAME = "bhvm"
+#: where the rendered drbd snippet's p_director looks (config=, console_config=): on DRBD, with
+#: the catalog, so the Director's configuration and working state move with it
+DIRECTOR_CONF = "/srv/bacula/etc/bacula-dir.conf"
+CONSOLE_CONF = "/srv/bacula/etc/bconsole.conf"
+DIRECTOR_WORKDIR = "/srv/bacula/working"
 DRBD_MB = 256
 BOOT_TIMEOUT = 420
 REQUIRED = ("qemu-system-x86_64", "qemu-img", "debootstrap", "mkfs.ext4", "ssh", "ssh-keygen")
@@ -270,14 +275,14 @@ class VmLab:
         """Every node: corosync, DRBD resource, seeded CIB, Director and console configuration."""
         names = [s.name for s in specs]
         sec = self.state.secrets
-        dirconf = director_conf(LabDirectorConf(working_dir="/var/lib/bacula", db_address="localhost",
-                                                 db_password=sec["db"], console_password=sec["console"]))
         files = [
             ("/etc/corosync/corosync.conf", config.corosync(self.layout.name, names, self.state.accel),
              "0644", "root:root"),
             ("/etc/drbd.d/r0.res", config.drbd_res(names), "0644", "root:root"),
             ("/var/lib/pacemaker/cib/cib.xml", SEED_CIB, "0600", "hacluster:haclient"),
-            ("/etc/bacula/bacula-dir.conf", dirconf, "0640", "root:bacula"),
+            # the snippet's layout: the Director's configuration lives on /srv/bacula with the
+            # catalog (written by _init_catalog); each node's own file only includes it
+            ("/etc/bacula/bacula-dir.conf", f"@{DIRECTOR_CONF}\n", "0640", "root:bacula"),
             ("/etc/bacula/bconsole.conf", console_conf("127.0.0.1", sec["console"]), "0640", "root:bacula"),
             (config.PGPASS, f"*:5432:bacula:bacula:{sec['db']}\n", "0600", "root:root"),
         ]
@@ -317,12 +322,23 @@ class VmLab:
         """ext4 on /dev/drbd0 and the Bacula catalog in it, on the Primary; then back to Secondary."""
         from ..stacks import catalog_script
         self.say("[vm] making ext4 on /dev/drbd0 and the Bacula catalog on it (PostgreSQL 15, in node1)")
+        import base64
         data = "/srv/bacula/postgresql/15/main"
+        sec = self.state.secrets
+        dirconf = director_conf(LabDirectorConf(working_dir=DIRECTOR_WORKDIR, db_address="localhost",
+                                                 db_password=sec["db"], console_password=sec["console"]))
+        encoded = {path: base64.b64encode(text.encode()).decode()
+                   for path, text in ((DIRECTOR_CONF, dirconf),
+                                      (CONSOLE_CONF, console_conf("127.0.0.1", sec["console"])))}
         guest.script(spec, f"""
 mkfs.ext4 -q -F {config.DRBD_DEVICE}
 mkdir -p /srv/bacula
 mount {config.DRBD_DEVICE} /srv/bacula
 install -d -o postgres -g postgres /srv/bacula/postgresql /srv/bacula/postgresql/15
+install -d -o root -g bacula -m 0750 {Path(DIRECTOR_CONF).parent}
+install -d -o bacula -g bacula -m 0750 {DIRECTOR_WORKDIR}
+""" + "".join(f"echo {data64} | base64 -d > {path}; chown root:bacula {path}; chmod 0640 {path}\n"
+              for path, data64 in encoded.items()) + f"""
 export LAB_DB_PASSWORD='{self.state.secrets['db']}'
 {catalog_script(data, '/run/postgresql', '$LAB_DB_PASSWORD')}
 umount /srv/bacula
