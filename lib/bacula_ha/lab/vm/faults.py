@@ -100,7 +100,7 @@ def _split_brain(lab: VmLab) -> List[str]:
     return found
 
 
-def crash(lab: VmLab, progress: Callable[[str], None] = lambda m: None, timeout: float = 300,
+def crash(lab: VmLab, progress: Callable[[str], None] = lambda m: None, timeout: float = 600,
           wait_return: bool = True) -> VmFaultResult:
     """Kill the Primary's VM; the survivor must fence it, promote DRBD and run the Director with the
     row committed before the crash; the victim must come back as an UpToDate Secondary."""
@@ -148,7 +148,7 @@ def crash(lab: VmLab, progress: Callable[[str], None] = lambda m: None, timeout:
 
 
 def partition(lab: VmLab, progress: Callable[[str], None] = lambda m: None,
-              timeout: float = 240) -> VmFaultResult:
+              timeout: float = 420) -> VmFaultResult:
     """Pull the Primary's replication/cluster cable.  Both nodes live and both still reach the
     PDU (its network is the management one); exactly one may survive: the Primary, which the
     priority-fencing-delay favours; DRBD's fence-peer handler (crm-fence-peer.9.sh, from the
