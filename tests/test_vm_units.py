@@ -161,3 +161,4 @@ def test_operation_timeouts_scale_for_emulated_cpus():
     assert "op start interval=0s timeout=1200s" in scaled and "op start interval=0s timeout=240s" in plain
     assert plain.count(" timeout=") == scaled.count(" timeout=")
     assert "connect_timeout" not in plain and "connect_timeout=25" in scaled   # one login, scaled too
+    assert "priority-fencing-delay=5s" in plain and "priority-fencing-delay=20s" in scaled

@@ -41,8 +41,12 @@ PDU_ADDRESS_IN_GUEST = "10.0.2.2"
 TOKEN_MS_TCG = 8000
 TOKEN_MS_KVM = 3000
 #: priority-fencing-delay for the lab (the snippet's default is 15 s): in a partition the node
-#: without the Director shoots at once, the other waits this long and is dead before it fires
+#: without the Director shoots at once, the other waits this long and is dead before it fires.
+#: Under TCG the Director's node (DRBD frozen by its fence-peer handler, PostgreSQL, the Director,
+#: and its own scheduler run first) did not get its shot out within 9 s, so the peer's delayed
+#: shot won: the delay must cover the busy node's whole path from detection to the PDU
 FENCE_DELAY_S = 5
+FENCE_DELAY_S_TCG = 20
 
 
 def shipped_res() -> str:
@@ -96,11 +100,11 @@ def corosync(name: str, nodes: List[str], accel: str) -> str:
     return corosync_conf(name, nodes, token)
 
 
-def render_values(nodes: List[str]) -> Dict[str, str]:
+def render_values(nodes: List[str], fence_delay_s: int = FENCE_DELAY_S) -> Dict[str, str]:
     values = {
         "nodes": ",".join(nodes), "vip": VIP, "vip_cidr": "24", "vip_nic": VIP_NIC,
         "fencing": "ipmilan", "ipmi_user": "lab", "ipmi_password_script": "/bin/true",
-        "fence_delay": "priority", "fence_delay_seconds": str(FENCE_DELAY_S),
+        "fence_delay": "priority", "fence_delay_seconds": str(fence_delay_s),
         "drbd_resource": DRBD_RESOURCE, "drbd_device": DRBD_DEVICE, "catalog_passfile": PGPASS,
         "failure_timeout": "10min",
     }
@@ -143,7 +147,7 @@ def crm_config(nodes: List[str], pdu_port: int, timeout_factor: int = 1) -> str:
     from ...admin.render.model import Primitive
     from ..fence import NAME as FENCE_AGENT
 
-    values = resolve("drbd", render_values(nodes))
+    values = resolve("drbd", render_values(nodes, FENCE_DELAY_S_TCG if timeout_factor > 1 else FENCE_DELAY_S))
     config = BUILDERS["drbd"](values)
     swapped: List[str] = []
     resources = []

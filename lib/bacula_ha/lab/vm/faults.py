@@ -173,6 +173,9 @@ def partition(lab: VmLab, progress: Callable[[str], None] = lambda m: None,
         _note_fencing(lab, result, t0, progress)
         if result.fenced_s is not None and st and st.running_on("p_director") == [primary]:
             break
+        if result.fenced_s is not None and machine.pid(lab.spec(primary)) is None:
+            progress(f"+{time.time() - t0:.1f}s the Primary {primary} was the one fenced")
+            break
         time.sleep(1)
     time.sleep(5)   # a second, late shot would show now
     result.fence_events = [f"{e['machine']} at +{e['t'] - t0:.1f}s" for e in _fences_since(lab, t0)]
