@@ -78,7 +78,8 @@ def wait_back(lab: VmLab, node: str, t0: float, timeout: float = 720,
         if time.monotonic() > deadline:
             raise LabError(f"{node} was not powered on again")
         time.sleep(1)
-    progress(f"{node} powered on again at +{time.time() - t0:.1f}s; booting")
+    boots = [e["t"] for e in lab.pdu_events() if e["event"] == "boot" and e["machine"] == node and e["t"] >= t0]
+    progress(f"{node} powered on again by the PDU at +{(boots[0] if boots else time.time()) - t0:.1f}s; booting")
     guest.wait_ready(spec, max(10.0, deadline - time.monotonic()))
     progress(f"{node} booted at +{time.time() - t0:.1f}s; waiting for the cluster and DRBD resync")
     last: DrbdState = DrbdState()
