@@ -151,9 +151,13 @@ def crash(lab: VmLab, progress: Callable[[str], None] = lambda m: None, timeout:
 def partition(lab: VmLab, progress: Callable[[str], None] = lambda m: None,
               timeout: float = 420) -> VmFaultResult:
     """Pull the Primary's replication/cluster cable.  Both nodes live and both still reach the
-    PDU (its network is the management one); exactly one may survive: the Primary, which the
-    priority-fencing-delay favours; DRBD's fence-peer handler (crm-fence-peer.9.sh, from the
-    shipped drbd-fencing.res) must have placed its constraint; writes go on afterwards."""
+    PDU (its network is the management one); exactly one side may keep going.  The snippet's
+    priority-fencing-delay is meant to make that the Primary; under emulation the Primary's
+    own shot stalled (docs/lab.md) and the peer won: then the Director must come up on the
+    peer with every committed row (DRBD froze the Primary's I/O at the cable pull, so the
+    peer's disk is current).  Which side won is in the notes.  DRBD's fence-peer handler
+    (crm-fence-peer.9.sh, from the shipped drbd-fencing.res) must have placed its constraint
+    on the survivor; writes go on afterwards."""
     primary = lab.director_node()
     if primary is None:
         raise LabError("no node runs the Director")
@@ -165,34 +169,45 @@ def partition(lab: VmLab, progress: Callable[[str], None] = lambda m: None,
     lab.partition(primary)
     progress(f"{primary}'s replication/cluster cable pulled at t0 (management network and PDU still reachable)")
     deadline = time.monotonic() + timeout
+    fenced: List[str] = []
     while time.monotonic() < deadline:
-        st = lab.crm_status(primary)
+        fenced = [e["machine"] for e in _fences_since(lab, t0)]
+        st = lab.crm_status(peer if primary in fenced else primary)
         now = time.time() - t0
-        if st and result.detected_s is None and peer not in st.online:
+        if st and result.detected_s is None and (primary in fenced or peer not in st.online):
             result.detected_s = now
-            progress(f"+{now:.1f}s {primary} sees {peer} gone")
+            progress(f"+{now:.1f}s the nodes lost each other")
         _note_fencing(lab, result, t0, progress)
-        if result.fenced_s is not None and st and st.running_on("p_director") == [primary]:
+        if fenced and primary not in fenced and st and st.running_on("p_director") == [primary]:
             break
-        if result.fenced_s is not None and machine.pid(lab.spec(primary)) is None:
-            progress(f"+{time.time() - t0:.1f}s the Primary {primary} was the one fenced")
+        if primary in fenced:
+            progress(f"+{time.time() - t0:.1f}s the Primary {primary} was the one fenced: failover to {peer}")
             break
         time.sleep(1)
+    survivor = peer if primary in fenced else primary
+    if survivor != primary:
+        try:
+            lab.wait_director(max(60.0, deadline - time.monotonic()) + 300, exclude=[primary])
+        except LabError as exc:
+            result.notes.append(str(exc))
     time.sleep(5)   # a second, late shot would show now
     result.fence_events = [f"{e['machine']} at +{e['t'] - t0:.1f}s" for e in _fences_since(lab, t0)]
+    result.notes.append(f"surviving side: {survivor} ("
+                        + ("the Primary, as priority-fencing-delay intends)" if survivor == primary else
+                           "the peer: the Primary's own shot came later than the peer's delayed one)"))
     result.director_after = lab.director_node()
     if result.director_after:
         after = f"after-partition-{int(time.time())}"
         lab.add_mark(result.director_after, after)   # I/O resumed: the Primary takes writes again
         result.rows_ok = lab.has_mark(result.director_after, label) and lab.has_mark(result.director_after, after)
         result.answering_s = time.time() - t0
-    handler = _constraint(lab, primary) if machine.pid(lab.spec(primary)) else False
+    handler = _constraint(lab, survivor)
     result.notes.append(f"DRBD fence-peer constraint ({CONSTRAINT}-*) in the CIB: {handler}")
     if not handler:
         result.violations.append("DRBD's fence-peer handler placed no constraint")
     progress(f"fence-peer handler constraint present: {handler}")
     result.drbd = {n: str(lab.drbd_state(n)) for n in lab.nodes}
-    _judge(lab, result, expect_fenced=peer, expect_director=primary, need_back=False)
+    _judge(lab, result, expect_fenced=_other(lab, survivor), expect_director=survivor, need_back=False)
     return result
 
 
