@@ -79,7 +79,8 @@ def wait_back(lab: VmLab, node: str, t0: float, timeout: float = 720,
             raise LabError(f"{node} was not powered on again")
         time.sleep(1)
     boots = [e["t"] for e in lab.pdu_events() if e["event"] == "boot" and e["machine"] == node and e["t"] >= t0]
-    progress(f"{node} powered on again by the PDU at +{(boots[0] if boots else time.time()) - t0:.1f}s; booting")
+    progress(f"{node} powered on again by the PDU at +{boots[0] - t0:.1f}s; booting" if boots else
+             f"{node} is powered on; waiting for it to answer")
     guest.wait_ready(spec, max(10.0, deadline - time.monotonic()))
     progress(f"{node} booted at +{time.time() - t0:.1f}s; waiting for the cluster and DRBD resync")
     last: DrbdState = DrbdState()
