@@ -29,7 +29,8 @@ Admin tools, run by people (installed by ``make install``):
 
 Test rig (not installed on production nodes unless asked):
     lab/                 a multi-node cluster in Linux namespaces: node PID 1 (pid1.py),
-                         virtual power switch (pdu.py), lab fence agent, fault suite
+                         virtual power switch (pdu.py), lab fence agent, the git
+                         architecture's Patroni catalog (patroni.py), fault suite
       vm/                the same on two QEMU VMs with real DRBD: image build (image.py),
                          VMs (machine.py), the PDU's QEMU outlets (power.py), faults
 

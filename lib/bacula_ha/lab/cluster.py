@@ -53,7 +53,7 @@ def corosync_conf(name: str, nodes: List[str], token_ms: int = TOKEN_MS) -> str:
 def hosts_file(nodes: List[str]) -> str:
     lines = ["127.0.0.1 localhost", f"{SWITCH_IP} switch pdu", f"{VIP} bacula-dir",
              f"{DB_HOST_IP} db", f"{GIT_HOST_IP} git"]
-    lines += [f"{node_ip(n)} {n}" for n in nodes]
+    lines += [f"{node_ip(n)} {n}" for n in nodes + ["pg1", "pg2", "etcd"]]
     return "\n".join(lines) + "\n"
 
 

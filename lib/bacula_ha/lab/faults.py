@@ -12,6 +12,7 @@ Results file (JSON; path: $BACULA_HA_LAB_RESULTS, else <lab root>/fault-results.
 RECORD:
     fault            "director-kill9" | "director-sigstop" | "postgres-kill9" | "node-crash"
                      | "partition" | "git-bad-commit" | "git-unsigned-commit" | "git-server-down-failover"
+                     | "patroni-switchover" | "patroni-primary-crash"
     arch, nodes, agents   the lab ("drbd"|"git", 2|3, "ours"|"stock")
     victim           the node (or process' node) the fault hit
     director_before, director_after   node running the Director before / after
@@ -37,6 +38,10 @@ RECORD:
     rerun_running_s, rerun_done_s   s after t0 when the rerun started / ended (catalog times)
     rerun_status     the rerun's final JobStatus ("T" expected)
     overlap          the File daemon ran the interrupted job and its rerun at the same time
+    catalog_checks   Patroni faults: [s after t0, exit code] of bacula-catalog-check monitors run
+                     (crm_resource --force-check) on the Director's node during the switch, else []
+    catalog_degraded_s, catalog_ready_s   s after t0 of the first degraded (190) check and of the
+                     first ready (0) check after it, null if not seen
     ok               all expectations of the fault held
     note             free text (e.g. the reason crm_mon showed)
 Durations: detection = detected_s; fencing = fenced_s - detected_s; start = started_s - max(fenced_s,
@@ -48,12 +53,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from . import backups, node
+from . import backups, node, patroni
 from .observe import DirectorWatch, add_mark, console_request, director_nodes, marks
 from .lab import Lab
 from .sh import LabError
@@ -89,6 +95,9 @@ class FaultResult:
     rerun_done_s: Optional[float] = None
     rerun_status: Optional[str] = None
     overlap: bool = False
+    catalog_checks: List[List[float]] = field(default_factory=list)
+    catalog_degraded_s: Optional[float] = None
+    catalog_ready_s: Optional[float] = None
     ok: bool = False
     note: str = ""
     violations: List[str] = field(default_factory=list)
@@ -202,12 +211,15 @@ def _start_ticks(pid: int) -> int:
 def measure(lab: Lab, fault: str, inject: Callable[[], None], victim: str, *, fenced: bool,
             watch_resources: Optional[List[str]] = None, expect_outage: bool = True,
             timeout: float = 120, poll: float = 0.3, during_backup: bool = False,
-            progress: Optional[Callable[[str], None]] = None) -> FaultResult:
+            progress: Optional[Callable[[str], None]] = None,
+            recovered: Optional[Callable[[FaultResult], bool]] = None) -> FaultResult:
     """Inject a fault and time the recovery until the Director answers through the VIP again.
 
     Around it, the backups a user cares about: one made before the fault is restored after it
     (byte-identical), a new one must succeed after it; with `during_backup` the fault hits a
-    long backup, which the agent must run again, once, on the survivor."""
+    long backup, which the agent must run again, once, on the survivor. `recovered`, when
+    given, waits for the end of a fault the Director does not see (the catalog's switch) before
+    the catalog is read and the restore runs, fills its fields in, and says if they held."""
     cfg = lab.config
     bk = lab.backups()
     if not bk.wait_idle():
@@ -284,6 +296,7 @@ def measure(lab: Lab, fault: str, inject: Callable[[], None], victim: str, *, fe
                     break
             time.sleep(poll)
         time.sleep(1.0)   # keep watching a moment after recovery: no late second Director
+        own_ok = recovered(result) if recovered else True
     result.max_directors = watch.max_seen
     result.samples = watch.samples
     result.violations = watch.violations
@@ -316,7 +329,7 @@ def measure(lab: Lab, fault: str, inject: Callable[[], None], victim: str, *, fe
         result.reruns == 1 and result.rerun_status == "T" and not result.overlap)
     result.ok = (result.answering_s is not None and result.max_directors <= 1 and result.rows_ok
                  and (result.fenced_s is not None or not fenced) and result.restore_ok
-                 and result.backup_after_ok and rerun_ok)
+                 and result.backup_after_ok and rerun_ok and own_ok)
     record(lab, result)
     return result
 
@@ -483,6 +496,107 @@ def git_down_failover(lab: Lab, progress: Optional[Callable[[str], None]] = None
     return measure(lab, "git-server-down-failover", inject, victim, fenced=True, progress=progress)
 
 
+class CatalogCheckWatch:
+    """bacula-catalog-check's monitor, run again and again on the Director's node while the
+    catalog switches (`crm_resource --force-check`: the resource's own parameters and agent,
+    outside Pacemaker's schedule, whose 10 s interval could miss a short switch)."""
+
+    def __init__(self, lab: Lab, where: str, pause: float = 0.2) -> None:
+        self.lab, self.where, self.pause = lab, where, pause
+        self.t0 = 0.0
+        self.checks: List[List[float]] = []
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self, t0: float) -> None:
+        self.t0 = t0
+        self._thread = threading.Thread(target=self._run, daemon=True, name="catalog-check-watch")
+        self._thread.start()
+
+    def _run(self) -> None:
+        from .sh import run
+        while not self._stop.is_set():
+            try:
+                rc = run(node.enter(self.lab.layout, self.where)
+                         + ["crm_resource", "--force-check", "-r", "p_catalog_check"],
+                         timeout=40, check=False).returncode
+            except LabError:
+                rc = -1
+            self.checks.append([round(time.time() - self.t0, 2), rc])
+            self._stop.wait(self.pause)
+
+    def degraded_s(self) -> Optional[float]:
+        return next((t for t, rc in self.checks if rc == 190), None)
+
+    def ready_s(self) -> Optional[float]:
+        """When the first of `settled` consecutive ready checks after the first degraded one ran."""
+        first = self.degraded_s()
+        if first is None:
+            return None
+        later = [(t, rc) for t, rc in self.checks if t > first]
+        for i in range(len(later) - 1):
+            if later[i][1] == 0 and later[i + 1][1] == 0:
+                return later[i][0]
+        return None
+
+    def wait(self, timeout: float) -> None:
+        """Until degraded then ready was seen (or the time is up); then stop."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.ready_s() is None:
+            time.sleep(0.2)
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=45)
+
+
+def catalog_switch(lab: Lab, kind: str, progress: Optional[Callable[[str], None]] = None) -> FaultResult:
+    """git arch: the Patroni catalog changes its primary while the Director runs, by a switchover
+    (kind="switchover", REST POST /switchover) or by a crash of the primary's host (kind="crash").
+
+    Expected: bacula-catalog-check reports degraded (190) during the switch and ready (0) after
+    it; the Director stays where it is; the row committed before is read after; the backup made
+    before is restored and a backup started after the switch ends T."""
+    if kind not in ("switchover", "crash"):
+        raise ValueError(kind)
+    layout = lab.layout
+    lab.stack.catalog_ready(timeout=120)
+    old = patroni.leader(layout)
+    if old is None:
+        raise LabError("the Patroni cluster has no leader before the fault")
+    where = director_nodes(layout, lab.nodes)[0]
+    watch = CatalogCheckWatch(lab, where)
+
+    def inject() -> None:
+        watch.start(time.time())
+        if kind == "switchover":
+            before, after = patroni.switchover(layout, load_secret(lab, "patroni_rest"))
+            _tell(progress, f"Patroni switchover {before} -> {after} accepted")
+        else:
+            lab.fail(old)
+            _tell(progress, f"{old} (the Patroni primary) powered off")
+
+    def recovered(result: FaultResult) -> bool:
+        watch.wait(timeout=90)
+        result.catalog_checks = watch.checks
+        result.catalog_degraded_s = watch.degraded_s()
+        result.catalog_ready_s = watch.ready_s()
+        new = patroni.leader(layout)
+        _tell(progress, f"catalog check degraded at +{result.catalog_degraded_s} s, ready at "
+                        f"+{result.catalog_ready_s} s; Patroni primary {old} -> {new}")
+        result.note = (result.note + "; " if result.note else "") + f"Patroni primary {old} -> {new}"
+        here = director_nodes(layout, lab.nodes)
+        return (result.catalog_degraded_s is not None and result.catalog_ready_s is not None
+                and new not in (None, old) and here == [where])
+
+    return measure(lab, f"patroni-{'switchover' if kind == 'switchover' else 'primary-crash'}", inject, old,
+                   fenced=False, expect_outage=False, progress=progress, recovered=recovered)
+
+
+def load_secret(lab: Lab, key: str) -> str:
+    from .stacks import load_secrets
+    return load_secrets(lab.layout)[key]
+
+
 def settle(lab: Lab, timeout: float = 120) -> str:
     """Undo a fault: cables in, nodes on, failures cleared; wait for a full cluster, the Director
     answering and the catalog reachable."""
@@ -500,6 +614,7 @@ def settle(lab: Lab, timeout: float = 120) -> str:
             raise LabError(f"cluster not clean after recovery: {st.failures if st else 'no status'}")
         time.sleep(0.5)
     where = lab.wait_director(timeout=timeout)
+    lab.stack.catalog_ready(timeout=timeout)
     if wait_catalog(lab, timeout=timeout) is None:
         raise LabError("catalog not reachable after recovery")
     return where

@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The git architecture: configuration from a Git server, catalog on a separate host.
+"""The git architecture: configuration from a Git server, catalog on an external Patroni cluster.
 
 Lab hosts (own namespaces, booted by the PDU like nodes, so they can be
 "powered off" as a fault):
-  git  198.51.100.21  `git daemon` serving bacula-config.git (git:// URL)
-  db   198.51.100.20  PostgreSQL with the Bacula catalog
+  git        198.51.100.21   `git daemon` serving bacula-config.git (git:// URL)
+  pg1, pg2   198.51.100.23/24 Patroni + PostgreSQL with the Bacula catalog (lab/patroni.py)
+  etcd       198.51.100.25   Patroni's configuration store
+Every cluster node runs HAProxy on 127.0.0.1:5000 towards the current primary: the
+Director and bacula-catalog-check connect there.
 Commits are SSH-signed with a lab key; the config-pull agent trusts only that
 key (allowed_signers), so an unsigned commit is refused like a bad one.
 """
@@ -15,13 +18,14 @@ import os
 import shlex
 import time
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
-from .layout import DB_HOST_IP, GIT_HOST_IP, PG_PORT
+from . import patroni
+from .layout import ETCD_HOST_IP, GIT_HOST_IP, MEMBER_IPS
 from .netns import connect_in
 from .node import write_host_spec
 from .sh import LabError, run
-from .stacks import PGBIN, Stack, catalog_script, ids, write_common
+from .stacks import Stack, ids, write_common
 
 REPO = "bacula-config.git"
 GIT_PORT = 9418
@@ -30,7 +34,7 @@ IDENTITY = ["-c", "user.name=bacula-ha lab", "-c", "user.email=lab@bacula-ha.inv
 
 class GitStack(Stack):
     arch = "git"
-    hosts = ["db", "git"]
+    hosts = [*patroni.HOSTS, "git"]
 
     @property
     def gitdir(self) -> Path:
@@ -41,7 +45,13 @@ class GitStack(Stack):
         return f"git://{GIT_HOST_IP}/{REPO}"
 
     def catalog_host(self) -> str:
-        return DB_HOST_IP
+        return patroni.clients_host()
+
+    def node_services(self, node: str) -> List[dict]:
+        return [patroni.haproxy_service(self.layout, node)]
+
+    def catalog_ready(self, timeout: float) -> None:
+        patroni.wait_healthy(self.layout, timeout=timeout)
 
     def _git(self, *args: str, cwd: Path) -> str:
         env = {"PATH": "/usr/bin:/bin", "HOME": str(self.gitdir), "GIT_CONFIG_NOSYSTEM": "1"}
@@ -52,23 +62,15 @@ class GitStack(Stack):
             raise LabError("the git architecture needs our agents (bacula-config-pull): use --agents ours")
         layout = self.layout
         local_work = str(layout.local / "work")
-        sec = write_common(layout, DB_HOST_IP, local_work)
+        sec = write_common(layout, "127.0.0.1", local_work, db_port=patroni.HAPROXY_PORT,
+                           more_secrets=patroni.SECRETS)
         uid, gid = ids("bacula", "bacula")
         for n in self.nodes:
             work = layout.node_dir(n) / "local" / "work"
             work.mkdir(parents=True, exist_ok=True)
             os.chown(work, uid, gid)
             os.chmod(work, 0o750)
-        # catalog host: data directory prepared here, PostgreSQL runs inside the host "db"
-        dbdir = layout.workdir / "db"
-        dbdir.mkdir(parents=True, exist_ok=True)
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LAB_DB_PASSWORD": sec["db"], "HOME": "/root"}
-        run(["sh", "-c", catalog_script(str(dbdir / "pgdata"), str(dbdir / "setup-sock"), sec["db"])
-             + f"rm -rf {shlex.quote(str(dbdir / 'setup-sock'))}\n"], timeout=180, env=env)
-        write_host_spec(layout, "db", [{
-            "argv": [f"{PGBIN}/postgres", "-D", str(dbdir / "pgdata")], "user": "postgres",
-            "group": "postgres", "log": str(layout.node_dir("db") / "console.log")}],
-            dirs=[["/run/postgresql", "postgres", "postgres", "2775"]])
+        patroni.prepare(layout, sec)
         self.prepare_git_host()
 
     def prepare_git_host(self) -> None:
@@ -117,9 +119,11 @@ class GitStack(Stack):
         return (self.layout.etc / "bacula-dir.conf").read_text()
 
     def host_ports(self):
-        return ((DB_HOST_IP, PG_PORT), (GIT_HOST_IP, GIT_PORT))
+        return ((ETCD_HOST_IP, patroni.ETCD_PORT), *((ip, patroni.REST_PORT) for ip in MEMBER_IPS),
+                (GIT_HOST_IP, GIT_PORT))
 
     def wait_hosts(self, timeout: float = 60) -> None:
+        """Every host's service answers; then the catalog's own HA is complete."""
         deadline = time.monotonic() + timeout
         for address, port in self.host_ports():
             while True:
@@ -130,6 +134,7 @@ class GitStack(Stack):
                 if time.monotonic() > deadline:
                     raise LabError(f"lab host {address}:{port} does not answer")
                 time.sleep(0.2)
+        self.catalog_ready(max(10.0, deadline - time.monotonic()))
 
     def crm(self) -> str:
         """The shipped git snippet, rendered with lab values (lab/rendered.py)."""

@@ -141,7 +141,7 @@ class Lab:
         netns.create_switch(layout)
         for n in names:
             node.prepare_node_dirs(layout, n)
-            node.write_node_spec(layout, n)
+            node.write_node_spec(layout, n, stack.node_services(n))
             netns.create_host_netns(layout, n)
         cluster.write_node_config(layout, names)
         for h in self.config.hosts:

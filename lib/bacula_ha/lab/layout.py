@@ -17,12 +17,17 @@ SUBNET = "198.51.100"
 PREFIXLEN = 24
 SWITCH_IP = f"{SUBNET}.254"     # the bridge: PDU and test clients live here
 VIP = f"{SUBNET}.100"
-DB_HOST_IP = f"{SUBNET}.20"     # git arch: the external catalog host
+DB_HOST_IP = f"{SUBNET}.20"     # a single-PostgreSQL catalog host (no architecture uses it today)
 GIT_HOST_IP = f"{SUBNET}.21"    # git arch: the Git server host
 CLIENT_HOST_IP = f"{SUBNET}.22"  # every arch: the File and Storage daemon host (lab/backups.py)
+PG1_HOST_IP = f"{SUBNET}.23"    # git arch: Patroni + PostgreSQL, first catalog member (lab/patroni.py)
+PG2_HOST_IP = f"{SUBNET}.24"    # git arch: Patroni + PostgreSQL, second catalog member
+ETCD_HOST_IP = f"{SUBNET}.25"   # git arch: etcd, Patroni's DCS
+MEMBER_IPS = (PG1_HOST_IP, PG2_HOST_IP)
 PDU_PORT = 7777
 DIR_PORT = 9101
 PG_PORT = 5432
+HAPROXY_PORT = 5000              # git arch: HAProxy on each node (127.0.0.1) towards the Patroni primary
 
 DEFAULT_NAME = "bhlab"
 DEFAULT_ROOT = "/var/lib/bacula-ha-lab"   # not under /run: each node mounts its own /run
@@ -38,12 +43,10 @@ def node_names(count: int) -> List[str]:
 
 def node_ip(node: str) -> str:
     """node1 -> 198.51.100.11, ...; lab hosts have fixed addresses."""
-    if node == "db":
-        return DB_HOST_IP
-    if node == "git":
-        return GIT_HOST_IP
-    if node == "client":
-        return CLIENT_HOST_IP
+    fixed = {"db": DB_HOST_IP, "git": GIT_HOST_IP, "client": CLIENT_HOST_IP, "pg1": PG1_HOST_IP,
+             "pg2": PG2_HOST_IP, "etcd": ETCD_HOST_IP}
+    if node in fixed:
+        return fixed[node]
     return f"{SUBNET}.{10 + int(node[4:])}"
 
 

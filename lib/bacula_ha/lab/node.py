@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from .layout import LIBDIR, PYTHON, Layout, env_for_children
 from .netns import configure_address, flush_addresses
@@ -49,8 +49,9 @@ def console_log(layout: Layout, machine: str) -> Path:
     return layout.node_dir(machine) / "console.log"
 
 
-def write_node_spec(layout: Layout, node: str) -> None:
-    """A cluster node: private pacemaker/corosync state and logs, corosync + pacemakerd."""
+def write_node_spec(layout: Layout, node: str, services: Sequence[dict] = ()) -> None:
+    """A cluster node: private pacemaker/corosync state and logs, the architecture's own
+    `services` (e.g. HAProxy), corosync + pacemakerd."""
     binds = []
     for target in NODE_PRIVATE:
         if os.path.isdir(target):
@@ -65,6 +66,7 @@ def write_node_spec(layout: Layout, node: str) -> None:
         "binds": binds,
         "sbin_overlay": str(layout.fence_bin),
         "services": [
+            *services,
             {"argv": ["corosync", "-f"], "log": log},
             {"argv": ["pacemakerd"], "log": log, "env": {"PCMK_logfacility": "none"},
              "wait_for": ["corosync-cfgtool", "-s"], "wait_before": 10},

@@ -64,7 +64,9 @@ def director_nodes(layout: Layout, nodes: List[str]) -> List[str]:
 
 
 def psql(layout: Layout, host: str, password: str, sql: str, timeout: float = 20) -> Tuple[bool, str]:
-    env = {"PATH": "/usr/bin:/bin", "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"}
+    # host may list several servers (a Patroni cluster's members): libpq takes the writable one
+    env = {"PATH": "/usr/bin:/bin", "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5",
+           "PGTARGETSESSIONATTRS": "read-write"}
     result = run(netns_exec(layout, "sw") + [PSQL, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
                                               "-h", host, "-p", str(PG_PORT), "-U", "bacula", "-d", "bacula",
                                               "-c", sql],

@@ -17,7 +17,7 @@ from ..admin.render import crm
 from ..admin.render.architectures import BUILDERS
 from ..admin.render.model import Clone, Config, Group, Location, Op, Primitive
 from ..admin.render.values import resolve
-from .layout import DB_HOST_IP, PG_PORT, VIP, Layout
+from .layout import HAPROXY_PORT, VIP, Layout
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,8 @@ def git_site(layout: Layout, nodes: List[str], url: str) -> LabSite:
     etc, local = layout.etc, layout.local
     return LabSite(nodes, {
         "git_repository": url, "config_dir": str(local / "etc"), "allowed_signers": str(etc / "allowed_signers"),
-        "catalog_host": DB_HOST_IP, "catalog_port": str(PG_PORT), "catalog_sslmode": "disable",
+        # HAProxy on every node, towards the Patroni primary (lab/patroni.py)
+        "catalog_host": "127.0.0.1", "catalog_port": str(HAPROXY_PORT), "catalog_sslmode": "disable",
         "catalog_passfile": str(etc / "pgpass"), "console_config": str(etc / "bconsole-local.conf"),
     }, {
         "p_config_pull": {"cache_dir": str(local / "cache"), "fetch_timeout": "10"},

@@ -10,7 +10,7 @@ bacula-director -> IPaddr2 (VIP).
 
 git: bacula-config-pull (promotable) deploys the Director configuration from
 a bare repository served by `git daemon` on the lab host "git"; the catalog
-is PostgreSQL on the lab host "db" (bacula-catalog-check mode=external);
+is a Patroni cluster on lab hosts (lab/patroni.py; bacula-catalog-check mode=external);
 group: catalog-check -> director -> VIP, on the config-pull Promoted node.
 
 agents="ours" uses ocf:bacula:*; agents="stock" uses ocf:heartbeat:Dummy for
@@ -25,7 +25,7 @@ import os
 import pwd
 import secrets
 import shlex
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 from . import backups, dirconf
 from .layout import PG_PORT, VIP, Layout
@@ -56,8 +56,10 @@ def load_secrets(layout: Layout) -> Dict[str, str]:
     return json.loads((layout.etc / "secrets.json").read_text())
 
 
-def write_common(layout: Layout, db_address: str, working_dir: str) -> Dict[str, str]:
-    """Secrets, the Director config (for drbd), console configs and the libpq passfile."""
+def write_common(layout: Layout, db_address: str, working_dir: str, db_port: int = PG_PORT,
+                 more_secrets: Sequence[str] = ()) -> Dict[str, str]:
+    """Secrets (with `more_secrets`' keys), the Director config, console configs and the libpq
+    passfile, for a catalog at db_address:db_port."""
     etc = layout.etc
     etc.mkdir(parents=True, exist_ok=True)
     uid, gid = ids("root", "bacula")
@@ -65,9 +67,10 @@ def write_common(layout: Layout, db_address: str, working_dir: str) -> Dict[str,
     os.chmod(etc, 0o750)
     sec = {"db": secrets.token_hex(12), "console": secrets.token_hex(12),
            "fd": secrets.token_hex(12), "sd": secrets.token_hex(12)}
+    sec.update({key: secrets.token_hex(12) for key in more_secrets})
     (etc / "secrets.json").write_text(json.dumps(sec))
     os.chmod(etc / "secrets.json", 0o600)
-    settings = dirconf.LabDirectorConf(working_dir=working_dir, db_address=db_address,
+    settings = dirconf.LabDirectorConf(working_dir=working_dir, db_address=db_address, db_port=db_port,
                                         db_password=sec["db"], console_password=sec["console"],
                                         backup=backups.backup_set(layout, sec), extra=backups.big_job(layout))
     files = {
@@ -80,7 +83,7 @@ def write_common(layout: Layout, db_address: str, working_dir: str) -> Dict[str,
         os.chown(etc / name, uid, gid)
         os.chmod(etc / name, 0o640)
     pgpass = etc / "pgpass"
-    pgpass.write_text(f"*:{PG_PORT}:bacula:bacula:{sec['db']}\n")
+    pgpass.write_text(f"*:{db_port}:bacula:bacula:{sec['db']}\n")
     os.chmod(pgpass, 0o600)
     return sec
 
@@ -136,6 +139,15 @@ class Stack:
     def catalog_host(self) -> str:
         """Where lab clients reach the catalog."""
         raise NotImplementedError
+
+    def node_services(self, node: str) -> List[dict]:
+        """Services a cluster node of this architecture runs besides corosync and pacemaker
+        (what systemd would start there), in node.write_node_spec's format."""
+        return []
+
+    def catalog_ready(self, timeout: float) -> None:
+        """Wait until the catalog's own high availability is complete again (after `up`, after
+        a fault): nothing to wait for where Pacemaker manages the catalog."""
 
     # -- shared pieces of the resource configuration --
     def director_primitives(self, conf: str, console_conf: str, catalog: str) -> str:

@@ -60,6 +60,12 @@ class StreamingStack(GitStack):
     def host_ports(self):
         return ((GIT_HOST_IP, GIT_PORT),)
 
+    def node_services(self, node: str) -> List[dict]:
+        return []     # no HAProxy: the catalog is Pacemaker's (PAF)
+
+    def catalog_ready(self, timeout: float) -> None:
+        return None
+
     def datadir(self, node: str) -> str:
         return str(self.layout.node_dir(node) / "local" / "pgdata")
 
