@@ -412,6 +412,12 @@ def test_duplicate_addresses_and_names_are_refused(changes, message):
     assert any(message in p for p in found), found
 
 
+def test_git_catalog_host_may_be_a_proxy_on_every_node():
+    values = {**DRBD, "catalog_host": "127.0.0.1", "catalog_port": "5000",
+              "git_repository": "ssh://git@g.example.net/c.git"}
+    assert "params mode=external host=127.0.0.1 port=5000" in render("git", "crm", values)
+
+
 def test_git_catalog_host_must_not_be_the_vip():
     values = {**DRBD, "catalog_host": "203.0.113.5", "git_repository": "ssh://git@g.example.net/c.git"}
     assert any("vip: 203.0.113.5 is also catalog_host" in p for p in problems("git", values))

@@ -92,6 +92,17 @@ def host(value: str) -> str:
     return value
 
 
+def catalog_address(value: str) -> str:
+    """host(), or a loopback address: a proxy on every node in front of the catalog cluster
+    (HAProxy towards the Patroni primary) is reached there."""
+    try:
+        if ipaddress.ip_address(value.strip("[]")).is_loopback:
+            return str(ipaddress.ip_address(value.strip("[]")))
+    except ValueError:
+        pass
+    return host(value)
+
+
 def same_host(a: str, b: str) -> bool:
     """Two host values naming the same address or name (names compare case-insensitively)."""
     try:
