@@ -62,7 +62,7 @@ from typing import Callable, List, Optional
 from . import backups, node, patroni
 from .observe import DirectorWatch, add_mark, console_request, director_nodes, marks
 from .lab import Lab
-from .sh import LabError
+from .sh import LabError, run
 
 DIRECTOR_RSC = "p_director"
 
@@ -514,7 +514,6 @@ class CatalogCheckWatch:
         self._thread.start()
 
     def _run(self) -> None:
-        from .sh import run
         while not self._stop.is_set():
             try:
                 rc = run(node.enter(self.lab.layout, self.where)

@@ -134,7 +134,7 @@ class GitStack(Stack):
                 if time.monotonic() > deadline:
                     raise LabError(f"lab host {address}:{port} does not answer")
                 time.sleep(0.2)
-        self.catalog_ready(max(10.0, deadline - time.monotonic()))
+        self.catalog_ready(timeout=120)    # Patroni: adopt the catalog, clone the standby
 
     def crm(self) -> str:
         """The shipped git snippet, rendered with lab values (lab/rendered.py)."""

@@ -104,7 +104,6 @@ def patroni_config(layout: Layout, member: str, sec: Dict[str, str]) -> dict:
         "log": {"level": "INFO"},
         "restapi": {"listen": f"{ip}:{REST_PORT}", "connect_address": f"{ip}:{REST_PORT}",
                     "authentication": {"username": REST_USER, "password": sec["patroni_rest"]}},
-        "ctl": {"authentication": {"username": REST_USER, "password": sec["patroni_rest"]}},
         "etcd3": {"hosts": [f"{ETCD_HOST_IP}:{ETCD_PORT}"]},
         "bootstrap": {"dcs": {
             "ttl": TTL, "loop_wait": LOOP_WAIT, "retry_timeout": RETRY_TIMEOUT,
