@@ -15,8 +15,28 @@ DATA = os.path.join(os.path.dirname(__file__), "data")
 def test_addresses_stay_in_test_net_2():
     assert node_ip("node1") == "198.51.100.11"
     assert node_ip("node3") == "198.51.100.13"
-    for host in ("db", "git"):
+    hosts = ("db", "git", "client", "pg1", "pg2", "etcd")
+    for host in hosts:
         assert node_ip(host).startswith("198.51.100.")
+    addresses = [node_ip(h) for h in hosts] + [node_ip(f"node{i}") for i in (1, 2, 3)]
+    assert len(set(addresses)) == len(addresses)
+
+
+def test_patroni_timings_are_short_and_valid():
+    from bacula_ha.lab import patroni
+    dcs = patroni.patroni_config(Layout("x", "/nonexistent"), "pg1",
+                                 {k: "pw" for k in patroni.SECRETS})["bootstrap"]["dcs"]
+    assert dcs["ttl"] >= dcs["loop_wait"] + 2 * dcs["retry_timeout"]   # Patroni's own rule
+    assert dcs["ttl"] < 30 and dcs["synchronous_mode"] is True
+
+
+def test_haproxy_follows_the_patroni_primary_and_cuts_old_sessions():
+    from bacula_ha.lab import patroni
+    text = patroni.HAPROXY_CFG
+    assert "bind 127.0.0.1:5000" in text and "option httpchk GET /primary" in text
+    assert "on-marked-down shutdown-sessions" in text
+    for ip in patroni.MEMBERS.values():
+        assert f"{ip}:5432 check port 8008" in text
 
 
 def test_corosync_two_node_only_for_two():
