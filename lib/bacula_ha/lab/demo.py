@@ -8,7 +8,7 @@ import os
 import time
 from typing import Callable, List
 
-from . import backups, faults, registry
+from . import backups, faults, patroni, registry
 from .observe import console_request, director_nodes
 from .cluster import crm_mon_text
 from .lab import Lab
@@ -85,6 +85,10 @@ def run_demo(lab: Lab, say: Callable[[str], None], nodes: int = 2, agents: str =
         active = director_nodes(lab.layout, lab.nodes)[0]
         say(f"== 2. the stack runs on {active}")
         say(crm_mon_text(lab.layout, active).rstrip())
+        if arch == "git":
+            members = patroni.roles(patroni.cluster_state(lab.layout))
+            say("   catalog: Patroni " + ", ".join(f"{m} {r} ({s})" for m, (r, s) in sorted(members.items()))
+                + f"; the Director reaches the primary through HAProxy on 127.0.0.1:{patroni.HAPROXY_PORT}")
         answered, out = console_request(lab.layout, lab.console_password(), "status dir", timeout=10)
         say(f"== 3. console request `status dir` through the VIP {VIP}:9101: "
             f"{'answered' if answered else 'FAILED'}")
