@@ -63,6 +63,7 @@ from . import backups, node, patroni
 from .observe import DirectorWatch, add_mark, console_request, director_nodes, marks
 from .lab import Lab
 from .sh import LabError, run
+from .stacks import load_secrets
 
 DIRECTOR_RSC = "p_director"
 
@@ -568,7 +569,7 @@ def catalog_switch(lab: Lab, kind: str, progress: Optional[Callable[[str], None]
     def inject() -> None:
         watch.start(time.time())
         if kind == "switchover":
-            before, after = patroni.switchover(layout, load_secret(lab, "patroni_rest"))
+            before, after = patroni.switchover(layout, load_secrets(layout)["patroni_rest"])
             _tell(progress, f"Patroni switchover {before} -> {after} accepted")
         else:
             lab.fail(old)
@@ -589,11 +590,6 @@ def catalog_switch(lab: Lab, kind: str, progress: Optional[Callable[[str], None]
 
     return measure(lab, f"patroni-{'switchover' if kind == 'switchover' else 'primary-crash'}", inject, old,
                    fenced=False, expect_outage=False, progress=progress, recovered=recovered)
-
-
-def load_secret(lab: Lab, key: str) -> str:
-    from .stacks import load_secrets
-    return load_secrets(lab.layout)[key]
 
 
 def settle(lab: Lab, timeout: float = 120) -> str:
