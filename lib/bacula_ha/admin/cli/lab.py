@@ -58,7 +58,8 @@ def lab() -> None:
 @lab.command()
 @click.option("--nodes", type=click.Choice(["2", "3"]), default="2", show_default=True)
 @click.option("--arch", type=click.Choice(LAB_ARCHES), default="drbd", show_default=True,
-              help="drbd: shared loop disk standing in for DRBD; git: config from Git, external catalog; "
+              help="drbd: shared loop disk standing in for DRBD; git: config from Git, external catalog "
+                   "on Patroni (etcd, two PostgreSQL hosts, HAProxy on every node); "
                    "streaming: a PostgreSQL per node, PAF, synchronous replication (3 nodes).")
 @click.option("--agents", type=click.Choice(["ours", "stock"]), default="ours", show_default=True,
               help="ours: ocf:bacula:* agents; stock: Dummy/anything stand-ins (plumbing only).")
