@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
-from .layout import ETCD_HOST_IP, HAPROXY_PORT, PG1_HOST_IP, PG2_HOST_IP, PG_PORT, Layout
+from .layout import ETCD_HOST_IP, HAPROXY_PORT, PG1_HOST_IP, PG2_HOST_IP, PG_PORT, PYTHON, Layout
 from .netns import connect_in
 from .node import write_host_spec
 from .sh import LabError, run
@@ -48,6 +48,9 @@ from .stacks import PGBIN, catalog_script, ids
 
 SCOPE = "bacula-catalog"
 MEMBERS: Dict[str, str] = {"pg1": PG1_HOST_IP, "pg2": PG2_HOST_IP}
+FIRST = "pg1"             # holds the catalog made before boot; Patroni adopts it
+#: pid1 polls (5 a second, each poll at most ~2 s) this long for the first member's primary
+WAIT_FOR_FIRST_S = 12
 ETCD = "etcd"
 HOSTS = [ETCD, *MEMBERS]
 REST_PORT = 8008
@@ -143,7 +146,7 @@ def prepare(layout: Layout, sec: Dict[str, str]) -> None:
         os.chown(cfg, pg_uid, pg_gid)
         os.chmod(cfg, 0o600)
     q = shlex.quote
-    first = str(data_dir(layout, "pg1"))
+    first = str(data_dir(layout, FIRST))
     sock = str(layout.workdir / "setup-sock")
     pg = f"runuser -u postgres -- {PGBIN}"
     script = catalog_script(first, sock, sec["db"]) + f"""
@@ -160,11 +163,17 @@ rm -rf {q(sock)}
            "LAB_SU_PASSWORD": sec["pg_superuser"], "LAB_REPL_PASSWORD": sec["pg_replication"]}
     run(["sh", "-c", script], timeout=180, env=env)
     for m in MEMBERS:
-        write_host_spec(layout, m, [{
-            "argv": ["patroni", str(member_dir(layout, m) / "patroni.yml")], "user": "postgres",
-            "group": "postgres", "log": str(layout.node_dir(m) / "console.log"),
-            "env": {"HOME": str(member_dir(layout, m)), "PYTHONPATH": ""}}],
-            dirs=[["/run/postgresql", "postgres", "postgres", "2775"]])
+        service = {"argv": ["patroni", str(member_dir(layout, m) / "patroni.yml")], "user": "postgres",
+                   "group": "postgres", "log": str(layout.node_dir(m) / "console.log"),
+                   "env": {"HOME": str(member_dir(layout, m)), "PYTHONPATH": ""}}
+        if m != FIRST:
+            # An empty member that finds etcd empty bootstraps a cluster of its own (initdb) and
+            # wins the race against the adoption of the catalog: wait (bounded) for the first
+            # member's primary. Once the cluster exists in etcd, this passes or times out harmlessly.
+            service.update(wait_for=[PYTHON, "-S", "-c", "import urllib.request; urllib.request.urlopen("
+                                     f"'http://{MEMBERS[FIRST]}:{REST_PORT}/primary', timeout=2)"],
+                           wait_before=WAIT_FOR_FIRST_S)
+        write_host_spec(layout, m, [service], dirs=[["/run/postgresql", "postgres", "postgres", "2775"]])
     etcd_dir = layout.workdir / "etcd"
     etcd_dir.mkdir(exist_ok=True)
     os.chown(etcd_dir, *ids("etcd", "etcd"))
