@@ -33,7 +33,7 @@ def test_patroni_timings_are_short_and_valid():
 def test_haproxy_follows_the_patroni_primary_and_cuts_old_sessions():
     from bacula_ha.lab import patroni
     text = patroni.HAPROXY_CFG
-    assert "bind 127.0.0.1:5000" in text and "option httpchk GET /primary" in text
+    assert "bind 127.0.0.1:5000" in text and "option httpchk OPTIONS /primary" in text
     assert "on-marked-down shutdown-sessions" in text
     for ip in patroni.MEMBERS.values():
         assert f"{ip}:5432 check port 8008" in text

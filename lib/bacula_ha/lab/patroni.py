@@ -14,7 +14,7 @@ so a row committed before the primary crashes is on the member promoted after it
 
 How the Director reaches the primary: every cluster node runs HAProxy on
 127.0.0.1:5000 (HAPROXY_CFG). It forwards to the member whose REST API answers
-200 on GET /primary and, when a member stops answering so, cuts the sessions
+200 on OPTIONS /primary and, when a member stops answering so, cuts the sessions
 still open to it, so a client never stays on a demoted or dead server. The
 Director and bacula-catalog-check connect there. The lab's own clients (switch
 namespace) have no HAProxy: they use libpq multi-host with
@@ -82,7 +82,7 @@ defaults
 
 listen catalog
     bind 127.0.0.1:{HAPROXY_PORT}
-    option httpchk GET /primary
+    option httpchk OPTIONS /primary
     http-check expect status 200
     default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions
 """ + "".join(f"    server {m} {ip}:{PG_PORT} check port {REST_PORT}\n" for m, ip in MEMBERS.items())
