@@ -38,10 +38,11 @@ RECORD:
     rerun_running_s, rerun_done_s   s after t0 when the rerun started / ended (catalog times)
     rerun_status     the rerun's final JobStatus ("T" expected)
     overlap          the File daemon ran the interrupted job and its rerun at the same time
-    catalog_checks   Patroni faults: [s after t0, exit code] of bacula-catalog-check monitors run
-                     (crm_resource --force-check) on the Director's node during the switch, else []
-    catalog_degraded_s, catalog_ready_s   s after t0 of the first degraded (190) check and of the
-                     first ready (0) check after it, null if not seen
+    catalog_checks   Patroni faults: [s after t0 when the check ended, exit code] of the
+                     bacula-catalog-check monitors run back to back (crm_resource --force-check)
+                     on the Director's node during the switch, else []
+    catalog_degraded_s, catalog_ready_s   s after t0 when the first degraded (190) check ended and
+                     when the first of two ready (0) checks after it ended, null if not seen
     ok               all expectations of the fault held
     note             free text (e.g. the reason crm_mon showed)
 Durations: detection = detected_s; fencing = fenced_s - detected_s; start = started_s - max(fenced_s,
