@@ -50,3 +50,26 @@ def test_each_node_its_own_postgresql_primary_with_the_director(healed):
 def test_primary_postgres_kill9(healed):
     result = faults.postgres_kill9(healed)
     assert_fault_kept_its_promises(result)
+
+
+@pytest.fixture
+def healed_before(lab):
+    """The crash is the module's last fault: nothing heals after it. The crashed primary does
+    not come back by itself: PAF's probe finds its data "in production" (a crashed primary),
+    its demote and stop fail, and Pacemaker fences it again at each boot (measured; see
+    crm-snippets/README.md, "How the old primary rejoins")."""
+    yield from settled(lab, ready=replication_ready, after=False)
+
+
+def test_primary_node_crash_keeps_the_synchronously_committed_row(healed_before):
+    """Runs after the kill -9 above, on the same lab: a crash of the node a fault has already
+    recovered must keep every promise a fresh lab keeps."""
+    healed = healed_before
+    result = faults.node_crash(healed)
+    assert_fault_kept_its_promises(result)      # the synchronously committed row included
+    assert result.fenced_s is not None, "the crashed node was never fenced"
+    assert result.director_after not in (None, result.victim), result.summary()
+    st = healed.status_from(result.director_after)
+    assert st.roles["p_pgsql"][result.director_after] == "Promoted", crm_mon_text(healed.layout,
+                                                                                  result.director_after)
+    assert result.ok, result.summary()

@@ -43,15 +43,17 @@ def running_lab(request, tag: str, nodes: int, arch: str):
         lab.down()
 
 
-def settled(lab, ready=None):
+def settled(lab, ready=None, after: bool = True):
     """Body of the per-test fixture: each test starts from a complete, clean cluster (and, with
-    `ready`, whatever else the module needs) and leaves one behind. `yield from settled(lab)`."""
+    `ready`, whatever else the module needs) and leaves one behind (not with `after=False`: for
+    a module's last fault, whose lab is torn down next). `yield from settled(lab)`."""
     from bacula_ha.lab import faults
     faults.settle(lab)
     if ready is not None:
         ready(lab)
     yield lab
-    faults.settle(lab)
+    if after:
+        faults.settle(lab)
 
 
 def assert_fault_kept_its_promises(result) -> None:

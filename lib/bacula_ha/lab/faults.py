@@ -593,22 +593,41 @@ def catalog_switch(lab: Lab, kind: str, progress: Optional[Callable[[str], None]
                    fenced=False, expect_outage=False, progress=progress, recovered=recovered)
 
 
-def settle(lab: Lab, timeout: float = 120) -> str:
-    """Undo a fault: cables in, nodes on, failures cleared; wait for a full cluster, the Director
-    answering and the catalog reachable."""
+def settle(lab: Lab, timeout: float = 180, rounds: int = 3) -> str:
+    """Undo a fault: cables in, nodes on, failures cleared; wait for a full cluster with nothing
+    left to do, the Director answering and the catalog reachable.
+
+    Why the wait for an idle cluster: `crm_resource --cleanup` deletes the failed resource's
+    history, and the transition that re-probes it comes only after crm_mon already shows a clean
+    stack. For a promotable clone (streaming: ms_pgsql after a kill -9 of the primary) Pacemaker
+    2.1 plans "Stopped -> Promoted" until the probe answers and may restart everything ordered
+    after the promotion (replication address, catalog check, Director) meanwhile: the next
+    fault's backup must not start before that is over. A restart can leave failures of its own
+    (the catalog check's write while the standbys reconnect): they are cleaned up again, at most
+    `rounds` times."""
     lab.heal()
     lab.wait_formed(timeout=timeout)
-    lab.cleanup_failures()
     deadline = time.monotonic() + timeout
-    while True:   # the cleanup re-probes: wait until crm_mon shows a clean, complete stack again
-        obs = lab.observer()
-        st = lab.status_from(obs) if obs else None
-        if st and not st.failures and len(st.running_on(DIRECTOR_RSC)) == 1 \
-                and len(st.running_on("p_vip")) == 1 and sorted(st.online) == sorted(lab.nodes):
+    st = None
+    for _ in range(rounds):
+        lab.cleanup_failures()
+        lab.wait_idle(max(1.0, deadline - time.monotonic()))
+        while True:   # the cleanup re-probes: wait until crm_mon shows a clean, complete stack again
+            obs = lab.observer()
+            st = lab.status_from(obs) if obs else None
+            if st and not st.failures and len(st.running_on(DIRECTOR_RSC)) == 1 \
+                    and len(st.running_on("p_vip")) == 1 and sorted(st.online) == sorted(lab.nodes):
+                break
+            if time.monotonic() > deadline or (st and st.failures):
+                break
+            time.sleep(0.5)
+        if st and not st.failures and lab.wait_idle(max(1.0, deadline - time.monotonic())):
             break
         if time.monotonic() > deadline:
-            raise LabError(f"cluster not clean after recovery: {st.failures if st else 'no status'}")
-        time.sleep(0.5)
+            break
+    if not (st and not st.failures and len(st.running_on(DIRECTOR_RSC)) == 1
+            and len(st.running_on("p_vip")) == 1 and sorted(st.online) == sorted(lab.nodes)):
+        raise LabError(f"cluster not clean after recovery: {st.failures if st else 'no status'}")
     where = lab.wait_director(timeout=timeout)
     lab.stack.catalog_ready(timeout=timeout)
     if wait_catalog(lab, timeout=timeout) is None:

@@ -262,6 +262,17 @@ class Lab:
         if obs:
             run(node.enter(self.layout, obs) + ["crm_resource", "--cleanup"], timeout=60, check=False)
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until the cluster has nothing left to do (`crm_resource --wait`); False if it still
+        had after `timeout`. A cleanup deletes resource history: the transition that re-probes
+        (and may restart what depends on it) is only computed after crm_mon already looks clean."""
+        obs = self.observer()
+        if not obs:
+            return False
+        seconds = max(1, int(timeout))
+        return run(node.enter(self.layout, obs) + ["crm_resource", "--wait", f"--timeout={seconds}s"],
+                   timeout=seconds + 15, check=False).returncode == 0
+
     def _check_node(self, n: str) -> None:
         if n not in self.nodes + self.config.hosts:
             raise LabError(f"no such node {n!r} (nodes: {', '.join(self.nodes + self.config.hosts)})")

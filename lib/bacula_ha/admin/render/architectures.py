@@ -256,6 +256,12 @@ def streaming(v: SiteValues) -> Config:
                    comment="... and the Director runs there, with the catalog primary ..."),
         Order("o_pgsql_promote_before_bacula", "ms_pgsql", "promote", GROUP, "start",
               comment="... only after the promotion of the catalog ..."),
+        Order("o_repl_vip_before_bacula", "p_vip_repl", "start", GROUP, "start", kind="Optional",
+              comment="... and, when both start or stop in one transition, inside the replication\n"
+                      "address: the standbys stay connected until the Director has stopped, so its\n"
+                      "last catalog writes (job ends, the agent's record of running jobs) still\n"
+                      "commit synchronously instead of waiting for a standby that cannot connect.\n"
+                      "Optional: a restart of the address alone does not restart the Director ..."),
         Order("o_config_pull_promote_before_bacula", "ms_config_pull", "promote", GROUP, "start",
               comment="... and of the configuration (the deployment). No colocation of the group with\n"
                       "ms_config_pull itself: the chain group -> catalog <- configuration lets a failing\n"
