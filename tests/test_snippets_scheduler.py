@@ -279,12 +279,16 @@ def _fence_delay(graph_file: str, action_id: str) -> str:
     return ""
 
 
-def _fail_director(state: str, out: str, graph: str, node: str, interval_ms: int = 20000) -> Graph:
+#: The shipped depth-0 monitor of p_director (admin/render/architectures.py): a failure is injected on it.
+DEPTH0_MS = 10000
+
+
+def _fail_director(state: str, out: str, graph: str, node: str, interval_ms: int = DEPTH0_MS) -> Graph:
     simulate(state, out, graph, op_inject=[f"p_director_monitor_{interval_ms}@{node}=7"])
     return Graph.load(graph)
 
 
-@pytest.mark.parametrize("arch,interval_ms", [(arch, 20000) for arch in ARCHES] + [("drbd", 60000)])
+@pytest.mark.parametrize("arch,interval_ms", [(arch, DEPTH0_MS) for arch in ARCHES] + [("drbd", 60000)])
 def test_director_monitor_failure_restarts_in_place(loaded, tmp_path, arch, interval_ms):
     """depth 0 (every 20 s) or depth 10 (every 60 s) fails once: restart on the same node."""
     state, _ = _start(tmp_path, loaded.load(arch, "shipped", "crm")[0], arch, ["node1", "node2"])
