@@ -14,10 +14,7 @@ only, no subprocess. Why each check exists (measured on bacula-dir 9.6.7):
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import posix   # what `os` wraps; `os` itself costs a probe a quarter of the interpreter's start
-import _struct as struct  # the builtin: `struct` (a Python re-export) costs the probe an import
 
 TYPE_CHECKING = False   # the one convention: `typing` stays off the probe's import path
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,12 +74,15 @@ _FLOCK_SIZE = 32
 
 def lock_holder(path: str) -> Optional[int]:
     """Pid holding a POSIX write lock on `path` (the running daemon), else None."""
+    import fcntl
+    import _struct as struct  # the builtin: `struct` (a Python re-export) costs one import more
     try:
         fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC | posix.O_NOFOLLOW)
     except OSError:
         return None
     try:
-        query = struct.pack(_FLOCK, fcntl.F_WRLCK, 0, 0, 0, 0)  # whence SEEK_SET (0): the whole file.ljust(_FLOCK_SIZE, b"\0")
+        # l_whence SEEK_SET (0), start 0, length 0: the whole file
+        query = struct.pack(_FLOCK, fcntl.F_WRLCK, 0, 0, 0, 0).ljust(_FLOCK_SIZE, b"\0")
         answer = fcntl.fcntl(fd, fcntl.F_GETLK, query)
         l_type, _whence, _start, _len, l_pid = struct.unpack(_FLOCK, answer[:struct.calcsize(_FLOCK)])
     except OSError:
@@ -199,6 +199,7 @@ def bind_probe(address: str, port: int) -> str:
     e.g. a floating IP not started yet) is its own answer, never "free": the
     Director would fail to bind it.
     """
+    import errno
     import socket
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -230,6 +231,7 @@ def _listen_inodes_netlink(port: int) -> set:
     test machine; this costs a fraction of a millisecond.
     """
     import _socket
+    import _struct as struct
     inodes = set()
     sock = _socket.socket(16, _socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG)   # AF_NETLINK
     try:
