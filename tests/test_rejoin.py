@@ -87,8 +87,14 @@ def _owner(path: str):
 
 def test_a_crashed_primary_is_rewound_and_follows(diverged):
     old, new = diverged
-    result = _rejoin(old, new).run()
+    job = _rejoin(old, new)
+    result = job.run()
     assert result.method == "rewind"
+    # what PAF's probe needs to start it as a standby (pg_rewind alone leaves "in archive recovery",
+    # which PAF reads as a crashed standby: it refuses it and the node is fenced again)
+    assert job.cluster_state() == "shut down in recovery"
+    assert not os.path.exists(os.path.join(old.datadir, "standby.signal"))
+    assert not os.path.exists(os.path.join(old.datadir, "postmaster.pid"))
     _follow(old, new)
     assert old.psql("SELECT id FROM catalog ORDER BY id") == "1\n2\n4"   # row 3 is gone, 2 and 4 arrived
     assert old.psql("SELECT pg_is_in_recovery()") == "t"

@@ -11,6 +11,12 @@ PostgreSQL stopped:
 2. if that is impossible and the caller allows it, the old data directory is
    renamed (kept, never deleted) and `pg_basebackup` copies a fresh one.
 
+After a rewind the data directory is started once as a private standby (no TCP,
+its socket in a temporary directory) and stopped cleanly: pg_rewind leaves the
+control data "in archive recovery", which PAF's probe reads as a standby that
+crashed, so it would refuse to start it and the node would be fenced again.
+"shut down in recovery" is what PAF starts as a standby.
+
 Every external command is bounded by one deadline; the replication password
 comes from a libpq password file, never from a command line.
 """
@@ -121,6 +127,48 @@ class Rejoin:
             argv.append(f"--config-file={self.config_file}")
         return self._run(argv)
 
+    def cluster_state(self) -> str:
+        """'Database cluster state' of pg_controldata ("shut down in recovery", "in production", ...)."""
+        result = self._run([f"{self.bindir}/pg_controldata", "-D", self.datadir])
+        for line in result.stdout.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "Database cluster state":
+                return value.strip()
+        raise RejoinError(RejoinError.SETUP, f"pg_controldata gave no cluster state: {_last_line(result.stderr)}")
+
+    def shut_down_as_standby(self, wait_s: float = 120.0) -> None:
+        """Start the rewound directory as a private standby and stop it cleanly (module docstring)."""
+        import shutil
+        import tempfile
+        entry = pwd.getpwnam(self.user)
+        private = tempfile.mkdtemp(prefix="bacula-ha-rejoin-")
+        os.chown(private, entry.pw_uid, entry.pw_gid)
+        signal = os.path.join(self.datadir, "standby.signal")
+        had_signal = os.path.exists(signal)
+        with open(signal, "a"):
+            pass
+        os.chown(signal, entry.pw_uid, entry.pw_gid)
+        options = (f"-c listen_addresses= -c unix_socket_directories={private} -c hot_standby=on "
+                   "-c external_pid_file= -c archive_mode=off")
+        if self.config_file:
+            options = f"-c config_file={self.config_file} " + options
+        pg_ctl = f"{self.bindir}/pg_ctl"
+        wait = max(5, int(min(wait_s, self.deadline - time.monotonic() - 30)))
+        try:
+            # -w returns once the standby accepts connections (consistent), or gives up after `wait`:
+            # the fast stop below writes "shut down in recovery" either way; PAF streams the rest
+            self._run([pg_ctl, "start", "-D", self.datadir, "-w", "-t", str(wait), "-o", options,
+                       "-l", os.path.join(private, "postgresql.log")])
+        finally:
+            self._run([pg_ctl, "stop", "-D", self.datadir, "-m", "fast", "-w", "-t", "60"])
+            if not had_signal:
+                _unlink(signal)          # PAF writes its own at start
+            shutil.rmtree(private, ignore_errors=True)
+        state = self.cluster_state()
+        if state != "shut down in recovery":
+            raise RejoinError(RejoinError.SETUP, f"the rewound data directory is {state!r}, not 'shut down in "
+                                                 "recovery': PAF would refuse it; see pg_controldata")
+
     def basebackup(self) -> str:
         """Keep the old directory aside, copy a fresh one; returns where the old one went."""
         kept = f"{self.datadir}.before-rejoin-{time.strftime('%Y%m%d%H%M%S')}"
@@ -143,6 +191,8 @@ class Rejoin:
         log = result.stdout + result.stderr
         if result.returncode == 0:
             method = "none" if "no rewind required" in log else "rewind"
+            if method == "rewind":
+                self.shut_down_as_standby()
             return Result(method, log=log)
         if not allow_basebackup:
             raise RejoinError(RejoinError.REWIND, f"pg_rewind failed: {_last_line(result.stderr)} "
