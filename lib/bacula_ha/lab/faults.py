@@ -609,16 +609,20 @@ def settle(lab: Lab, timeout: float = 180, rounds: int = 3) -> str:
     lab.wait_formed(timeout=timeout)
     deadline = time.monotonic() + timeout
     st = None
-    for _ in range(rounds):
+    for done in range(rounds):
         lab.cleanup_failures()
         lab.wait_idle(max(1.0, deadline - time.monotonic()))
+        # Each round gets its share of the time left: a degraded result clears by itself once the
+        # resource recovers (config-pull serving its cache until the Git server answers again after
+        # its back-off), a failure left by a restart needs the next round's cleanup.
+        round_end = time.monotonic() + max(1.0, deadline - time.monotonic()) / (rounds - done)
         while True:   # the cleanup re-probes: wait until crm_mon shows a clean, complete stack again
             obs = lab.observer()
             st = lab.status_from(obs) if obs else None
             if st and not st.failures and len(st.running_on(DIRECTOR_RSC)) == 1 \
                     and len(st.running_on("p_vip")) == 1 and sorted(st.online) == sorted(lab.nodes):
                 break
-            if time.monotonic() > deadline or (st and st.failures):
+            if time.monotonic() > round_end:
                 break
             time.sleep(0.5)
         if st and not st.failures and lab.wait_idle(max(1.0, deadline - time.monotonic())):
