@@ -530,7 +530,7 @@ class CatalogCheckWatch:
         return next((t for t, rc in self.checks if rc == 190), None)
 
     def ready_s(self) -> Optional[float]:
-        """When the first of `settled` consecutive ready checks after the first degraded one ran."""
+        """When the first of two consecutive ready checks after the first degraded one ended."""
         first = self.degraded_s()
         if first is None:
             return None
@@ -605,6 +605,11 @@ def settle(lab: Lab, timeout: float = 180, rounds: int = 3) -> str:
     fault's backup must not start before that is over. A restart can leave failures of its own
     (the catalog check's write while the standbys reconnect): they are cleaned up again, at most
     `rounds` times."""
+    def complete(st) -> bool:
+        """No failure, every node online, one Director and one VIP."""
+        return bool(st and not st.failures and len(st.running_on(DIRECTOR_RSC)) == 1
+                    and len(st.running_on("p_vip")) == 1 and sorted(st.online) == sorted(lab.nodes))
+
     lab.heal()
     lab.wait_formed(timeout=timeout)
     deadline = time.monotonic() + timeout
@@ -619,8 +624,7 @@ def settle(lab: Lab, timeout: float = 180, rounds: int = 3) -> str:
         while True:   # the cleanup re-probes: wait until crm_mon shows a clean, complete stack again
             obs = lab.observer()
             st = lab.status_from(obs) if obs else None
-            if st and not st.failures and len(st.running_on(DIRECTOR_RSC)) == 1 \
-                    and len(st.running_on("p_vip")) == 1 and sorted(st.online) == sorted(lab.nodes):
+            if complete(st):
                 break
             if time.monotonic() > round_end:
                 break
@@ -629,8 +633,7 @@ def settle(lab: Lab, timeout: float = 180, rounds: int = 3) -> str:
             break
         if time.monotonic() > deadline:
             break
-    if not (st and not st.failures and len(st.running_on(DIRECTOR_RSC)) == 1
-            and len(st.running_on("p_vip")) == 1 and sorted(st.online) == sorted(lab.nodes)):
+    if not complete(st):
         raise LabError(f"cluster not clean after recovery: {st.failures if st else 'no status'}")
     where = lab.wait_director(timeout=timeout)
     lab.stack.catalog_ready(timeout=timeout)

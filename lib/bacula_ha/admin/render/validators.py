@@ -96,11 +96,10 @@ def catalog_address(value: str) -> str:
     """host(), or a loopback address: a proxy on every node in front of the catalog cluster
     (HAProxy towards the Patroni primary) is reached there."""
     try:
-        if ipaddress.ip_address(value.strip("[]")).is_loopback:
-            return str(ipaddress.ip_address(value.strip("[]")))
+        address = ipaddress.ip_address(value.strip("[]"))
     except ValueError:
-        pass
-    return host(value)
+        return host(value)
+    return str(address) if address.is_loopback else host(value)
 
 
 def same_host(a: str, b: str) -> bool:
