@@ -74,6 +74,8 @@ def test_crash_of_the_primary_fails_over_with_the_row_and_the_node_returns(vm_la
     print(result.summary())
     assert result.ok, result.summary()
     assert result.rows_ok and result.director_after != result.director_before
+    # a backup made before the crash restores afterwards, through the survivor's Director, byte for byte
+    assert result.backup_jobid and result.restore_ok, result.notes
     assert result.drbd[result.victim].startswith("Secondary/Primary Connected UpToDate/UpToDate")
 
 

@@ -1,17 +1,21 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The VM lab's pieces that need no VM: the DRBD 8.4 form of the shipped resource, the rendered CIB,
-the QEMU command line, /proc/drbd parsing, the accelerator choice, the PDU on QEMU outlets."""
+the QEMU command line, /proc/drbd parsing, the accelerator choice, the PDU on QEMU outlets, the
+host's File and Storage daemon (with a real Director on the host standing in for the guest's)."""
 
+import dataclasses
 import os
+import socket
 import subprocess
 import time
 
 import pytest
 
 from bacula_ha.admin.render import render
-from bacula_ha.lab import pdu
+from bacula_ha.lab import backups, dirconf, pdu
+from bacula_ha.lab.backups import Backups
 from bacula_ha.lab.layout import Layout
-from bacula_ha.lab.vm import config, machine
+from bacula_ha.lab.vm import client, config, machine
 from bacula_ha.lab.vm.image import Image
 from bacula_ha.lab.vm.lab import parse_proc_drbd
 
@@ -162,3 +166,137 @@ def test_operation_timeouts_scale_for_emulated_cpus():
     assert plain.count(" timeout=") == scaled.count(" timeout=")
     assert "connect_timeout" not in plain and "connect_timeout=25" in scaled   # one login, scaled too
     assert "priority-fencing-delay=5s" in plain and "priority-fencing-delay=20s" in scaled
+
+
+# -- the host's File and Storage daemon --------------------------------------------------------
+SECRETS = {"fd": "fd-secret-0123456789", "sd": "sd-secret-0123456789"}
+
+
+def test_director_reaches_the_host_through_qemus_alias_and_the_fd_the_sd_on_loopback(tmp_path):
+    ports = {"fd": 41001, "sd": 41002}
+    text = dirconf.director_conf(dirconf.LabDirectorConf(
+        working_dir="/w", db_address="localhost", db_password="d", console_password="c",
+        backup=client.backup_set(Layout("t", str(tmp_path)), SECRETS, ports)))
+    client_res = text.split("Client {", 1)[1].split("}", 1)[0]
+    storage_res = text.split("Storage {", 1)[1].split("}", 1)[0]
+    assert "Address = 10.0.2.2" in client_res and "FDPort = 41001" in client_res
+    assert "Address = 10.0.2.2" in storage_res and "SDPort = 41002" in storage_res
+    assert "FD Storage Address = 127.0.0.1" in storage_res
+    assert str(tmp_path / "t" / "client" / "data") in text
+    # the namespace lab's Storage has none: its File daemon reaches the Storage daemon where the Director does
+    assert "FD Storage Address" not in dirconf.director_conf(dirconf.LabDirectorConf(
+        working_dir="/w", db_address="localhost", db_password="d", console_password="c"))
+
+
+@pytest.fixture
+def host_daemons(tmp_path):
+    layout = Layout("t", str(tmp_path))
+    ports = {"fd": machine.free_port(), "sd": machine.free_port()}
+    client.start(layout, SECRETS, ports)
+    yield layout, ports
+    client.stop(layout)
+
+
+def _listening(port):
+    """Local addresses with a TCP socket listening on `port` (from /proc/net/tcp{,6})."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, hexport = local.split(":")
+                if state == "0A" and int(hexport, 16) == port:
+                    found.add(address)
+    return found
+
+
+@pytest.mark.root
+@pytest.mark.daemons
+def test_host_daemons_listen_on_loopback_only_secrets_in_0600_files_and_stop_leaves_nothing(host_daemons):
+    layout, ports = host_daemons
+    pids = client.pids(layout)
+    assert len(pids) == 2
+    for port in ports.values():
+        assert _listening(port) == {"0100007F"}          # 127.0.0.1, nothing else
+    etc = backups.base(layout) / "etc"
+    for name in ("bacula-fd.conf", "bacula-sd.conf"):
+        assert os.stat(etc / name).st_mode & 0o777 == 0o600
+    for pid in pids:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read().decode()
+        assert SECRETS["fd"] not in cmdline and SECRETS["sd"] not in cmdline and str(etc) in cmdline
+    assert sorted(client.stop(layout)) == sorted(pids)
+    assert client.pids(layout) == []
+    for port in ports.values():
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+WRONG_STORAGE = """
+Storage {{
+  Name = FdWrongWay
+  Address = 127.0.0.1
+  FD Storage Address = 127.0.0.2
+  SDPort = {sd_port}
+  Password = "{password}"
+  Device = FileStorage
+  Media Type = File
+}}
+Job {{
+  Name = "WrongWayBackup"
+  Type = Backup
+  Level = Full
+  Client = lab-fd
+  FileSet = "Lab Set"
+  Storage = FdWrongWay
+  Pool = File
+  Messages = Standard
+}}
+"""
+
+
+@pytest.mark.root
+@pytest.mark.daemons
+def test_backup_and_byte_for_byte_restore_through_the_host_daemons(host_daemons, tmp_path):
+    """A real Director (on the host, so at 127.0.0.1 instead of the guests' 10.0.2.2) backs up and
+    restores through the VM lab's daemons with lab/backups.py's code.  `FD Storage Address` is
+    where the File daemon goes: a job whose Storage says 127.0.0.2 (Address still 127.0.0.1, where
+    the Director reaches the real Storage daemon) has its File daemon knock at 127.0.0.2."""
+    from support.director import DirectorLab
+    from support.jobs import console
+    from support.pg import PgCluster
+
+    layout, ports = host_daemons
+    pg = PgCluster().init().start()
+    lab = None
+    try:
+        bset = dataclasses.replace(client.backup_set(layout, SECRETS, ports),
+                                   fd_address="127.0.0.1", sd_address="127.0.0.1")
+        assert bset.fd_storage_address == "127.0.0.1"
+        lab = DirectorLab(str(tmp_path), pg, name=dirconf.DIRECTOR_NAME, backup=bset)
+        lab.write_config(extra=WRONG_STORAGE.format(sd_port=ports["sd"], password=SECRETS["sd"]))
+        lab.start_direct()
+        bk = Backups(layout, lambda command, timeout: (True, console(lab, command, timeout)),
+                     lambda sql: (True, pg.psql(sql, db="bacula")))
+        jobid = bk.run(backups.BACKUP_JOB, timeout=30)
+        assert bk.wait(jobid, timeout=60) == "T", bk.daemons_now()
+        ok, detail = bk.restore_and_compare(jobid, timeout=60)
+        assert ok, detail
+        assert "files identical" in detail
+        # a stand-in "Storage daemon" at 127.0.0.2 (the real one listens on 127.0.0.1 only)
+        with socket.socket() as trap:
+            trap.bind(("127.0.0.2", ports["sd"]))
+            trap.listen(1)
+            trap.settimeout(60)
+            wrong = bk.run("WrongWayBackup", timeout=30)
+            conn, _peer = trap.accept()
+            with conn:
+                conn.settimeout(10)
+                hello = conn.recv(4096)
+        assert b"Hello Bacula SD: Start Job WrongWayBackup" in hello, hello     # the FD's greeting to an SD
+        bk.console(f"cancel jobid={wrong} yes")
+        assert bk.wait(wrong, "A", timeout=60) == "A"
+    finally:
+        if lab:
+            lab.cleanup()
+        pg.destroy()

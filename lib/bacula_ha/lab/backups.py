@@ -10,7 +10,10 @@ file: LabBigBackup, slowed by the File daemon's Maximum Bandwidth Per Job so tha
 still running when a node crashes), `archive/` (the volumes), `restores/`.
 
 Everything is driven like a user would: console commands through the VIP from the switch
-namespace, catalog reads through the catalog's service address.
+namespace, catalog reads through the catalog's service address.  `Backups` takes the console
+and the catalog as two functions, so the VM lab (lab/vm/client.py: the same daemons on the
+host's loopback, bconsole and psql inside the Director's VM) drives its backups and restores
+with the same code.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from . import dirconf
 from .layout import Layout, node_ip
@@ -44,10 +47,13 @@ def base(layout: Layout) -> Path:
     return layout.workdir / "client"
 
 
-def backup_set(layout: Layout, sec: Dict[str, str]) -> dirconf.BackupSet:
+def backup_set(layout: Layout, sec: Dict[str, str], address: str = "", fd_port: int = dirconf.FD_PORT,
+               sd_port: int = dirconf.SD_PORT, fd_storage_address: str = "") -> dirconf.BackupSet:
+    """The Director's side of the client host (`address`: where the Director reaches it)."""
     b = base(layout)
-    return dirconf.lab_backup_set(node_ip(CLIENT), sec["fd"], sec["sd"], files=(str(b / "data"),),
-                                  restore_where=str(b / "restores"))
+    return dirconf.lab_backup_set(address or node_ip(CLIENT), sec["fd"], sec["sd"], files=(str(b / "data"),),
+                                  restore_where=str(b / "restores"), fd_port=fd_port, sd_port=sd_port,
+                                  fd_storage_address=fd_storage_address)
 
 
 def big_job(layout: Layout) -> str:
@@ -77,8 +83,8 @@ Job {{
 """
 
 
-def prepare(layout: Layout, sec: Dict[str, str]) -> None:
-    """Data, daemon configurations and the host's services (booted by the PDU like a node)."""
+def make_data(layout: Layout, big: bool = True) -> Path:
+    """The client's directories and the data its jobs back up (`big`: LabBigBackup's file too)."""
     b = base(layout)
     for sub in ("data", "big", "archive", "restores", "fd-work", "sd-work", "etc"):
         (b / sub).mkdir(parents=True, exist_ok=True)
@@ -87,25 +93,46 @@ def prepare(layout: Layout, sec: Dict[str, str]) -> None:
             shutil.copytree(source, b / "data" / os.path.basename(source), dirs_exist_ok=True)
     with open(b / "data" / "random.bin", "wb") as fh:
         fh.write(os.urandom(1 << 20))
-    with open(b / "big" / "big.bin", "wb") as fh:
-        left = BIG_BYTES
-        while left > 0:
-            chunk = os.urandom(min(left, 4 << 20))
-            fh.write(chunk)
-            left -= len(chunk)
+    if big:
+        with open(b / "big" / "big.bin", "wb") as fh:
+            left = BIG_BYTES
+            while left > 0:
+                chunk = os.urandom(min(left, 4 << 20))
+                fh.write(chunk)
+                left -= len(chunk)
+    return b
+
+
+def write_daemon_confs(layout: Layout, sec: Dict[str, str], pid_dir: str, address: str = "0.0.0.0",
+                       fd_port: int = dirconf.FD_PORT, sd_port: int = dirconf.SD_PORT,
+                       bandwidth: str = "") -> List[List[str]]:
+    """bacula-fd.conf and bacula-sd.conf (0600: they hold the passwords) under <client>/etc;
+    the two daemons' argv (foreground, as root)."""
+    b = base(layout)
     fd = dirconf.FileDaemonConf(name="lab-fd", director=dirconf.DIRECTOR_NAME, password=sec["fd"],
-                                working_dir=str(b / "fd-work"), pid_dir="/run/bacula", bandwidth=BANDWIDTH)
+                                working_dir=str(b / "fd-work"), pid_dir=pid_dir, address=address, port=fd_port,
+                                bandwidth=bandwidth)
     sd = dirconf.StorageDaemonConf(name="lab-sd", director=dirconf.DIRECTOR_NAME, password=sec["sd"],
-                                   working_dir=str(b / "sd-work"), pid_dir="/run/bacula",
-                                   archive_dir=str(b / "archive"))
+                                   working_dir=str(b / "sd-work"), pid_dir=pid_dir,
+                                   archive_dir=str(b / "archive"), address=address, port=sd_port)
+    argv = []
     for name, text in (("bacula-fd.conf", dirconf.fd_conf(fd)), ("bacula-sd.conf", dirconf.sd_conf(sd))):
-        (b / "etc" / name).write_text(text)
-        os.chmod(b / "etc" / name, 0o600)
+        path = b / "etc" / name
+        fd_ = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd_, "w") as fh:
+            fh.write(text)
+        os.chmod(path, 0o600)
+        argv.append([f"/usr/sbin/{name[:-5]}", "-f", "-c", str(path)])
+    return argv
+
+
+def prepare(layout: Layout, sec: Dict[str, str]) -> None:
+    """Data, daemon configurations and the host's services (booted by the PDU like a node)."""
+    make_data(layout)
+    argv = write_daemon_confs(layout, sec, "/run/bacula", bandwidth=BANDWIDTH)
     log = str(layout.node_dir(CLIENT) / "console.log")
-    write_host_spec(layout, CLIENT, [
-        {"argv": ["/usr/sbin/bacula-fd", "-f", "-c", str(b / "etc" / "bacula-fd.conf")], "log": log},
-        {"argv": ["/usr/sbin/bacula-sd", "-f", "-c", str(b / "etc" / "bacula-sd.conf")], "log": log},
-    ], dirs=[["/run/bacula", "root", "root", "0755"]])
+    write_host_spec(layout, CLIENT, [{"argv": a, "log": log} for a in argv],
+                    dirs=[["/run/bacula", "root", "root", "0755"]])
 
 
 def wait(layout: Layout, timeout: float = 60) -> None:
@@ -122,17 +149,29 @@ def wait(layout: Layout, timeout: float = 60) -> None:
 
 
 # -- using it ------------------------------------------------------------------------------
-class Backups:
-    """Backups of one running lab, as a user sees them (console through the VIP)."""
+#: one console command (command, timeout) -> (answered, output); one catalog query -> (ok, output)
+Console = Callable[[str, float], Tuple[bool, str]]
+Sql = Callable[[str], Tuple[bool, str]]
 
-    def __init__(self, layout: Layout, console_password: str, catalog_host: str, db_password: str) -> None:
+
+class Backups:
+    """Backups of one running lab, as a user sees them: `console` and `sql` reach its Director and
+    catalog (the namespace lab: through the VIP and the catalog's address, see `for_namespaces`)."""
+
+    def __init__(self, layout: Layout, console: Console, sql: Sql) -> None:
         self.layout = layout
-        self.password = console_password
-        self.host = catalog_host
-        self.db_password = db_password
+        self._console = console
+        self._sql = sql
+
+    @classmethod
+    def for_namespaces(cls, layout: Layout, console_password: str, catalog_host: str,
+                       db_password: str) -> "Backups":
+        return cls(layout, lambda command, timeout: console_request(layout, console_password, command,
+                                                                    timeout=timeout),
+                   lambda sql: psql(layout, catalog_host, db_password, sql))
 
     def console(self, command: str, timeout: float = 15.0) -> Tuple[bool, str]:
-        return console_request(self.layout, self.password, command, timeout=timeout)
+        return self._console(command, timeout)
 
     def run(self, job: str = BACKUP_JOB, timeout: float = 60.0) -> int:
         """Queue a backup; its JobId (the Director may need a moment after a failover)."""
@@ -147,7 +186,7 @@ class Backups:
         raise LabError(f"backup {job} was not queued: {out}")
 
     def status(self, jobid: int) -> Optional[str]:
-        ok, out = psql(self.layout, self.host, self.db_password, f"SELECT JobStatus FROM Job WHERE JobId={int(jobid)}")
+        ok, out = self._sql(f"SELECT JobStatus FROM Job WHERE JobId={int(jobid)}")
         return out.strip() or None if ok else None
 
     def wait(self, jobid: int, states: str = "TWEefA", timeout: float = 180.0) -> Optional[str]:
@@ -167,8 +206,7 @@ class Backups:
         states = ",".join(f"'{s}'" for s in RUNNING_STATES)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            ok, out = psql(self.layout, self.host, self.db_password,
-                           f"SELECT count(*) FROM Job WHERE JobStatus IN ({states})")
+            ok, out = self._sql(f"SELECT count(*) FROM Job WHERE JobStatus IN ({states})")
             if ok and out.strip() == "0":
                 return True
             time.sleep(1.0)
@@ -176,10 +214,9 @@ class Backups:
 
     def times(self, jobid: int) -> Optional[Tuple[Optional[float], Optional[float]]]:
         """(StartTime, EndTime) of a job as epoch seconds (the Director writes local time)."""
-        ok, out = psql(self.layout, self.host, self.db_password,
-                       "SELECT coalesce(extract(epoch FROM StartTime::timestamptz)::text, ''), "
-                       "coalesce(extract(epoch FROM EndTime::timestamptz)::text, '') "
-                       f"FROM Job WHERE JobId={int(jobid)}")
+        ok, out = self._sql("SELECT coalesce(extract(epoch FROM StartTime::timestamptz)::text, ''), "
+                            "coalesce(extract(epoch FROM EndTime::timestamptz)::text, '') "
+                            f"FROM Job WHERE JobId={int(jobid)}")
         if not ok or "|" not in out:
             return None
         start, end = out.strip().split("|")
@@ -187,8 +224,8 @@ class Backups:
 
     def reruns(self, jobid: int) -> List[int]:
         """JobIds the agent queued to rerun `jobid` (its comment names it)."""
-        ok, out = psql(self.layout, self.host, self.db_password,
-                       f"SELECT JobId FROM Job WHERE Comment = '{RERUN_COMMENT.format(int(jobid))}' ORDER BY JobId")
+        comment = RERUN_COMMENT.format(int(jobid))
+        ok, out = self._sql(f"SELECT JobId FROM Job WHERE Comment = '{comment}' ORDER BY JobId")
         return [int(x) for x in out.split()] if ok else []
 
     def daemons_now(self) -> str:

@@ -50,11 +50,15 @@ class BackupSet:
     catalog: str = "MyCatalog"
     messages: str = "Standard"
     extra_job: str = ""             # more directives for the Backup job (Allow Duplicate Jobs, ...)
+    #: where the File daemon reaches the Storage daemon when that differs from where the Director
+    #: does (the VM lab: the Director in a guest uses QEMU's host alias, the FD on the host loopback)
+    fd_storage_address: str = ""
 
 
 def backup_resources(b: BackupSet) -> str:
     """Client, Storage, Pools, FileSet, the Backup job and the Restore job."""
     files = "\n".join(f"    File = {_q(path)}" for path in b.files)
+    fd_storage = f"  FD Storage Address = {b.fd_storage_address}\n" if b.fd_storage_address else ""
     return f"""Client {{
   Name = {b.client}
   Address = {b.fd_address}
@@ -68,7 +72,7 @@ def backup_resources(b: BackupSet) -> str:
 Storage {{
   Name = {b.storage}
   Address = {b.sd_address}
-  SDPort = {b.sd_port}
+{fd_storage}  SDPort = {b.sd_port}
   Password = {_q(b.sd_password)}
   Device = {b.device}
   Media Type = {b.media_type}
@@ -245,11 +249,13 @@ class LabDirectorConf:
 
 def lab_backup_set(client_ip: str = SWITCH_IP, fd_password: str = "lab-fd-unused",
                    sd_password: str = "lab-sd-unused", files: Tuple[str, ...] = ("/etc/hostname",),
-                   restore_where: str = "/tmp/bacula-restores") -> BackupSet:
-    """The lab's client host: File and Storage daemon at `client_ip`."""
+                   restore_where: str = "/tmp/bacula-restores", fd_port: int = FD_PORT,
+                   sd_port: int = SD_PORT, fd_storage_address: str = "") -> BackupSet:
+    """The lab's client host: File and Storage daemon at `client_ip` (as the Director reaches it)."""
     return BackupSet(client="lab-fd", fd_address=client_ip, fd_password=fd_password,
                      sd_address=client_ip, sd_password=sd_password, files=files,
-                     restore_where=restore_where)
+                     restore_where=restore_where, fd_port=fd_port, sd_port=sd_port,
+                     fd_storage_address=fd_storage_address)
 
 
 def catalog_resource(db_address: str, db_port: int, db_password: str) -> str:

@@ -96,8 +96,8 @@ class Lab:
 
     def backups(self) -> "backups.Backups":
         """Run backups and restores on this lab the way a user does (through the VIP)."""
-        return backups.Backups(self.layout, self.console_password(), self.stack.catalog_host(),
-                               self.db_password())
+        return backups.Backups.for_namespaces(self.layout, self.console_password(), self.stack.catalog_host(),
+                                              self.db_password())
 
     def powered(self) -> List[str]:
         return [n for n in self.nodes if node.init_pid(self.layout, n)]

@@ -16,7 +16,8 @@ from .lab import REAL, VmLab
 
 
 def leftovers(lab: VmLab) -> List[str]:
-    """What of this VM lab still exists: QEMU or PDU processes, the overlays and disks, network devices."""
+    """What of this VM lab still exists: QEMU, PDU, host File/Storage daemon processes (their command
+    lines name the lab's directory), the overlays, disks and backup volumes, network devices."""
     found = lab_processes(lab.workdir, lab.layout.name)
     if lab.workdir.exists():
         found.append(f"dir {lab.workdir} (overlays, DRBD disks)")
@@ -40,7 +41,8 @@ def run_demo(lab: VmLab, say: Callable[[str], None], boot_delay: float = 10.0) -
             say(f"   DRBD on {n}: {state}")
             ok &= state.disk == state.peer_disk == "UpToDate" and state.cstate == "Connected"
         say(lab.crm_mon_text(primary).rstrip())
-        say(f"== 3. crash {primary}'s VM (QEMU killed: a power cut)")
+        say(f"== 3. a backup through {primary}'s Director (File and Storage daemon on the host), then crash "
+            f"{primary}'s VM (QEMU killed: a power cut); restore that backup after the failover")
         result = faults.crash(lab, progress=lambda m: say("   " + m))
         say(f"== 4. result: {result.summary()}")
         ok &= result.ok
@@ -63,6 +65,7 @@ def run_demo(lab: VmLab, say: Callable[[str], None], boot_delay: float = 10.0) -
         if os.environ.get("BACULA_HA_LAB_LOGS") and lab.workdir.exists():
             lab.collect_logs(Path(os.environ["BACULA_HA_LAB_LOGS"]))
         ok &= tear_down(say, lab.down, lambda: leftovers(lab),
-                        "no QEMU or PDU process, no overlay or DRBD disk, no network device")
+                        "no QEMU, PDU, File or Storage daemon process, no overlay, DRBD disk or volume, "
+                        "no network device")
     say(f"== VM demo {'succeeded' if ok else 'FAILED'} in {time.monotonic() - t_start:.0f} s")
     return ok

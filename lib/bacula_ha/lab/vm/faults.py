@@ -3,7 +3,10 @@
 
 Every fault commits a catalog row on the DRBD Primary first (PostgreSQL
 commit, DRBD protocol C: on both disks before the commit returns) and reads
-it back afterwards wherever the catalog then runs.  Times are seconds after
+it back afterwards wherever the catalog then runs.  The crash also runs a
+real backup first (LabBackup, to the host's Storage daemon: lab/vm/client.py)
+and, after the failover, restores it through the survivor's Director and
+compares the files byte for byte (lab/backups.py).  Times are seconds after
 the fault (t0).  Fencing times come from the PDU's event log (an "off" asked
 for over the network, i.e. by a fence agent in a guest).
 """
@@ -14,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
+from .. import backups
 from ..sh import LabError
 from . import guest, machine
 from .lab import DrbdState, VmLab
@@ -35,6 +39,9 @@ class VmFaultResult:
     fence_events: List[str] = field(default_factory=list)
     drbd: Dict[str, str] = field(default_factory=dict)
     rows_ok: bool = False
+    backup_jobid: Optional[int] = None
+    restore_ok: Optional[bool] = None      # None: the fault does not restore
+    restore_s: Optional[float] = None      # the restore's own duration
     ok: bool = False
     violations: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
@@ -42,10 +49,12 @@ class VmFaultResult:
     def summary(self) -> str:
         def f(v):
             return "-" if v is None else f"{v:.1f}s"
+        restored = "" if self.restore_ok is None else \
+            f"; backup JobId {self.backup_jobid} restored byte for byte: {self.restore_ok} ({f(self.restore_s)})"
         return (f"{self.fault} of {self.victim}: detected {f(self.detected_s)}, fenced {f(self.fenced_s)}, "
                 f"DRBD promoted {f(self.promoted_s)}, Director answering {f(self.answering_s)}, node back "
                 f"{f(self.back_s)}; Director {self.director_before} -> {self.director_after}; row kept: "
-                f"{self.rows_ok}; {'OK' if self.ok else 'FAILED: ' + '; '.join(self.violations)}")
+                f"{self.rows_ok}{restored}; {'OK' if self.ok else 'FAILED: ' + '; '.join(self.violations)}")
 
 
 def _other(lab: VmLab, node: str) -> str:
@@ -105,12 +114,15 @@ def _split_brain(lab: VmLab) -> List[str]:
 def crash(lab: VmLab, progress: Callable[[str], None] = lambda m: None, timeout: float = 600,
           wait_return: bool = True) -> VmFaultResult:
     """Kill the Primary's VM; the survivor must fence it, promote DRBD and run the Director with the
-    row committed before the crash; the victim must come back as an UpToDate Secondary."""
+    row committed before the crash, restore the backup made before it byte for byte; the victim
+    must come back as an UpToDate Secondary."""
     victim = lab.director_node()
     if victim is None:
         raise LabError("no node runs the Director: nothing to crash")
     survivor = _other(lab, victim)
     result = VmFaultResult("crash", victim, victim)
+    result.restore_ok = False
+    result.backup_jobid = _backup_before(lab, victim, result, progress)
     label = f"before-crash-{int(time.time())}"
     lab.add_mark(victim, label)
     progress(f"committed catalog row {label!r} on {victim} (DRBD protocol C: on both disks)")
@@ -141,12 +153,40 @@ def crash(lab: VmLab, progress: Callable[[str], None] = lambda m: None, timeout:
     if result.director_after:
         result.rows_ok = lab.has_mark(survivor, label)
         progress(f"row {label!r} on {survivor}: {'present' if result.rows_ok else 'MISSING'}")
+        if result.backup_jobid is not None:
+            _restore_after(lab, survivor, result, progress)
     if wait_return and result.director_after:
         result.back_s = wait_back(lab, victim, t0, progress=progress)
         progress(f"+{result.back_s:.1f}s {victim} back: UpToDate Secondary, connected")
     result.drbd = {n: str(lab.drbd_state(n)) for n in lab.nodes}
     _judge(lab, result, expect_fenced=victim, expect_director=survivor, need_back=wait_return)
     return result
+
+
+def _backup_before(lab: VmLab, node: str, result: VmFaultResult,
+                   progress: Callable[[str], None]) -> Optional[int]:
+    """LabBackup through the Director on `node`, waited for; its JobId when it ended T."""
+    bk = lab.backups(node)
+    started = time.monotonic()
+    jobid = bk.run(backups.BACKUP_JOB, timeout=180)
+    status = bk.wait(jobid, timeout=300)
+    progress(f"backup JobId {jobid} ({backups.BACKUP_JOB}, host File daemon -> host Storage daemon) "
+             f"ended {status!r} in {time.monotonic() - started:.1f}s")
+    if status != "T":
+        result.violations.append(f"backup JobId {jobid} before the crash ended {status!r}: {bk.daemons_now()}")
+        return None
+    return jobid
+
+
+def _restore_after(lab: VmLab, node: str, result: VmFaultResult, progress: Callable[[str], None]) -> None:
+    """Restore the backup made before the fault through the Director now on `node`; compare."""
+    started = time.monotonic()
+    ok, detail = lab.backups(node).restore_and_compare(result.backup_jobid, timeout=300)
+    result.restore_s = time.monotonic() - started
+    result.restore_ok = ok
+    result.notes.append(detail)
+    progress(f"restore of JobId {result.backup_jobid} through {node}'s Director: {detail} "
+             f"({result.restore_s:.1f}s)")
 
 
 def partition(lab: VmLab, progress: Callable[[str], None] = lambda m: None,
@@ -254,6 +294,8 @@ def _judge(lab: VmLab, result: VmFaultResult, expect_fenced: Optional[str], expe
         v.append(f"Director on {result.director_after}, expected {expect_director}")
     if not result.rows_ok:
         v.append("catalog row missing")
+    if result.restore_ok is False and result.backup_jobid is not None:
+        v.append(f"the backup made before the fault (JobId {result.backup_jobid}) was not restored intact")
     if need_back and result.back_s is None:
         v.append(f"{result.victim} did not come back")
     primaries = [n for n, s in result.drbd.items() if s.startswith("Primary")]

@@ -24,14 +24,14 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
-from .. import pdu
+from .. import backups, pdu
 from ..cluster import SEED_CIB, Status, parse_crm_mon
 from ..dirconf import LabDirectorConf, console_conf, director_conf
 from ..layout import LIBDIR, PYTHON, Layout, node_names
 from ..sh import LabError
-from . import config, guest, image, machine, snapshot
+from . import client, config, guest, image, machine, snapshot
 from .power import MACHINES, STATE, events_path, socket_path
 
 DEFAULT_NAME = "bhvm"
@@ -52,8 +52,9 @@ LAB_PROPERTIES = ("load-threshold=1000%", "cluster-delay=20s", "stonith-timeout=
 LAB_OP_DEFAULTS_TCG = "op_defaults op-options: timeout=120s"
 REAL = ("REAL: Debian 12 kernels in two QEMU VMs, DRBD 8.4 replication between them (protocol C), "
         "corosync, Pacemaker, PostgreSQL, bacula-dir and the ocf:bacula agents inside them, power cuts "
-        "(the VM's QEMU process is killed). EMULATED: the hardware (QEMU), the PDU (a host daemon), the "
-        "cable (a UDP socket pair between the QEMU processes).")
+        "(the VM's QEMU process is killed), backups and restores (bacula-fd and bacula-sd on the host, "
+        "reached from the guests through QEMU's user network). EMULATED: the hardware (QEMU), the PDU "
+        "(a host daemon), the cable (a UDP socket pair between the QEMU processes).")
 
 
 @dataclass
@@ -69,6 +70,7 @@ class VmState:
     pdu_pid: int = 0
     secrets: Dict[str, str] = field(default_factory=dict)
     timings: Dict[str, float] = field(default_factory=dict)
+    client_ports: Dict[str, int] = field(default_factory=dict)   # the host's File/Storage daemon
 
 
 @dataclass
@@ -176,7 +178,8 @@ class VmLab:
         import secrets as _secrets
         self._state = VmState(self.layout.name, self.layout.root, names, str(img.dir), accel, why,
                               machine.free_port(), boot_delay,
-                              secrets={"db": _secrets.token_hex(12), "console": _secrets.token_hex(12)})
+                              secrets={key: _secrets.token_hex(12) for key in ("db", "console", "fd", "sd")},
+                              client_ports={"fd": machine.free_port(), "sd": machine.free_port()})
         self.state.timings["image_s"] = round(t_img, 1)
         ports = [machine.free_udp_port(), machine.free_udp_port()]
         specs = [machine.MachineSpec(n, i, str(self.workdir), machine.free_port(), ports[i - 1], ports[2 - i],
@@ -189,6 +192,9 @@ class VmLab:
         machine.save(specs, self.workdir / MACHINES)
         self.save()
         self._start_pdu()
+        client.start(self.layout, self.state.secrets, self.state.client_ports)
+        self.say(f"[vm] host: bacula-fd on 127.0.0.1:{self.state.client_ports['fd']}, bacula-sd on "
+                 f"127.0.0.1:{self.state.client_ports['sd']} (the guests reach them at {client.HOST_FROM_GUEST})")
         t_boot = time.monotonic()
         for spec, boot in zip(specs, boots):
             machine.start(spec, img, resume=boot.state)
@@ -326,7 +332,8 @@ class VmLab:
         data = "/srv/bacula/postgresql/15/main"
         sec = self.state.secrets
         dirconf = director_conf(LabDirectorConf(working_dir=DIRECTOR_WORKDIR, db_address="localhost",
-                                                 db_password=sec["db"], console_password=sec["console"]))
+                                                 db_password=sec["db"], console_password=sec["console"],
+                                                 backup=client.backup_set(self.layout, sec, self.state.client_ports)))
         encoded = {path: base64.b64encode(text.encode()).decode()
                    for path, text in ((DIRECTOR_CONF, dirconf),
                                       (CONSOLE_CONF, console_conf("127.0.0.1", sec["console"])))}
@@ -413,6 +420,29 @@ drbdadm secondary r0
     def has_mark(self, node: str, label: str) -> bool:
         return self.psql(node, f"SELECT count(*) FROM lab_marks WHERE label = '{label}';") == "1"
 
+    def backups(self, node: str) -> backups.Backups:
+        """Backups and restores through the Director on `node` (bconsole and psql in that guest);
+        the File and Storage daemon and the restored files are on the host."""
+        spec = self.spec(node)
+
+        def console(command: str, timeout: float) -> Tuple[bool, str]:
+            # bconsole's start on an emulated CPU takes seconds: never less than a minute
+            limit = max(60, int(timeout))
+            try:
+                done = guest.run(spec, f"timeout {limit} bconsole -c /etc/bacula/bconsole.conf",
+                                 input=command + "\n", timeout=limit + 60, check=False)
+            except LabError as exc:
+                return False, str(exc)
+            return done.returncode == 0, done.stdout if done.returncode == 0 else done.stdout + done.stderr
+
+        def sql(query: str) -> Tuple[bool, str]:
+            try:
+                return True, self.psql(node, query.rstrip().rstrip(";") + ";", timeout=60)
+            except LabError as exc:
+                return False, str(exc)
+
+        return backups.Backups(self.layout, console, sql)
+
     # -- faults ---------------------------------------------------------------------------------------
     def fail(self, node: str) -> None:
         """Crash: the VM's QEMU killed (power cut); the cluster must fence and fail over."""
@@ -441,6 +471,10 @@ drbdadm secondary r0
         for n in st.nodes:
             on = machine.pid(self.spec(n)) is not None
             lines.append(f"  {n}: {'on' if on else 'OFF'}" + (f", DRBD {self.drbd_state(n)}" if on else ""))
+        if st.client_ports:
+            running = len(client.pids(self.layout))
+            lines.append(f"  host: bacula-fd 127.0.0.1:{st.client_ports['fd']}, bacula-sd 127.0.0.1:"
+                         f"{st.client_ports['sd']} ({running} of 2 running)")
         obs = self.observer()
         if obs:
             lines.append(f"--- crm_mon on {obs} ---")
@@ -477,6 +511,8 @@ drbdadm secondary r0
         if pdu_pid and _is_ours(pdu_pid, "bacula_ha.lab.vm.power", str(self.workdir)):
             os.kill(pdu_pid, signal.SIGKILL)
             removed.append("PDU")
+        if client.stop(self.layout):
+            removed.append("host File/Storage daemons")
         for pid in self.stray_qemu():
             try:
                 os.kill(pid, signal.SIGKILL)
