@@ -63,6 +63,12 @@ def test_up_replicates_with_the_shipped_configuration(vm_lab):
     cib = guest.out(spec, "crm configure show", timeout=300)
     assert "stonith:fence_bhlab" in cib and "ocf:linbit:drbd" in cib and "ocf:bacula:bacula-director" in cib
     assert "token: 8000" in guest.out(spec, "cat /etc/corosync/corosync.conf", timeout=300) or vm_lab.state.accel == "kvm"
+    # the Director in the guest reaches the host's File and Storage daemon (QEMU's 10.0.2.2)
+    bk = vm_lab.backups(primary)
+    answered, out = bk.console("status client=lab-fd")
+    assert answered and "lab-fd Version: 9.6" in out, out
+    answered, out = bk.console("status storage=File1")
+    assert answered and "lab-sd Version: 9.6" in out, out
     # protocol C: a committed row is on the Secondary's disk too (read there after a switch below)
     vm_lab.add_mark(primary, "up")
     assert vm_lab.has_mark(primary, "up")
