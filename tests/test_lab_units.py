@@ -151,3 +151,19 @@ def test_fence_fails_when_the_pdu_is_unreachable(monkeypatch, tmp_path):
     # a node cut off from the network cannot fence: connection refused -> failure
     monkeypatch.setattr(fence, "LOG_PATH", str(tmp_path / "fence.log"))
     assert fence.main(["-o", "off", "-n", "node1", "-a", "127.0.0.1", "-u", "1"]) == 1
+
+
+def test_namespace_backups_reach_the_vip_console_and_the_catalog_address(monkeypatch):
+    """Backups.for_namespaces: the console through the VIP with the console password and the
+    caller's timeout, the catalog at the stack's address with the catalog password."""
+    from bacula_ha.lab import backups
+    calls = []
+    monkeypatch.setattr(backups, "console_request", lambda layout, password, command, timeout:
+                        calls.append(("console", password, command, timeout)) or (True, "Job queued. JobId=7"))
+    monkeypatch.setattr(backups, "psql", lambda layout, host, password, sql:
+                        calls.append(("psql", host, password, sql)) or (True, "T\n"))
+    bk = backups.Backups.for_namespaces(Layout("x", "/nonexistent"), "cons-pw", "198.51.100.21", "db-pw")
+    assert bk.run() == 7
+    assert bk.wait(7) == "T"
+    assert calls == [("console", "cons-pw", "run job=LabBackup yes", 15.0),
+                     ("psql", "198.51.100.21", "db-pw", "SELECT JobStatus FROM Job WHERE JobId=7")]
