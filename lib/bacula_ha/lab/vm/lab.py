@@ -203,7 +203,7 @@ class VmLab:
         t_boot = time.monotonic()
         for spec, boot in zip(specs, boots):
             machine.start(spec, img, resume=boot.state)
-        self.say(f"[vm] {', '.join(names)} powered on (QEMU, {machine.MEMORY_MB} MiB, 1 vCPU each), resuming "
+        self.say(f"[vm] {', '.join(names)} powered on (QEMU, {machine.MEMORY_MB} MiB, {machine.VCPUS} vCPUs each), resuming "
                  "from their cached booted state (power cycles later are real cold boots)")
         deadline = time.monotonic() + BOOT_TIMEOUT
         for spec in specs:
