@@ -11,7 +11,6 @@ Deselect with `-m 'not vm'`.
 import fcntl
 import json
 import os
-import time
 
 import pytest
 
@@ -108,4 +107,3 @@ def test_heal_brings_the_fenced_node_back_as_secondary_without_split_brain(vm_la
     for prefix in ("up", "before-crash-", "before-partition-", "after-partition-"):
         assert vm_lab.psql(result.director_after,
                            f"SELECT count(*) FROM lab_marks WHERE label LIKE '{prefix}%';") != "0", prefix
-    time.sleep(0)

@@ -300,3 +300,31 @@ def test_backup_and_byte_for_byte_restore_through_the_host_daemons(host_daemons,
         if lab:
             lab.cleanup()
         pg.destroy()
+@pytest.mark.scheduler
+def test_lab_crm_file_loads_in_one_crmsh_run(tmp_path):
+    """What `lab up` loads in one `crm configure load update` (the snippet, the lab's properties
+    and TCG op defaults) is accepted by crmsh and ends in the CIB (fence_bhlab is not installed on
+    this host: fence_dummy stands in for the check)."""
+    from bacula_ha.lab.cluster import SEED_CIB
+    from bacula_ha.lab.vm.lab import LAB_PROPERTIES, lab_additions
+    text = config.crm_config(NODES, 41234, config.TIMEOUT_FACTOR_TCG) + lab_additions("tcg")
+    text = text.replace("stonith:fence_bhlab", "stonith:fence_dummy").replace(
+        "params ipaddr=10.0.2.2 ipport=41234 plug=node1 ", "params ").replace(
+        "params ipaddr=10.0.2.2 ipport=41234 plug=node2 ", "params ")
+    (tmp_path / "lab.crm").write_text(text)
+    cib = tmp_path / "cib.xml"
+    cib.write_text(SEED_CIB)
+    env = dict(os.environ, CIB_file=str(cib))
+    load = subprocess.run(["crm", "configure", "load", "update", str(tmp_path / "lab.crm")], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert load.returncode == 0, load.stderr
+    props = subprocess.run(["cibadmin", "-Q", "-o", "crm_config"], env=env, capture_output=True, text=True,
+                           timeout=60).stdout
+    for prop in LAB_PROPERTIES:
+        name, value = prop.split("=")
+        assert f'name="{name}" value="{value}"' in props
+    assert 'name="stonith-enabled" value="true"' in props
+    defaults = subprocess.run(["cibadmin", "-Q", "-o", "op_defaults"], env=env, capture_output=True,
+                              text=True, timeout=60).stdout
+    assert 'name="timeout" value="120s"' in defaults
+    assert "op_defaults" not in lab_additions("kvm")

@@ -299,7 +299,21 @@ def stage_agents(root: Path) -> None:
 
 
 def build(say: Callable[[str], None] = print) -> Image:
-    """The bootable image for this checkout, built or taken from the cache."""
+    """The bootable image for this checkout, built or taken from the cache.  One builder at a
+    time (CI builds it in the background while other tests run; a lab that wants it meanwhile
+    waits here and then takes it from the cache)."""
+    import fcntl
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".build.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("image: another process is building it; waiting for that build")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(say)
+
+
+def _build(say: Callable[[str], None]) -> Image:
     image = Image(CACHE / f"image-{image_key()}")
     if image.complete():
         say(f"image: cached {image.qcow2}")

@@ -50,6 +50,17 @@ LAB_PROPERTIES = ("load-threshold=1000%", "cluster-delay=20s", "stonith-timeout=
 #: under TCG, operations without a timeout of their own (a fence device's start runs the agent's
 #: monitor: Python starting on an emulated CPU took more than the default 20 s)
 LAB_OP_DEFAULTS_TCG = "op_defaults op-options: timeout=120s"
+
+
+def lab_additions(accel: str) -> str:
+    """crm lines the lab appends to the rendered snippet: LAB_PROPERTIES, and under TCG the
+    operation defaults."""
+    lines = ["property bacula-ha-vm-lab: " + " ".join(LAB_PROPERTIES)]
+    if accel == "tcg":
+        lines.append(LAB_OP_DEFAULTS_TCG)
+    return "\n" + "\n".join(lines) + "\n"
+
+
 REAL = ("REAL: Debian 12 kernels in two QEMU VMs, DRBD 8.4 replication between them (protocol C), "
         "corosync, Pacemaker, PostgreSQL, bacula-dir and the ocf:bacula agents inside them, power cuts "
         "(the VM's QEMU process is killed), backups and restores (bacula-fd and bacula-sd on the host, "
@@ -198,7 +209,7 @@ class VmLab:
         t_boot = time.monotonic()
         for spec, boot in zip(specs, boots):
             machine.start(spec, img, resume=boot.state)
-        self.say(f"[vm] {', '.join(names)} powered on (QEMU, {machine.MEMORY_MB} MiB, 1 vCPU each), resuming "
+        self.say(f"[vm] {', '.join(names)} powered on (QEMU, {machine.MEMORY_MB} MiB, {machine.VCPUS} vCPUs each), resuming "
                  "from their cached booted state (power cycles later are real cold boots)")
         deadline = time.monotonic() + BOOT_TIMEOUT
         for spec in specs:
@@ -215,22 +226,26 @@ class VmLab:
         self.state.timings["drbd_sync_s"] = round(time.monotonic() - t_drbd, 1)
         self.say(f"[vm] DRBD r0 ({DRBD_MB} MiB, /dev/vdb) Connected, UpToDate/UpToDate on both in "
                  f"{self.state.timings['drbd_sync_s']:.1f} s (new zeroed disks: initial sync skipped)")
+        # corosync and Pacemaker start while the catalog is made: the CIB has no resource yet,
+        # and both take the better part of a minute on an emulated CPU
+        t_cl = time.monotonic()
+        self._start_cluster(specs)
         t_cat = time.monotonic()
         self._init_catalog(specs[0])
         self.state.timings["catalog_s"] = round(time.monotonic() - t_cat, 1)
-        self.say(f"[vm] catalog made in {self.state.timings['catalog_s']:.0f} s; starting corosync and Pacemaker")
-        t_cl = time.monotonic()
-        self._start_cluster(specs)
+        self.say(f"[vm] catalog made in {self.state.timings['catalog_s']:.0f} s; waiting for corosync and "
+                 "Pacemaker (started before it)")
+        self._wait_cluster(specs)
         self.state.timings["cluster_s"] = round(time.monotonic() - t_cl, 1)
-        self.say(f"[vm] corosync + Pacemaker formed in {self.state.timings['cluster_s']:.1f} s; "
+        self.say(f"[vm] corosync + Pacemaker formed {self.state.timings['cluster_s']:.1f} s after their start; "
                  "loading the rendered drbd configuration")
         t_cfg = time.monotonic()
+        # one crmsh run (each costs tens of seconds of emulated CPU): the snippet, then the lab's
+        # cluster properties and operation defaults
         guest.write(specs[0], "/root/bacula-ha-drbd.crm", config.crm_config(
-            names, self.state.pdu_port, config.TIMEOUT_FACTOR_TCG if self.state.accel == "tcg" else 1))
+            names, self.state.pdu_port, config.TIMEOUT_FACTOR_TCG if self.state.accel == "tcg" else 1)
+            + lab_additions(self.state.accel))
         guest.run(specs[0], "crm configure load update /root/bacula-ha-drbd.crm", timeout=600)
-        guest.run(specs[0], "crm configure property " + " ".join(LAB_PROPERTIES), timeout=300)
-        if self.state.accel == "tcg":
-            guest.run(specs[0], f"crm configure {LAB_OP_DEFAULTS_TCG}", timeout=300)
         where = self.wait_director(timeout=900)
         self.state.timings["stack_s"] = round(time.monotonic() - t_cfg, 1)
         self.state.timings["up_s"] = round(time.monotonic() - t0, 1)
@@ -358,6 +373,8 @@ drbdadm secondary r0
             # under emulation, formation is what we wait for
             guest.run(spec, "systemctl enable corosync.service pacemaker.service 2>/dev/null && "
                             "systemctl start --no-block corosync.service pacemaker.service", timeout=300)
+
+    def _wait_cluster(self, specs: List[machine.MachineSpec]) -> None:
         deadline = time.monotonic() + 600
         st = None
         while time.monotonic() < deadline:
@@ -381,15 +398,30 @@ drbdadm secondary r0
         return guest.run(self.spec(node), "crm_mon -1 -r", timeout=30, check=False).stdout
 
     def observer(self, exclude: Optional[List[str]] = None) -> Optional[str]:
+        """A powered node to ask (its QEMU runs; it may still be booting)."""
         for n in self.powered():
             if n not in (exclude or []):
                 return n
         return None
 
+    def quorate_status(self, exclude: Optional[List[str]] = None) -> Optional[Status]:
+        """crm_mon of a powered node whose partition has quorum, else of any that answers: a node
+        fenced and rebooted while its cable is still out sees nobody and knows nothing (two_node's
+        wait_for_all keeps it without quorum), so it must not be the one asked."""
+        fallback = None
+        for n in self.powered():
+            if n in (exclude or []):
+                continue
+            st = self.crm_status(n)
+            if st and st.quorum:
+                return st
+            fallback = fallback or st
+        return fallback
+
     def director_node(self, exclude: Optional[List[str]] = None) -> Optional[str]:
-        """The node where crm_mon shows p_director started and bacula-dir answers `version` locally."""
-        obs = self.observer(exclude)
-        st = self.crm_status(obs) if obs else None
+        """The node where crm_mon (of a quorate node) shows p_director started and bacula-dir
+        answers `version` locally."""
+        st = self.quorate_status(exclude)
         where = st.running_on("p_director") if st else []
         if len(where) != 1 or where[0] in (exclude or []):
             return None
@@ -405,8 +437,7 @@ drbdadm secondary r0
             if where:
                 return where
             time.sleep(3)
-        obs = self.observer(exclude)
-        st = self.crm_status(obs) if obs else None
+        st = self.quorate_status(exclude)
         raise LabError(f"Director not answering after {timeout:.0f}s; failures: {st.failures if st else '?'}")
 
     def psql(self, node: str, sql: str, timeout: float = 30) -> str:

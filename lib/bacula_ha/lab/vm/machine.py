@@ -34,6 +34,13 @@ from .image import LINK_MAC, MGMT_MAC, Image
 
 QEMU = "qemu-system-x86_64"
 MEMORY_MB = 512
+#: two vCPUs per VM although the host may have only two CPUs: when one VM works alone (the
+#: survivor of a crash, a node booting) it gets both; measured under TCG with one VM: boot to
+#: ssh 32 s instead of 44 s, a process-heavy shell workload 10.7 s instead of 12.4-14.8 s
+VCPUS = 2
+#: what a saved booted state depends on besides the image (a state cannot be loaded into a
+#: machine of another shape)
+SHAPE = f"{VCPUS}cpu-{MEMORY_MB}m"
 NICE = 10   # the machine is shared: emulated CPUs must not starve everybody else
 
 
@@ -113,7 +120,7 @@ def command(spec: MachineSpec, image: Image, resume: Optional[Path] = None) -> L
     cpu = "host" if spec.accel == "kvm" else "max"
     return [
         "nice", "-n", str(NICE), QEMU, "-name", f"bhvm-{spec.name}", "-accel", accel, "-cpu", cpu,
-        "-m", str(MEMORY_MB), "-smp", "1", "-no-reboot",
+        "-m", str(MEMORY_MB), "-smp", str(VCPUS), "-no-reboot",
         "-kernel", str(image.kernel), "-initrd", str(image.initrd),
         "-append", f"root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.hostname={spec.name} "
                    "loglevel=4 systemd.show_status=1 panic=-1",

@@ -8,8 +8,8 @@ states in seconds.  The node is exactly what a cold boot of the image gives
 real boot, once per image.  Power cycles later in a lab (a fenced node coming
 back) are real cold boots, never resumes.
 
-Per node, in the image's cache directory: booted-NODE/root.qcow2 (the disk
-as it was at that moment, an overlay of the image) and booted-NODE/state
+Per node, in the image's cache directory: booted-SHAPE-NODE/root.qcow2 (the disk
+as it was at that moment, an overlay of the image) and booted-SHAPE-NODE/state
 (RAM and devices).  A lab's overlay sits on that disk; its DRBD disk is new
 and empty, as it was when the state was saved (the guest had not written it).
 """
@@ -44,7 +44,7 @@ class Booted:
 
 
 def booted(image: Image, name: str) -> Booted:
-    return Booted(image.dir / f"booted-{name}")
+    return Booted(image.dir / f"booted-{machine.SHAPE}-{name}")
 
 
 def ensure(image: Image, names: List[str], drbd_mb: int, accel: str, say: Callable[[str], None],
