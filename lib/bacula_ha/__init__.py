@@ -32,7 +32,8 @@ Test rig (not installed on production nodes unless asked):
                          virtual power switch (pdu.py), lab fence agent, the git
                          architecture's Patroni catalog (patroni.py), fault suite
       vm/                the same on two QEMU VMs with real DRBD: image build (image.py),
-                         VMs (machine.py), the PDU's QEMU outlets (power.py), faults
+                         VMs (machine.py), the PDU's QEMU outlets (power.py), faults,
+                         the local Vagrant box for vagrant/ (box.py)
 
 Flow: Pacemaker runs agents/bacula-director monitor -> ocf.agent dispatches to
 agents.director.actions.monitor -> proc.py (/proc), console.py (the Director's
