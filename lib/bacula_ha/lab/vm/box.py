@@ -41,7 +41,7 @@ BOX_PACKAGES = ("sbd", "rsync", "sudo", "make", "git", "gnupg", "postgresql-clie
                 "openssh-client", "util-linux", "libpq5", "kmod", "iproute2", "procps", "psmisc",
                 "iputils-ping", "ca-certificates", "e2fsprogs")
 #: bump when the recipe below changes (part of the cache key)
-RECIPE = "1"
+RECIPE = "2"
 KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet"
 #: Vagrant's well-known insecure public key, as the local Vagrant installation ships it
 INSECURE_KEY_GLOBS = ("/usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub",
@@ -63,12 +63,13 @@ Vagrant.configure("2") do |config|
     lv.cmd_line = "@CMDLINE@"
     lv.disk_bus = "virtio"
     lv.graphics_type = "none"
-    lv.video_type = "none"
   end
 end
 """
 
-NETWORK = "[Match]\nName=eth0\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=no\n"
+#: eth0 is vagrant-libvirt's management NIC; the client id is the MAC (the DUID would come
+#: from the machine id, the same in every VM of the box, and two VMs must never share a lease)
+NETWORK = "[Match]\nName=eth0\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=no\n[DHCPv4]\nClientIdentifier=mac\n"
 SSHD = "UseDNS no\nPasswordAuthentication no\n"
 SUDOERS = "vagrant ALL=(ALL) NOPASSWD: ALL\nDefaults:vagrant !requiretty\n"
 
