@@ -76,6 +76,7 @@ def test_metadata_is_vagrant_libvirts_v1_format():
 
 def test_configure_writes_network_ssh_and_sudo(tmp_path):
     (tmp_path / "etc/sudoers.d").mkdir(parents=True)
+    (tmp_path / "etc/systemd/system").mkdir(parents=True)
     box._configure(tmp_path)
     network = (tmp_path / "etc/systemd/network/10-eth0.network").read_text()
     assert "Name=eth0" in network and "DHCP=ipv4" in network and "ClientIdentifier=mac" in network
@@ -129,3 +130,12 @@ def test_vagrant_accepts_the_box_with_vagrant_dir(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^dir1\s", result.stdout, re.M) and re.search(r"^dir2\s", result.stdout, re.M)
     assert not re.search(r"^gitcat\s", result.stdout, re.M)   # BHA_GITCAT=no: two VMs
+
+
+def test_configure_trims_boot_like_the_lab_image(tmp_path):
+    (tmp_path / "etc/sudoers.d").mkdir(parents=True)
+    (tmp_path / "etc/systemd/system").mkdir(parents=True)
+    box._configure(tmp_path)
+    for unit in image.BOOT_TRIMMED_UNITS:
+        assert os.readlink(tmp_path / "etc/systemd/system" / unit) == "/dev/null"
+    assert "UsePAM no" in (tmp_path / "etc/ssh/sshd_config.d/vagrant-box.conf").read_text()

@@ -55,7 +55,25 @@ if ! virsh version >/dev/null 2>&1; then
     virsh version >/dev/null 2>&1 || die "libvirtd does not answer on $uri"
 fi
 mapfile -t pools_before < <(virsh pool-list --all --name | sed '/^$/d')
+# libvirt's network driver adds its top-level firewall chains (empty once its networks are gone)
+chains_before=$( { iptables -S; ip6tables -S; } 2>/dev/null | grep -c LIBVIRT_ || true)
 mapfile -t nets_before < <(virsh net-list --all --name | sed '/^$/d')
+
+# The chains libvirt made for this run's networks, and the rules that jump to them.
+remove_libvirt_chains() {
+    local tool table rule chain
+    for tool in iptables ip6tables; do
+        for table in filter nat mangle; do
+            "$tool" -t "$table" -S 2>/dev/null | grep -E '^-A [A-Z]+ -j LIBVIRT_[A-Z]+$' | while read -r rule; do
+                read -ra rule <<<"${rule/-A/-D}"
+                "$tool" -t "$table" "${rule[@]}"
+            done
+            "$tool" -t "$table" -S 2>/dev/null | sed -n 's/^-N \(LIBVIRT_[A-Z]*\)$/\1/p' | while read -r chain; do
+                "$tool" -t "$table" -F "$chain" && "$tool" -t "$table" -X "$chain"
+            done
+        done
+    done
+}
 
 cleanup() {
     local rc=$? name pool vol
@@ -87,6 +105,9 @@ cleanup() {
         fi
     done
     vagrant box remove --force --all "$BHA_BOX" >/dev/null 2>&1
+    if ((chains_before == 0)); then
+        remove_libvirt_chains
+    fi
     for name in "${own_daemons[@]}"; do   # started above: stop them (by their pid files)
         [[ -s /run/$name.pid ]] && kill "$(cat "/run/$name.pid")"
     done
