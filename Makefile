@@ -66,10 +66,11 @@ vagrant-box:
 
 # vagrant up of vagrant/ from that box (two VMs), a failover with fencing, vagrant destroy -f;
 # about half an hour under software emulation, so not part of `make test` (vagrant/README.md).
-# It takes the machine's VM lock itself: do not run it under another flock of that file.
+# It takes the machine's VM lock itself (not inherited by the libvirt daemons it may start):
+# do not run it under another flock of that file.
 vagrant-failover:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(VAGRANT_DEB_PACKAGES)
-	flock /tmp/bacula-ha-vm.lock vagrant/failover-test.sh
+	flock --close /tmp/bacula-ha-vm.lock vagrant/failover-test.sh
 
 demo: deps install-lab
 	$(PREFIX)/sbin/bacula-ha lab demo
