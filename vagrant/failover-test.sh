@@ -56,6 +56,8 @@ if ! virsh version >/dev/null 2>&1; then
 fi
 mapfile -t pools_before < <(virsh pool-list --all --name | sed '/^$/d')
 # libvirt's network driver adds its top-level firewall chains (empty once its networks are gone)
+storage_conf_before=no   # libvirt's pool configuration directory, made with the first pool
+[[ -d /etc/libvirt/storage ]] && storage_conf_before=yes
 chains_before=$( { iptables -S; ip6tables -S; } 2>/dev/null | grep -c LIBVIRT_ || true)
 mapfile -t nets_before < <(virsh net-list --all --name | sed '/^$/d')
 
@@ -104,6 +106,9 @@ cleanup() {
             virsh pool-undefine "$name" >/dev/null
         fi
     done
+    if [[ $storage_conf_before == no ]]; then
+        rmdir /etc/libvirt/storage/autostart /etc/libvirt/storage 2>/dev/null
+    fi
     vagrant box remove --force --all "$BHA_BOX" >/dev/null 2>&1
     if ((chains_before == 0)); then
         remove_libvirt_chains
@@ -124,7 +129,7 @@ say "vagrant box add: $(elapsed "$step") s"
 
 step=$SECONDS
 say "vagrant up --no-parallel (dir1, dir2; provisioning: docs/production.md's steps)"
-if ! vagrant up --no-parallel --provider=libvirt 2>&1 | sed 's/^/  | /'; then
+if ! vagrant up --no-parallel --provider=libvirt 2>&1 | sed -u 's/^/  | /'; then
     die "vagrant up (after $(elapsed "$step") s)"
 fi
 up_time=$(elapsed "$step")
