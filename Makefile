@@ -12,7 +12,7 @@ DEB_PACKAGES = pacemaker corosync crmsh pcs resource-agents fence-agents postgre
 	bacula-director bacula-director-pgsql bacula-console bacula-fd bacula-sd git \
 	python3-click python3-psycopg libpq5 python3-lxml python3-pytest python3-pytest-timeout python3-hypothesis \
 	libxml2-utils drbd-utils kmod iproute2 util-linux e2fsprogs procps psmisc openssh-client gnupg openssl \
-	hyperfine shellcheck vagrant dpkg-dev debhelper groff-base man-db \
+	hyperfine shellcheck vagrant vagrant-libvirt dpkg-dev debhelper groff-base man-db \
 	python3-pip python3-setuptools python3-wheel resource-agents-paf patroni etcd-server haproxy \
 	qemu-system-x86 qemu-utils debootstrap
 
