@@ -16,6 +16,7 @@ import re
 import stat
 import subprocess
 import tarfile
+import tempfile
 
 import pytest
 
@@ -101,12 +102,14 @@ def test_cache_key_follows_the_recipe(monkeypatch):
 
 
 def _has_vagrant_libvirt() -> bool:
-    try:
-        listed = subprocess.run(["vagrant", "plugin", "list"], capture_output=True, text=True, timeout=60,
-                                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "VAGRANT_CHECKPOINT_DISABLE": "1",
-                                     "HOME": os.environ.get("HOME", "/root")})
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+    with tempfile.TemporaryDirectory() as home:   # nothing written to the user's ~/.vagrant.d
+        try:
+            listed = subprocess.run(["vagrant", "plugin", "list"], capture_output=True, text=True, timeout=60,
+                                    env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": home,
+                                         "VAGRANT_HOME": os.path.join(home, "vagrant.d"),
+                                         "VAGRANT_CHECKPOINT_DISABLE": "1"})
+        except (OSError, subprocess.TimeoutExpired):
+            return False
     return "vagrant-libvirt" in listed.stdout
 
 
