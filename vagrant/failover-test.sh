@@ -162,7 +162,7 @@ else
 fi
 
 fence_time='' failover_time=''
-for _ in $(seq 120); do                 # up to 10 minutes
+while ((SECONDS - crash < 600)); do     # up to 10 minutes (each round also waits for ssh)
     if [[ -z $fence_time ]] && (($(fenced "$survivor" "$victim") > before)); then
         fence_time=$(elapsed "$crash")
         say "$victim fenced (sbd) after $fence_time s"
