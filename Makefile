@@ -12,11 +12,16 @@ DEB_PACKAGES = pacemaker corosync crmsh pcs resource-agents fence-agents postgre
 	bacula-director bacula-director-pgsql bacula-console bacula-fd bacula-sd git \
 	python3-click python3-psycopg libpq5 python3-lxml python3-pytest python3-pytest-timeout python3-hypothesis \
 	libxml2-utils drbd-utils kmod iproute2 util-linux e2fsprogs procps psmisc openssh-client gnupg openssl \
-	hyperfine shellcheck vagrant dpkg-dev debhelper groff-base man-db \
+	hyperfine shellcheck vagrant vagrant-libvirt dpkg-dev debhelper groff-base man-db \
 	python3-pip python3-setuptools python3-wheel resource-agents-paf patroni etcd-server haproxy \
 	qemu-system-x86 qemu-utils debootstrap
 
-.PHONY: all deps install install-lab uninstall deb test test-quick test-vm vm-image demo demo-vm bench clean
+# `make vagrant-failover` only (not CI): libvirt for vagrant/ on this machine
+VAGRANT_DEB_PACKAGES = vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients dnsmasq-base rsync \
+	qemu-system-x86 qemu-utils debootstrap
+
+.PHONY: all deps install install-lab uninstall deb test test-quick test-vm vm-image demo demo-vm bench clean \
+	vagrant-box vagrant-failover
 
 all:
 	@echo "targets: deps install uninstall deb test demo bench"
@@ -57,6 +62,19 @@ test-vm: deps
 # The VM demo: two QEMU VMs with real DRBD, crash of the Primary, failover, the node back.
 demo-vm: deps install-lab
 	$(PREFIX)/sbin/bacula-ha lab demo --machines vm
+
+# The local Vagrant box of vagrant/ (libvirt, QEMU without KVM) from the VM lab's package tree,
+# cached in /var/cache/bacula-ha-lab/vm (vagrant/README.md).
+vagrant-box:
+	PYTHONPATH=lib $(PYTHON) -m bacula_ha.lab.vm.box
+
+# vagrant up of vagrant/ from that box (two VMs), a failover with fencing, vagrant destroy -f;
+# about half an hour under software emulation, so not part of `make test` (vagrant/README.md).
+# It takes the machine's VM lock itself (not inherited by the libvirt daemons it may start):
+# do not run it under another flock of that file.
+vagrant-failover:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(VAGRANT_DEB_PACKAGES)
+	flock --close /tmp/bacula-ha-vm.lock vagrant/failover-test.sh
 
 demo: deps install-lab
 	$(PREFIX)/sbin/bacula-ha lab demo

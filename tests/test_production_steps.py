@@ -472,3 +472,21 @@ def test_packages_by_architecture_and_fencing(tmp_path, arch, fencing, wanted, u
         assert "bacula-director-pgsql/dbconfig-install boolean false" in fh.read()
     assert run.called("make") == [f"make -C {ROOT} install"]
     assert run.called("systemctl disable --now") == [f"systemctl disable --now {unit}" for unit in disabled]
+
+
+def test_packages_installs_only_what_is_missing(tmp_path):
+    """A node (or the local Vagrant box) with every package runs no apt at all; one with some
+    of them gets only the others."""
+    site = {**SITE, "ARCH": "drbd", "FENCING": "sbd"}
+    first = run_step(tmp_path / "none", "step-packages.sh", site, env={"STUB_ACTIVE": "1"})
+    assert first.returncode == 0, first.stderr
+    everything = first.called("apt-get install")[0].split()[4:]
+    some = run_step(tmp_path / "some", "step-packages.sh", site,
+                    env={"STUB_ACTIVE": "1", "STUB_INSTALLED": " ".join(everything[1:])})
+    assert some.returncode == 0, some.stderr
+    assert some.called("apt-get install") == [f"apt-get install -y -q {everything[0]}"]
+    full = run_step(tmp_path / "all", "step-packages.sh", site,
+                    env={"STUB_ACTIVE": "1", "STUB_INSTALLED": " ".join(everything)})
+    assert full.returncode == 0, full.stderr
+    assert not full.called("apt-get")
+    assert full.called("make")                              # bacula-ha itself is still installed

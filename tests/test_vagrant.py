@@ -19,7 +19,8 @@ import pytest
 from support.paths import ROOT
 
 VAGRANT_DIR = os.path.join(ROOT, "vagrant")
-SCRIPTS = sorted(glob.glob(os.path.join(VAGRANT_DIR, "provision", "*.sh")))
+SCRIPTS = sorted(glob.glob(os.path.join(VAGRANT_DIR, "provision", "*.sh"))
+                 + glob.glob(os.path.join(VAGRANT_DIR, "*.sh")))   # failover-test.sh
 
 
 def _vagrant(tmp_path, *args, **env):
@@ -37,7 +38,9 @@ def _vagrant(tmp_path, *args, **env):
     {"BHA_ARCH": "git"},
     {"BHA_FENCING": "virsh", "BHA_FENCE_KEY": "KEY"},
     {"BHA_ARCH": "git", "BHA_FENCING": "virsh", "BHA_FENCE_KEY": "KEY", "BHA_SUBNET": "198.51.100"},
-], ids=["drbd-sbd", "git-sbd", "drbd-virsh", "git-virsh"])
+    {"BHA_GITCAT": "no", "BHA_SUBNET": "198.51.100", "BHA_LIBVIRT_MGMT_NET": "203.0.113.0/24",
+     "BHA_LIBVIRT_FORWARD": "none", "BHA_DRBD_GB": "1"},
+], ids=["drbd-sbd", "git-sbd", "drbd-virsh", "git-virsh", "drbd-two-vms-isolated"])
 def test_vagrantfile_validates(tmp_path, settings):
     if settings.get("BHA_FENCE_KEY") == "KEY":
         key = tmp_path / "fence_key"
@@ -64,6 +67,8 @@ def test_vagrantfile_validates_with_stock_providers_only(tmp_path):
     ({"BHA_ARCH": "shared"}, "BHA_ARCH must be drbd or git"),
     ({"BHA_FENCING": "ipmilan"}, "BHA_FENCING must be sbd or virsh"),
     ({"BHA_FENCING": "virsh"}, "BHA_FENCING=virsh needs BHA_FENCE_KEY"),
+    ({"BHA_GITCAT": "maybe"}, "BHA_GITCAT must be yes or no"),
+    ({"BHA_GITCAT": "no", "BHA_ARCH": "git"}, "BHA_GITCAT=no needs BHA_ARCH=drbd"),
 ])
 def test_vagrantfile_rejects_bad_settings(tmp_path, settings, message):
     result = _vagrant(tmp_path, "validate", **settings)
@@ -203,3 +208,13 @@ def test_director_configuration_passes_the_directors_config_test(tmp_path):
         pg.destroy()
         import shutil
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_site_env_without_gitcat():
+    """BHA_GITCAT=no: two VMs; the drbd architecture's site.env needs nothing from gitcat."""
+    nodes = "dir1=198.51.100.11 dir2=198.51.100.12"
+    out = _lib("site_env", BHA_NODES=nodes, BHA_DRBD_DISK="/dev/vdb", BHA_WATCHDOG_MODULE="i6300esb")
+    assert "NODE1_ADDR=198.51.100.11\n" in out and "NODE2_ADDR=198.51.100.12\n" in out
+    assert "ARCH=drbd\n" in out
+    assert _lib("has_node gitcat && echo yes || echo no", BHA_NODES=nodes) == "no\n"
+    assert _lib("has_node gitcat && echo yes || echo no") == "yes\n"

@@ -33,7 +33,8 @@ Test rig (not installed on production nodes unless asked):
                          architecture's Patroni catalog (patroni.py), fault suite
       vm/                the same on two QEMU VMs with real DRBD: image build (image.py),
                          VMs (machine.py), the PDU's QEMU outlets (power.py), the host's
-                         File and Storage daemon (client.py), faults
+                         File and Storage daemon (client.py), faults, the local Vagrant
+                         box for vagrant/ (box.py)
 
 Flow: Pacemaker runs agents/bacula-director monitor -> ocf.agent dispatches to
 agents.director.actions.monitor -> proc.py (/proc), console.py (the Director's

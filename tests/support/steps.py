@@ -55,6 +55,8 @@ STUBS = {
                       '  cstate) echo "${STUB_CSTATE:-Connected}" ;;\n'
                       '  dstate) echo "${STUB_DSTATE:-UpToDate/UpToDate}" ;;\nesac\n',
     "apt-get": _LOG,                                 # no package is installed by a test
+    # dpkg-query -W -f=... PKG: installed ("ii ") if PKG is in STUB_INSTALLED (space-separated)
+    "dpkg-query": 'if [[ " ${STUB_INSTALLED:-} " == *" ${*: -1} "* ]]; then printf "ii "; exit 0; fi\nexit 1\n',
     "debconf-set-selections": _LOG + 'cat >"$STUB_DIR/debconf"\n',
     "make": _LOG,
     "mkfs.ext4": _LOG,

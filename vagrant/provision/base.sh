@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Every VM: secrets into /etc/bacula-ha, name resolution, package index.
+# Every VM: secrets into /etc/bacula-ha, name resolution, the tools of these scripts (apt only if missing).
 set -euo pipefail
 # Vagrant runs a copy of this script from /tmp: the library comes from the synced folder.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -41,5 +41,4 @@ debconf-set-selections <<'SEL'
 bacula-director-pgsql bacula-director-pgsql/dbconfig-install boolean false
 bacula-director-pgsql bacula-director-pgsql/dbconfig-upgrade boolean false
 SEL
-apt-get update -q
 apt_install ca-certificates make git gnupg rsync procps psmisc iproute2 iputils-ping kmod

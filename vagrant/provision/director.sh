@@ -16,7 +16,10 @@ load_secrets
 
 steps=$BHA_SRC/vagrant/provision
 me=$(hostname)
-gitcat_ip=$(node_ip gitcat)
+gitcat_ip=
+if has_node gitcat; then   # BHA_GITCAT=no: dir1 and dir2 only (drbd architecture)
+    gitcat_ip=$(node_ip gitcat)
+fi
 
 # --- what the steps do not install: tools of these scripts ------------------------------------
 apt_install libxml2-utils e2fsprogs openssh-client util-linux
@@ -113,7 +116,9 @@ write_console_conf /etc/bacula/bconsole.conf "$BHA_VIP" 9101    # bconsole, thro
 {
     pgpass_line localhost 5432   # libpq's name for Unix-socket connections
     pgpass_line 127.0.0.1 5432
-    pgpass_line "$gitcat_ip" 5432
+    if [[ -n $gitcat_ip ]]; then
+        pgpass_line "$gitcat_ip" 5432
+    fi
 } | write_file "$BHA_ETC/catalog.pgpass" 0600 root:root
 printf 'd /run/bacula 0755 bacula bacula -\n' | write_file /etc/tmpfiles.d/bacula-ha.conf 0644 root:root
 systemd-tmpfiles --create /etc/tmpfiles.d/bacula-ha.conf

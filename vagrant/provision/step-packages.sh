@@ -23,8 +23,15 @@ case $FENCING in
     ipmilan) packages+=(ipmitool) ;;
     sbd) packages+=(sbd) ;;
 esac
-apt-get update -q
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${packages[@]}"
+# Only what is missing: a node (or a Vagrant box) that has every package runs no apt.
+missing=()
+for pkg in "${packages[@]}"; do
+    [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null) == ii* ]] || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+fi
 make -C "$src" install
 crm ra info ocf:bacula:bacula-director >/dev/null
 

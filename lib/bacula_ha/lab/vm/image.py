@@ -93,7 +93,7 @@ def mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def _digest(parts: Iterable[bytes]) -> str:
+def digest(parts: Iterable[bytes]) -> str:
     h = hashlib.sha256()
     for part in parts:
         h.update(part)
@@ -102,14 +102,14 @@ def _digest(parts: Iterable[bytes]) -> str:
 
 
 def base_key() -> str:
-    return _digest([RECIPE.encode(), " ".join(BASE_PACKAGES).encode(), " ".join(NODE_PACKAGES).encode(),
+    return digest([RECIPE.encode(), " ".join(BASE_PACKAGES).encode(), " ".join(NODE_PACKAGES).encode(),
                     " ".join(DISABLED_UNITS + MASKED_UNITS).encode()])
 
 
 def image_key() -> str:
     """The bootable image: the package tree plus what the image stage writes (not our code:
     a changed checkout is pushed into the guests by `lab up`, see :func:`stage_agents`)."""
-    return _digest([base_key().encode(), IMAGE_RECIPE.encode(), POSTGRES_CONF.encode(),
+    return digest([base_key().encode(), IMAGE_RECIPE.encode(), POSTGRES_CONF.encode(),
                     " ".join(BOOT_TRIMMED_UNITS).encode(), json.dumps(NETWORK_UNITS).encode()])
 
 
@@ -119,7 +119,7 @@ def code_key() -> str:
     files = sorted(p for p in lib.rglob("*.py") if "__pycache__" not in p.parts)
     agents = Path(LIBDIR).parent / "agents"
     files += sorted(p for p in agents.glob("*") if p.is_file()) if agents.is_dir() else []
-    return _digest([str(p.relative_to(p.parents[1])).encode() + p.read_bytes() for p in files])
+    return digest([str(p.relative_to(p.parents[1])).encode() + p.read_bytes() for p in files])
 
 
 class Image:
@@ -143,17 +143,18 @@ class Image:
             return False
 
 
-def _chroot_script(tree: Path, script: str, timeout: float) -> None:
+def chroot_script(tree: Path, script: str, timeout: float, env: Optional[Dict[str, str]] = None) -> None:
     """Run a shell script chrooted in tree with /proc, /sys and /dev, all in a private mount
-    namespace: nothing stays mounted when it ends, whatever happens."""
+    namespace: nothing stays mounted when it ends, whatever happens.  env: extra variables
+    (values the script reads rather than text pasted into it)."""
     outer = (f"set -e; mount -t proc proc {tree}/proc; mount -t sysfs sys {tree}/sys; "
              f"mount --rbind /dev {tree}/dev; cp /etc/resolv.conf {tree}/etc/resolv.conf; "
              f"exec chroot {tree} /bin/sh -ec \"$LAB_SCRIPT\"")
-    env = dict(os.environ, LAB_SCRIPT=script, DEBIAN_FRONTEND="noninteractive", LC_ALL="C.UTF-8",
-               PATH="/usr/sbin:/usr/bin:/sbin:/bin")
+    full_env = dict(os.environ, **(env or {}), LAB_SCRIPT=script, DEBIAN_FRONTEND="noninteractive",
+                    LC_ALL="C.UTF-8", PATH="/usr/sbin:/usr/bin:/sbin:/bin")
     try:
         result = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-ec", outer],
-                                capture_output=True, text=True, timeout=timeout, env=env)
+                                capture_output=True, text=True, timeout=timeout, env=full_env)
     except subprocess.TimeoutExpired:
         raise LabError(f"image build: chroot step timed out after {timeout:g}s")
     if result.returncode != 0:
@@ -233,7 +234,7 @@ def build_base(say: Callable[[str], None], nodes: int = 2) -> Path:
     policy.chmod(0o755)
     say(f"image: apt-get install {' '.join(NODE_PACKAGES)} (in the chroot)")
     pkgs = " ".join(NODE_PACKAGES)
-    _chroot_script(tmp, f"""
+    chroot_script(tmp, f"""
 echo 'bacula-director-pgsql bacula-director-pgsql/dbconfig-install boolean false' | debconf-set-selections
 echo 'bacula-director-pgsql bacula-director-pgsql/dbconfig-upgrade boolean false' | debconf-set-selections
 apt-get -q update
