@@ -78,6 +78,23 @@ def test_install_with_lab_adds_the_lab(tmp_path):
     assert (tmp_path / "usr/lib/ocf/lib/bacula/bacula_ha/lab/pid1.py").is_file()
 
 
+def test_installed_vm_lab_reads_the_shipped_drbd_resource_without_the_checkout(tmp_path):
+    """`make demo-vm` runs the installed CLI: its VM lab writes crm-snippets/drbd-fencing.res into
+    the guests, which an installed library must carry (no checkout beside it)."""
+    staged_install(tmp_path, "WITH_LAB=1")
+    library = tmp_path / "usr/lib/ocf/lib/bacula"
+    proc = subprocess.run(["/usr/bin/python3", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                           "from bacula_ha.lab.vm import config; print(config.shipped_res(), end='')", str(library)],
+                          capture_output=True, text=True, timeout=60, cwd=str(tmp_path),
+                          env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
+    assert proc.returncode == 0, proc.stderr
+    with open(os.path.join(ROOT, "crm-snippets", "drbd-fencing.res")) as f:
+        assert proc.stdout == f.read()
+    # a production install has no lab, hence no copy
+    staged_install(tmp_path / "prod")
+    assert not (tmp_path / "prod/usr/lib/ocf/lib/bacula/bacula_ha/lab").exists()
+
+
 def test_installed_agent_finds_its_library_without_the_checkout(tmp_path):
     staged_install(tmp_path)
     agent = tmp_path / "usr/lib/ocf/resource.d/bacula/bacula-director"

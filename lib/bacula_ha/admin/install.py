@@ -41,6 +41,8 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 
 #: top-level subpackages that form the test rig, installed only on request
 LAB_PACKAGES = ("lab",)
+#: where an installed lab keeps its copy of crm-snippets/drbd-fencing.res (in the package)
+LAB_SHIPPED_RES = Path("lab") / "vm" / "drbd-fencing.res"
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent   # the bacula_ha package (this file is admin/install.py)
 
@@ -129,6 +131,11 @@ def install(destdir: str = "", ocf_root: str = DEFAULT_OCF_ROOT, prefix: str = D
         staging = lib_dir / ".bacula_ha.new"
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(PACKAGE_DIR, staging, ignore=_library_filter(with_lab))
+        shipped_res = PACKAGE_DIR.parent.parent / "crm-snippets" / "drbd-fencing.res"
+        if with_lab and shipped_res.is_file():
+            # the VM lab writes the shipped DRBD resource into its guests; an installed lab has no
+            # checkout to read it from (lab/vm/config.py, shipped_res)
+            shutil.copyfile(shipped_res, staging / LAB_SHIPPED_RES)
         old = lib_dir / ".bacula_ha.old"
         shutil.rmtree(old, ignore_errors=True)
         if package_target.exists():

@@ -51,7 +51,8 @@ FENCE_DELAY_S_TCG = 20
 
 def shipped_res() -> str:
     """The shipped resource file (checkout) or the copy installed with the library."""
-    for path in (SHIPPED_RES, Path("/usr/share/doc/bacula-ha/examples/drbd-fencing.res"),
+    for path in (SHIPPED_RES, Path(__file__).with_name(SHIPPED_RES.name),   # checkout; installed lab
+                 Path("/usr/share/doc/bacula-ha/examples/drbd-fencing.res"),
                  Path("/usr/share/doc/bacula-ha/examples/crm-snippets/drbd-fencing.res")):
         if path.is_file():
             return path.read_text()
