@@ -164,20 +164,11 @@ rm -rf /var/lib/apt/lists/*
     _configure(tree)
     image.chroot_script(tree, _user_script(), timeout=300, env={"BOX_KEY": key})
     policy.unlink()
-    boot = sorted((tree / "boot").glob("vmlinuz-*"))
-    if not boot:
-        raise LabError("box build: no kernel in the tree")
-    version = boot[-1].name[len("vmlinuz-"):]
     content = work / "content"
     content.mkdir()
-    shutil.copyfile(boot[-1], content / "vmlinuz")
-    shutil.copyfile(tree / "boot" / f"initrd.img-{version}", content / "initrd.img")
-    raw = work / "box.raw"
+    version = image.copy_kernel(tree, content, "box build")
     say("box: ext4 file system and qcow2")
-    run(["truncate", "-s", f"{image.IMAGE_SIZE_MB}M", str(raw)])
-    run(["mkfs.ext4", "-q", "-F", "-L", "bacula-ha-box", "-d", str(tree), str(raw)], timeout=600)
-    run(["qemu-img", "convert", "-c", "-O", "qcow2", str(raw), str(content / "box.img")], timeout=900)
-    raw.unlink()
+    image.tree_to_qcow2(tree, content / "box.img", "bacula-ha-box", compress=True, convert_timeout=900)
     shutil.rmtree(tree)
     (content / "metadata.json").write_text(json.dumps(metadata(-(-image.IMAGE_SIZE_MB // 1024))) + "\n")
     (content / "Vagrantfile").write_text(BOX_VAGRANTFILE.replace("@CMDLINE@", KERNEL_CMDLINE))
@@ -188,11 +179,7 @@ rm -rf /var/lib/apt/lists/*
         for name in ("metadata.json", "Vagrantfile", "info.json", "box.img", "vmlinuz", "initrd.img"):
             tar.add(content / name, arcname=name)
     shutil.rmtree(content)
-    for old in image.CACHE.glob("box-*"):
-        if old != box.parent and not old.name.endswith(".tmp"):
-            shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(box.parent, ignore_errors=True)
-    work.rename(box.parent)
+    image.publish(work, box.parent, "box-")
     say(f"box: {box} built in {time.monotonic() - started:.0f} s (kernel {version})")
     return box
 

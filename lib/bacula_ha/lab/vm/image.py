@@ -352,27 +352,47 @@ def _build(say: Callable[[str], None]) -> Image:
     (pgconf_dir / "postgresql.conf").write_text(POSTGRES_CONF)
     (pgconf_dir / "pg_hba.conf").write_text("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
     run(["chown", "-R", "--reference", str(tree / "var/lib/postgresql"), str(pgconf_dir)])
-    boot = sorted((tree / "boot").glob("vmlinuz-*"))
-    if not boot:
-        raise LabError("image build: no kernel in the tree")
-    version = boot[-1].name[len("vmlinuz-"):]
-    shutil.copyfile(boot[-1], work / "vmlinuz")
-    shutil.copyfile(tree / "boot" / f"initrd.img-{version}", work / "initrd.img")
-    raw = work / "disk.raw"
-    run(["truncate", "-s", f"{IMAGE_SIZE_MB}M", str(raw)])
-    run(["mkfs.ext4", "-q", "-F", "-L", "bhlab-root", "-d", str(tree), str(raw)], timeout=600)
-    run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(work / "disk.qcow2")], timeout=600)
-    raw.unlink()
+    version = copy_kernel(tree, work, "image build")
+    tree_to_qcow2(tree, work / "disk.qcow2", "bhlab-root")
     shutil.rmtree(tree)
     (work / "kernel-version").write_text(version + "\n")
     (work / "done").write_text(f"{time.monotonic() - started:.1f}\n")
-    for old in CACHE.glob("image-*"):
-        if old.name != image.dir.name and not old.name.endswith(".tmp"):
-            shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(image.dir, ignore_errors=True)
-    work.rename(image.dir)
+    publish(work, image.dir, "image-")
     say(f"image: {image.qcow2} built in {time.monotonic() - started:.1f} s (kernel {version})")
     return image
+
+
+def copy_kernel(tree: Path, target: Path, what: str) -> str:
+    """The tree's newest kernel and its initrd copied to target/vmlinuz and target/initrd.img
+    (QEMU boots them directly); the kernel version."""
+    boot = sorted((tree / "boot").glob("vmlinuz-*"))
+    if not boot:
+        raise LabError(f"{what}: no kernel in the tree")
+    version = boot[-1].name[len("vmlinuz-"):]
+    shutil.copyfile(boot[-1], target / "vmlinuz")
+    shutil.copyfile(tree / "boot" / f"initrd.img-{version}", target / "initrd.img")
+    return version
+
+
+def tree_to_qcow2(tree: Path, qcow2: Path, label: str, compress: bool = False,
+                  convert_timeout: float = 600) -> None:
+    """An ext4 file system of IMAGE_SIZE_MB holding the tree (`mkfs.ext4 -d`), as qcow2."""
+    raw = qcow2.with_suffix(".raw")
+    run(["truncate", "-s", f"{IMAGE_SIZE_MB}M", str(raw)])
+    run(["mkfs.ext4", "-q", "-F", "-L", label, "-d", str(tree), str(raw)], timeout=600)
+    run(["qemu-img", "convert"] + (["-c"] if compress else []) + ["-O", "qcow2", str(raw), str(qcow2)],
+        timeout=convert_timeout)
+    raw.unlink()
+
+
+def publish(work: Path, final: Path, prefix: str) -> None:
+    """Put a finished build in place: older cache entries named prefix* (not builds in progress,
+    *.tmp) go, then work becomes final."""
+    for old in CACHE.glob(prefix + "*"):
+        if old != final and not old.name.endswith(".tmp"):
+            shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(final, ignore_errors=True)
+    work.rename(final)
 
 
 def main() -> int:
