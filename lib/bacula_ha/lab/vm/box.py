@@ -111,11 +111,7 @@ def _configure(tree: Path) -> None:
     (etc / "fstab").write_text("# root is mounted rw by the kernel (root=/dev/vda rw)\n")
     (etc / "ssh/sshd_config.d").mkdir(parents=True, exist_ok=True)
     (etc / "ssh/sshd_config.d/vagrant-box.conf").write_text(SSHD)
-    units = etc / "systemd/system"
-    for unit in image.BOOT_TRIMMED_UNITS:   # what the lab image trims from every boot, too
-        link = units / unit
-        if not link.exists() and not link.is_symlink():
-            link.symlink_to("/dev/null")   # = systemctl mask
+    image.trim_boot(tree)   # what the lab image trims from every boot, too
     sudoers = etc / "sudoers.d/vagrant"
     sudoers.write_text(SUDOERS)
     sudoers.chmod(0o440)

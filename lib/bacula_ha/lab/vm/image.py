@@ -340,11 +340,7 @@ def _build(say: Callable[[str], None]) -> Image:
     auth.unlink(missing_ok=True)
     auth.write_text(Path(str(key) + ".pub").read_text())
     auth.chmod(0o600)
-    units = tree / "etc/systemd/system"
-    for unit in BOOT_TRIMMED_UNITS:
-        link = units / unit
-        if not link.exists() and not link.is_symlink():
-            link.symlink_to("/dev/null")   # = systemctl mask
+    trim_boot(tree)
     pgconf_dir = tree / "etc/postgresql/15/main"
     pgconf_dir.mkdir(parents=True, exist_ok=True)
     for name in ("postgresql.conf", "pg_hba.conf"):
@@ -360,6 +356,15 @@ def _build(say: Callable[[str], None]) -> Image:
     publish(work, image.dir, "image-")
     say(f"image: {image.qcow2} built in {time.monotonic() - started:.1f} s (kernel {version})")
     return image
+
+
+def trim_boot(tree: Path) -> None:
+    """Mask BOOT_TRIMMED_UNITS in the tree (what `systemctl mask` does): every boot skips them."""
+    units = tree / "etc/systemd/system"
+    for unit in BOOT_TRIMMED_UNITS:
+        link = units / unit
+        if not link.exists() and not link.is_symlink():
+            link.symlink_to("/dev/null")
 
 
 def copy_kernel(tree: Path, target: Path, what: str) -> str:
