@@ -99,6 +99,18 @@ def stop(layout: Layout, timeout: float = 10) -> List[int]:
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + timeout
-    while pids(layout) and time.monotonic() < deadline:
+    while (pids(layout) or not all(_exited(pid) for pid in killed)) and time.monotonic() < deadline:
         time.sleep(0.05)
     return killed
+
+
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie whose every thread has exited: the daemons are multi-threaded, and a
+    killed one's main thread is a zombie (no command line any more, so `pids` no longer sees it)
+    while its other threads still exit, holding its sockets."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+        return state == "Z" and len(os.listdir(f"/proc/{pid}/task")) <= 1
+    except (OSError, IndexError):
+        return True
